@@ -1,0 +1,234 @@
+"""The typed configuration: one schema, defaults in one place.
+
+The same YAML format is read by the CLI (``streamtrt run CONFIG``), the Python API
+(``Pipeline.from_config``) and the samples. Unknown keys are rejected with their key path.
+
+Relative input paths (``source``, ``model.path``, a ``model.classes`` file) are resolved against
+the directory of the config file, so a config works from any working directory. Output paths
+(``sinks``) are relative to the working directory, like any command-line output.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class InputConfig(_Strict):
+    """How frames become the model's input tensor."""
+
+    resize: Literal["stretch", "letterbox"] = "stretch"
+    """``stretch``: plain resize to the input size; ``letterbox``: keep aspect ratio and pad."""
+    color: Literal["bgr", "rgb"] = "bgr"
+    """Channel order the model expects."""
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """Subtracted per channel, in pixel units (0..255), in the order given by ``color``."""
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    """Divides per channel after the mean, e.g. ``[255, 255, 255]`` for YOLO models."""
+    pad_value: int = Field(114, ge=0, le=255)
+    """Fill value of the letterbox border."""
+    dtype: Optional[Literal["float32", "float16"]] = None
+    """Input dtype; by default read from the model."""
+
+    @field_validator("std")
+    @classmethod
+    def _std_not_zero(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(s == 0 for s in v):
+            raise ValueError("std values must be non-zero")
+        return v
+
+
+class ModelConfig(_Strict):
+    """The detector."""
+
+    path: Path
+    """An ONNX model (or, with the TensorRT runner, an ONNX model to build an engine from)."""
+    format: Literal["auto", "nanodet", "yolov8", "yolov5", "decoded", "efficientnms"] = "auto"
+    """Output layout; ``auto`` picks it from the output shapes."""
+    classes: Union[Literal["coco"], list[str], Path] = "coco"
+    """Class names: ``coco``, a list, or a text file with one name per line."""
+    input: InputConfig = InputConfig()
+
+
+class PostprocessConfig(_Strict):
+    """Turning raw outputs into detections."""
+
+    score_threshold: float = Field(0.35, ge=0.0, le=1.0)
+    iou_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    """IoU above which a lower-scored box of the same class is suppressed."""
+    max_detections: int = Field(100, ge=1)
+    """Per frame, after NMS."""
+    classes: Optional[list[Union[int, str]]] = None
+    """Keep only these classes (ids or names); all when unset."""
+
+
+class RuntimeConfig(_Strict):
+    """Where each stage runs and how much is in flight."""
+
+    decoder: Literal["auto", "cpu", "dali-gpu"] = "auto"
+    """``cpu``: FFmpeg (PyAV); ``dali-gpu``: DALI on NVDEC; ``auto``: the GPU when there is one."""
+    preprocessor: Literal["auto", "dali", "opencv"] = "auto"
+    """Host-side preprocessing after CPU decode: DALI CPU pipeline or the OpenCV fallback."""
+    runner: Literal["auto", "onnxruntime-cpu", "onnxruntime-cuda", "tensorrt"] = "auto"
+    device_id: int = Field(0, ge=0)
+    batch_size: int = Field(1, ge=1, le=1024)
+    """Frames per inference batch."""
+    slots: int = Field(2, ge=1, le=64)
+    """Batches in flight between two stages (queue depth); 2 is double buffering."""
+    threads: Optional[int] = Field(None, ge=1)
+    """Threads for the CPU runner and DALI CPU pipelines; default: the number of cores."""
+
+
+class Config(_Strict):
+    """A whole streamtrt job."""
+
+    source: str
+    """A path, ``file://`` URI, image folder or glob."""
+    model: ModelConfig
+    postprocess: PostprocessConfig = PostprocessConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    sinks: list[str] = Field(default_factory=list)
+    """Sink URIs: ``jsonl:PATH`` (``jsonl:-`` for stdout), ``video:PATH``, ``summary:PATH``,
+    or a bare path whose suffix picks the kind (.jsonl, .mp4/.mkv/.avi, .json)."""
+
+    @model_validator(mode="after")
+    def _classes_file_exists(self) -> "Config":
+        classes = self.model.classes
+        if isinstance(classes, Path) and not classes.is_file():
+            raise ValueError(f"model.classes: class-name file not found: {classes}")
+        return self
+
+
+_INPUT_PATH_KEYS = (("source",), ("model", "path"), ("model", "classes"))
+
+
+def _format_validation_error(err: ValidationError, origin: str) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("function-after", "tagged")))
+        loc = ".".join(p for p in loc.split(".") if p not in ("literal['coco']", "list[str]", "function-after[_std_not_zero(), tuple[float, float, float]]"))
+        if e["type"] == "extra_forbidden":
+            parts.append(f"unknown key '{loc}'")
+        elif e["type"] == "missing":
+            parts.append(f"missing required key '{loc}'")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            parts.append(f"{loc}: {msg}" if loc else msg)
+    # Union members report one error each; keep the message short and unique.
+    seen: list[str] = []
+    for p in parts:
+        if p not in seen:
+            seen.append(p)
+    return f"{origin}: " + "; ".join(seen[:3]) + (f" (and {len(seen) - 3} more)" if len(seen) > 3 else "")
+
+
+def _resolve_input_paths(raw: dict[str, Any], base: Path) -> None:
+    for key_path in _INPUT_PATH_KEYS:
+        node: Any = raw
+        for k in key_path[:-1]:
+            node = node.get(k) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            continue
+        value = node.get(key_path[-1])
+        if not isinstance(value, str) or value == "coco" or "://" in value:
+            continue
+        p = Path(os.path.expanduser(value))
+        if not p.is_absolute():
+            node[key_path[-1]] = str(base / p)
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """Parse ``key.path=value``; the value is read as YAML (so ``8``, ``true``, ``[a, b]`` work)."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected key=value")
+    key, _, value = item.partition("=")
+    path = [k for k in key.strip().split(".") if k]
+    if not path:
+        raise ConfigError(f"--set {item!r}: empty key")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {item!r}: value is not valid YAML ({exc.__class__.__name__})") from None
+    return path, parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with ``key.path=value`` overrides applied."""
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        path, value = parse_override(item)
+        node = raw
+        for i, k in enumerate(path[:-1]):
+            child = node.get(k)
+            if child is None:
+                child = node[k] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: '{'.'.join(path[: i + 1])}' is not a section")
+            node = child
+        node[path[-1]] = value
+    return raw
+
+
+def read_yaml(path: Union[str, Path]) -> dict[str, Any]:
+    """Read a YAML mapping, mapping I/O and syntax errors to :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or exc.__class__.__name__
+        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    return raw
+
+
+def config_from_dict(raw: dict[str, Any], origin: str = "config") -> Config:
+    """Validate a raw mapping into a :class:`Config`."""
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, origin)) from None
+
+
+def load_config(
+    source: Union[str, Path, dict[str, Any], Config],
+    overrides: Optional[list[str]] = None,
+) -> Config:
+    """Load a config from a YAML file, a mapping or a :class:`Config`, applying ``key=value`` overrides.
+
+    Relative input paths in a file are resolved against the file's directory.
+    """
+    if isinstance(source, Config):
+        if not overrides:
+            return source
+        raw, origin = source.model_dump(mode="json"), "config"
+    elif isinstance(source, dict):
+        raw, origin = copy.deepcopy(source), "config"
+    else:
+        path = Path(source)
+        raw, origin = read_yaml(path), str(path)
+        _resolve_input_paths(raw, path.resolve().parent)
+    if overrides:
+        raw = apply_overrides(raw, overrides)
+    return config_from_dict(raw, origin)

@@ -1,0 +1,82 @@
+"""The runner interface shared by ONNX Runtime and TensorRT (after Polygraphy's runners).
+
+A runner is activated once, then ``infer`` takes a dict of input name -> array (a host numpy
+array or a :class:`DeviceTensor` in GPU memory) and returns output name -> host numpy array.
+Names, shapes and dtypes are always read from the model, never assumed.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Protocol, Union, runtime_checkable
+
+import numpy as np
+
+Dim = Union[int, str, None]
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A model input or output: its name, shape (``None``/str for dynamic dims) and dtype."""
+
+    name: str
+    shape: tuple[Dim, ...]
+    dtype: np.dtype
+
+    @property
+    def fixed_batch(self) -> Optional[int]:
+        """The batch dimension if the model fixes it, else ``None``."""
+        first = self.shape[0] if self.shape else None
+        return first if isinstance(first, int) and first > 0 else None
+
+
+@runtime_checkable
+class DeviceTensor(Protocol):
+    """A tensor in device memory: a raw pointer, a shape, and the device it lives on."""
+
+    @property
+    def ptr(self) -> int: ...
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+
+class Runner(abc.ABC):
+    """Runs a model. Use as a context manager or call :meth:`activate`/:meth:`deactivate`."""
+
+    name: str = "runner"
+    device: str = "cpu"  # "cpu" or "cuda": where input tensors may live
+
+    def __init__(self) -> None:
+        self.is_active = False
+
+    @property
+    @abc.abstractmethod
+    def inputs(self) -> list[TensorInfo]: ...
+
+    @property
+    @abc.abstractmethod
+    def outputs(self) -> list[TensorInfo]: ...
+
+    @abc.abstractmethod
+    def activate(self) -> None: ...
+
+    @abc.abstractmethod
+    def infer(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]: ...
+
+    def deactivate(self) -> None:
+        self.is_active = False
+
+    @property
+    def max_batch(self) -> Optional[int]:
+        """The largest batch one call accepts; ``None`` when the batch dimension is dynamic."""
+        return self.inputs[0].fixed_batch
+
+    def __enter__(self) -> "Runner":
+        if not self.is_active:
+            self.activate()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.deactivate()

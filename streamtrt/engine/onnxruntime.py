@@ -1,0 +1,143 @@
+"""ONNX Runtime runners: CPU execution provider, and CUDA with IOBinding on device buffers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import numpy as np
+
+from ..errors import BackendUnavailableError, InferenceError, ModelError
+from .base import DeviceTensor, Runner, TensorInfo
+
+_ORT_DTYPES = {
+    "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+    "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8,
+    "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_,
+}
+
+
+def _import_ort():
+    try:
+        import onnxruntime as ort
+    except Exception as exc:
+        raise BackendUnavailableError(f"ONNX Runtime is not available: {exc}") from None
+    return ort
+
+
+def cuda_provider_available() -> bool:
+    try:
+        return "CUDAExecutionProvider" in _import_ort().get_available_providers()
+    except BackendUnavailableError:
+        return False
+
+
+def _tensor_info(arg) -> TensorInfo:
+    dims = tuple(d if isinstance(d, int) else (d or None) for d in arg.shape)
+    return TensorInfo(arg.name, dims, np.dtype(_ORT_DTYPES.get(arg.type, np.float32)))
+
+
+class OnnxRuntimeRunner(Runner):
+    """Runs an ONNX model on ONNX Runtime's CPU or CUDA execution provider.
+
+    On CUDA, inputs given as :class:`DeviceTensor` (e.g. DALI's GPU output) are bound by pointer
+    through IOBinding: no copy to the host and back.
+    """
+
+    def __init__(self, model_path: str | Path, provider: str = "cpu", device_id: int = 0,
+                 threads: Optional[int] = None):
+        super().__init__()
+        if provider not in ("cpu", "cuda"):
+            raise ValueError(f"unknown provider {provider!r}")
+        self.model_path = Path(model_path)
+        self.provider = provider
+        self.device = provider
+        self.device_id = device_id
+        self.threads = threads
+        self.name = f"onnxruntime-{provider}"
+        self._session = None
+        self._inputs: list[TensorInfo] = []
+        self._outputs: list[TensorInfo] = []
+
+    @property
+    def inputs(self) -> list[TensorInfo]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> list[TensorInfo]:
+        return self._outputs
+
+    def activate(self) -> None:
+        ort = _import_ort()
+        path = self.model_path
+        if not path.is_file():
+            raise ModelError(f"model not found: {path}")
+        if not os.access(path, os.R_OK):
+            raise ModelError(f"model is not readable (permission denied): {path}")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        if self.provider == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise BackendUnavailableError(
+                    "runner onnxruntime-cuda needs onnxruntime-gpu with a CUDA device "
+                    f"(available providers: {', '.join(ort.get_available_providers())})"
+                )
+            providers = [("CUDAExecutionProvider", {"device_id": self.device_id}), "CPUExecutionProvider"]
+        else:
+            providers = ["CPUExecutionProvider"]
+        try:
+            self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"{path}: not a loadable ONNX model ({first[:300]})") from None
+        self._inputs = [_tensor_info(a) for a in self._session.get_inputs()]
+        self._outputs = [_tensor_info(a) for a in self._session.get_outputs()]
+        if len(self._inputs) != 1:
+            raise ModelError(f"{path}: expected one image input, the model has {len(self._inputs)}")
+        self.is_active = True
+
+    def infer(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        if self._session is None:
+            raise InferenceError("runner used before activate()")
+        names = [o.name for o in self._outputs]
+        try:
+            if self.provider == "cuda":
+                return self._infer_iobinding(feeds, names)
+            host = {k: _as_host(v) for k, v in feeds.items()}
+            return dict(zip(names, self._session.run(names, host)))
+        except (BackendUnavailableError, InferenceError):
+            raise
+        except Exception as exc:
+            raise InferenceError(f"{self.name}: inference failed: {str(exc).strip().splitlines()[0][:300]}") from None
+
+    def _infer_iobinding(self, feeds: Mapping[str, Any], names: list[str]) -> dict[str, np.ndarray]:
+        binding = self._session.io_binding()
+        info = {i.name: i for i in self._inputs}
+        for name, value in feeds.items():
+            if isinstance(value, DeviceTensor) and not isinstance(value, np.ndarray):
+                binding.bind_input(
+                    name=name, device_type="cuda", device_id=self.device_id,
+                    element_type=info[name].dtype.type, shape=tuple(value.shape), buffer_ptr=value.ptr,
+                )
+            else:
+                binding.bind_cpu_input(name, np.ascontiguousarray(value))
+        for name in names:
+            binding.bind_output(name, "cpu")
+        self._session.run_with_iobinding(binding)
+        return dict(zip(names, binding.copy_outputs_to_cpu()))
+
+    def deactivate(self) -> None:
+        self._session = None
+        super().deactivate()
+
+
+def _as_host(value: Any) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return value
+    to_host = getattr(value, "to_host", None)
+    if to_host is not None:
+        return to_host()
+    return np.asarray(value)

@@ -1,0 +1,47 @@
+"""Model-format decoders: raw output tensors -> candidate boxes in model-input pixels."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+import numpy as np
+
+Shapes = Mapping[str, tuple[int, ...]]
+
+
+@dataclass
+class Candidates:
+    """Boxes of one frame before NMS: ``xyxy`` in model-input pixels."""
+
+    xyxy: np.ndarray
+    scores: np.ndarray
+    class_ids: np.ndarray
+
+
+class OutputDecoder(abc.ABC):
+    """Decodes one model family's outputs. ``match`` recognises the family from output shapes."""
+
+    name: str = ""
+    applies_nms: bool = False  # True when the model's outputs are already suppressed
+
+    @classmethod
+    @abc.abstractmethod
+    def match(cls, shapes: Shapes, input_hw: tuple[int, int], num_classes: int) -> Optional["OutputDecoder"]:
+        """A decoder for these outputs, or ``None`` if they are not this family's."""
+
+    @abc.abstractmethod
+    def decode(self, outputs: Mapping[str, np.ndarray], score_threshold: float) -> list[Candidates]:
+        """One :class:`Candidates` per batch item, already filtered by ``score_threshold``."""
+
+
+def best_class(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the highest class score and its class id."""
+    ids = np.argmax(scores, axis=-1)
+    return np.take_along_axis(scores, ids[..., None], axis=-1)[..., 0], ids
+
+
+def cxcywh_to_xyxy(b: np.ndarray) -> np.ndarray:
+    half = b[:, 2:4] / 2
+    return np.concatenate([b[:, 0:2] - half, b[:, 0:2] + half], axis=1)

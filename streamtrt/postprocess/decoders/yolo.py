@@ -1,0 +1,68 @@
+"""YOLO heads: YOLOv8/YOLO11 ``[B, 4+C, N]`` and YOLOv5 ``[B, N, 5+C]`` (boxes as cx, cy, w, h)."""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional
+
+import numpy as np
+
+from .base import Candidates, OutputDecoder, Shapes, best_class, cxcywh_to_xyxy
+
+
+def _single_3d(shapes: Shapes) -> Optional[tuple[str, tuple[int, ...]]]:
+    if len(shapes) != 1:
+        return None
+    name, shape = next(iter(shapes.items()))
+    return (name, shape) if len(shape) == 3 else None
+
+
+class YoloV8Decoder(OutputDecoder):
+    """``[B, 4+C, N]``: cx, cy, w, h then C class scores (no objectness)."""
+
+    name = "yolov8"
+
+    def __init__(self, output: str, num_classes: int):
+        self.output = output
+        self.num_classes = num_classes
+
+    @classmethod
+    def match(cls, shapes, input_hw, num_classes):
+        found = _single_3d(shapes)
+        if found and found[1][1] == 4 + num_classes and found[1][2] > found[1][1]:
+            return cls(found[0], num_classes)
+        return None
+
+    def decode(self, outputs: Mapping[str, np.ndarray], score_threshold: float) -> list[Candidates]:
+        result = []
+        for item in np.asarray(outputs[self.output], np.float32):
+            rows = item.T  # (N, 4+C)
+            scores, ids = best_class(rows[:, 4:])
+            keep = scores > score_threshold
+            result.append(Candidates(cxcywh_to_xyxy(rows[keep, :4]), scores[keep], ids[keep]))
+        return result
+
+
+class YoloV5Decoder(OutputDecoder):
+    """``[B, N, 5+C]``: cx, cy, w, h, objectness, then C class scores (score = obj * cls)."""
+
+    name = "yolov5"
+
+    def __init__(self, output: str, num_classes: int):
+        self.output = output
+        self.num_classes = num_classes
+
+    @classmethod
+    def match(cls, shapes, input_hw, num_classes):
+        found = _single_3d(shapes)
+        if found and found[1][2] == 5 + num_classes and found[1][1] > found[1][2]:
+            return cls(found[0], num_classes)
+        return None
+
+    def decode(self, outputs: Mapping[str, np.ndarray], score_threshold: float) -> list[Candidates]:
+        result = []
+        for rows in np.asarray(outputs[self.output], np.float32):
+            candidates = rows[rows[:, 4] > score_threshold]
+            scores, ids = best_class(candidates[:, 5:] * candidates[:, 4:5])
+            keep = scores > score_threshold
+            result.append(Candidates(cxcywh_to_xyxy(candidates[keep, :4]), scores[keep], ids[keep]))
+        return result

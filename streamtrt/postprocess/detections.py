@@ -1,0 +1,70 @@
+"""The ``Detections`` container: parallel numpy arrays, one row per object (after supervision)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+
+@dataclass
+class Detections:
+    """Objects found in one frame.
+
+    ``xyxy`` is float32 (N, 4) in source-frame pixels; ``confidence`` float32 (N,);
+    ``class_id`` int32 (N,); ``class_name`` a list of N strings.
+    Indexing with a boolean mask, an index array or a slice returns a new ``Detections``.
+    """
+
+    xyxy: np.ndarray
+    confidence: np.ndarray
+    class_id: np.ndarray
+    class_name: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.xyxy = np.asarray(self.xyxy, np.float32).reshape(-1, 4)
+        self.confidence = np.asarray(self.confidence, np.float32).reshape(-1)
+        self.class_id = np.asarray(self.class_id, np.int32).reshape(-1)
+        self.class_name = list(self.class_name)
+        n = len(self.xyxy)
+        if not (len(self.confidence) == len(self.class_id) == len(self.class_name) == n):
+            raise ValueError(
+                f"Detections arrays differ in length: xyxy {n}, confidence {len(self.confidence)}, "
+                f"class_id {len(self.class_id)}, class_name {len(self.class_name)}"
+            )
+
+    @classmethod
+    def empty(cls) -> "Detections":
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32), [])
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    def __getitem__(self, index: Any) -> "Detections":
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        idx = np.arange(len(self))[index]
+        return Detections(self.xyxy[idx], self.confidence[idx], self.class_id[idx],
+                          [self.class_name[i] for i in idx])
+
+    def to_records(self, decimals: int = 2) -> list[dict[str, Any]]:
+        """JSON-ready dicts: ``bbox`` [x1, y1, x2, y2], ``score``, ``class_id``, ``class_name``."""
+        return [
+            {
+                "bbox": [round(float(v), decimals) for v in box],
+                "score": round(float(score), 4),
+                "class_id": int(cid),
+                "class_name": name,
+            }
+            for box, score, cid, name in zip(self.xyxy, self.confidence, self.class_id, self.class_name)
+        ]
+
+    @staticmethod
+    def concat(items: Sequence["Detections"]) -> "Detections":
+        if not items:
+            return Detections.empty()
+        return Detections(
+            np.concatenate([d.xyxy for d in items]), np.concatenate([d.confidence for d in items]),
+            np.concatenate([d.class_id for d in items]), [n for d in items for n in d.class_name],
+        )

@@ -1,0 +1,206 @@
+"""DALI pipelines: host frames preprocessed on the CPU, and video decoded on NVDEC and
+preprocessed on the GPU into device memory.
+
+DALI is imported lazily so that streamtrt still runs where it is absent (the OpenCV fallback).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from ..errors import BackendUnavailableError, DecodeError
+from .spec import Geometry, PreprocessSpec
+
+
+def dali_available() -> bool:
+    try:
+        import nvidia.dali  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def _import_dali():
+    try:
+        from nvidia import dali
+        from nvidia.dali import fn, types
+    except Exception as exc:  # ImportError, or a broken install raising OSError
+        raise BackendUnavailableError(f"DALI is not available: {exc}") from None
+    return dali, fn, types
+
+
+def _dali_dtype(types, dtype: str):
+    return types.FLOAT16 if dtype == "float16" else types.FLOAT
+
+
+def _to_model_colors(fn, types, images, have: str, spec: PreprocessSpec):
+    """Swap channels (on uint8 frames, before resizing) when the model wants the other order."""
+    if have == spec.color:
+        return images
+    image_type, output_type = (types.BGR, types.RGB) if have == "bgr" else (types.RGB, types.BGR)
+    return fn.color_space_conversion(images, image_type=image_type, output_type=output_type)
+
+
+def _normalize(fn, types, images, spec: PreprocessSpec, output_layout: str):
+    """Mean/std, dtype and HWC->CHW in one crop_mirror_normalize."""
+    return fn.crop_mirror_normalize(
+        images,
+        dtype=_dali_dtype(types, spec.dtype),
+        output_layout=output_layout,
+        mean=list(spec.mean),
+        std=list(spec.std),
+    )
+
+
+class DaliCpuPreprocessor:
+    """Host frames (BGR uint8) -> NCHW tensor with a DALI CPU pipeline fed through ``external_source``.
+
+    Uses ``antialias=False`` linear resizing, which matches OpenCV's ``INTER_LINEAR``.
+    """
+
+    name = "dali-cpu"
+
+    def __init__(self, spec: PreprocessSpec, max_batch: int, threads: Optional[int] = None):
+        self.spec = spec
+        self.max_batch = max_batch
+        self.threads = threads or max(1, os.cpu_count() or 1)
+        self._dali, self._fn, self._types = _import_dali()
+        self._pipe = self._build()
+
+    def _build(self):
+        dali, fn, types = self._dali, self._fn, self._types
+        spec = self.spec
+        pipe = dali.Pipeline(
+            batch_size=self.max_batch, num_threads=self.threads, device_id=None,
+            exec_async=False, exec_pipelined=False, prefetch_queue_depth=1,
+        )
+        with pipe:
+            frames = fn.external_source(name="frames", layout="HWC", dtype=types.UINT8)
+            rx = fn.external_source(name="resize_x", dtype=types.FLOAT)
+            ry = fn.external_source(name="resize_y", dtype=types.FLOAT)
+            images = fn.resize(
+                _to_model_colors(fn, types, frames, "bgr", spec), resize_x=rx, resize_y=ry, antialias=False, interp_type=types.INTERP_LINEAR,
+                dtype=types.FLOAT,
+            )
+            if spec.resize == "letterbox":
+                start = fn.external_source(name="start", dtype=types.INT32)
+                images = fn.slice(
+                    images, start=start, shape=[spec.height, spec.width], axis_names="HW",
+                    out_of_bounds_policy="pad", fill_values=float(spec.pad_value),
+                )
+            pipe.set_outputs(_normalize(fn, types, images, spec, "CHW"))
+        pipe.build()
+        return pipe
+
+    def __call__(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Geometry]]:
+        if len(images) > self.max_batch:
+            raise ValueError(f"batch of {len(images)} exceeds the DALI pipeline's {self.max_batch}")
+        spec = self.spec
+        geoms = [spec.geometry(im.shape[0], im.shape[1]) for im in images]
+        self._pipe.feed_input("frames", [np.ascontiguousarray(im) for im in images], layout="HWC")
+        self._pipe.feed_input("resize_x", [np.array(g.resized_width, np.float32) for g in geoms])
+        self._pipe.feed_input("resize_y", [np.array(g.resized_height, np.float32) for g in geoms])
+        if spec.resize == "letterbox":
+            self._pipe.feed_input("start", [np.array([-g.pad_y, -g.pad_x], np.int32) for g in geoms])
+        try:
+            (out,) = self._pipe.run()
+        except RuntimeError as exc:
+            # An operator error leaves a DALI pipeline unusable: rebuild before re-raising.
+            self._pipe = self._build()
+            raise DecodeError(f"DALI preprocessing failed: {str(exc).splitlines()[0]}") from None
+        return out.as_array(), geoms
+
+    def close(self) -> None:
+        self._pipe = None
+
+
+@dataclass
+class DeviceBatch:
+    """A preprocessed batch in device memory, owned by DALI until :meth:`release` is called."""
+
+    tensor: Any  # nvidia.dali TensorGPU, shape (N, 3, H, W)
+    frames: Optional[np.ndarray]  # (N, H, W, 3) BGR host copies for sinks that need pixels, else None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.tensor.shape())
+
+    @property
+    def ptr(self) -> int:
+        return self.tensor.data_ptr()
+
+    def to_host(self) -> np.ndarray:
+        return np.asarray(self.tensor.as_cpu())
+
+
+class DaliGpuVideoDecoder:
+    """A video file decoded on NVDEC (``fn.experimental.inputs.video``, device ``mixed``) and
+    preprocessed on the GPU; each run yields one batch of up to ``batch_size`` frames.
+
+    The encoded file is fed once; the operator demuxes and decodes it incrementally, so decoded
+    frames never pile up on long videos. DALI runs ``prefetch`` batches ahead
+    on its own threads: that is where decode of batch N+1 overlaps inference of batch N.
+    """
+
+    name = "dali-gpu"
+
+    def __init__(
+        self, path: str, spec: PreprocessSpec, batch_size: int, frame_count: int,
+        src_height: int, src_width: int, device_id: int = 0, keep_frames: bool = False,
+        prefetch: int = 2, threads: int = 4,
+    ):
+        self.spec = spec
+        self.batch_size = batch_size
+        self.frame_count = frame_count
+        self.geometry = spec.geometry(src_height, src_width)
+        self.keep_frames = keep_frames
+        dali, fn, types = _import_dali()
+        geom = self.geometry
+        pipe = dali.Pipeline(
+            batch_size=1, num_threads=threads, device_id=device_id, prefetch_queue_depth=prefetch,
+        )
+        with pipe:
+            frames = fn.experimental.inputs.video(
+                name="video", sequence_length=batch_size, device="mixed", last_sequence_policy="partial",
+            )
+            images = fn.resize(
+                _to_model_colors(fn, types, frames, "rgb", spec), resize_x=float(geom.resized_width), resize_y=float(geom.resized_height),
+                antialias=False, interp_type=types.INTERP_LINEAR, dtype=types.FLOAT,
+            )
+            if spec.resize == "letterbox":
+                images = fn.slice(
+                    images, start=[-geom.pad_y, -geom.pad_x], shape=[spec.height, spec.width], axis_names="HW",
+                    out_of_bounds_policy="pad", fill_values=float(spec.pad_value),
+                )
+            tensor = _normalize(fn, types, images, spec, "FCHW")
+            outputs = [tensor]
+            if keep_frames:
+                outputs.append(fn.color_space_conversion(frames, image_type=types.RGB, output_type=types.BGR))
+            pipe.set_outputs(*outputs)
+        try:
+            pipe.build()
+            with open(path, "rb") as f:
+                encoded = np.frombuffer(f.read(), dtype=np.uint8)
+            pipe.feed_input("video", [encoded])
+        except RuntimeError as exc:
+            raise BackendUnavailableError(f"DALI GPU decoder failed to start: {str(exc).splitlines()[0]}") from None
+        self._pipe = pipe
+        self._remaining = frame_count
+
+    def __iter__(self):
+        while self._remaining > 0:
+            try:
+                outs = self._pipe.run()
+            except RuntimeError as exc:
+                raise DecodeError(f"NVDEC decode failed: {str(exc).splitlines()[0]}") from None
+            sample = outs[0][0]  # the one (F, C, H, W) sequence of this batch-of-one
+            frames = np.asarray(outs[1].as_cpu()[0]) if self.keep_frames else None
+            self._remaining -= int(sample.shape()[0])
+            yield DeviceBatch(tensor=sample, frames=frames)
+
+    def close(self) -> None:
+        self._pipe = None
