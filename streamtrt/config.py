@@ -40,6 +40,8 @@ class InputConfig(_Strict):
     """Fill value of the letterbox border."""
     dtype: Optional[Literal["float32", "float16"]] = None
     """Input dtype; by default read from the model."""
+    size: Optional[tuple[int, int]] = None
+    """Input (height, width); needed only when the model leaves them dynamic."""
 
     @field_validator("std")
     @classmethod
@@ -116,8 +118,8 @@ _INPUT_PATH_KEYS = (("source",), ("model", "path"), ("model", "classes"))
 def _format_validation_error(err: ValidationError, origin: str) -> str:
     parts = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("function-after", "tagged")))
-        loc = ".".join(p for p in loc.split(".") if p not in ("literal['coco']", "list[str]", "function-after[_std_not_zero(), tuple[float, float, float]]"))
+        # Union members and validators add tags such as "list[str]" to the location: drop them.
+        loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and "[" in p))
         if e["type"] == "extra_forbidden":
             parts.append(f"unknown key '{loc}'")
         elif e["type"] == "missing":
@@ -145,7 +147,7 @@ def _resolve_input_paths(raw: dict[str, Any], base: Path) -> None:
             continue
         p = Path(os.path.expanduser(value))
         if not p.is_absolute():
-            node[key_path[-1]] = str(base / p)
+            node[key_path[-1]] = os.path.normpath(str(base / p))
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:

@@ -4,3 +4,19 @@ from .base import DeviceTensor, Runner, TensorInfo
 from .onnxruntime import OnnxRuntimeRunner, cuda_provider_available
 
 __all__ = ["DeviceTensor", "Runner", "TensorInfo", "OnnxRuntimeRunner", "cuda_provider_available"]
+
+
+def create_runner(name: str, model_path, device_id: int = 0, threads=None) -> Runner:
+    """Create and activate the runner a plan names."""
+    from ..errors import BackendUnavailableError
+
+    if name in ("onnxruntime-cpu", "onnxruntime-cuda"):
+        runner: Runner = OnnxRuntimeRunner(model_path, provider=name.split("-")[1], device_id=device_id,
+                                           threads=threads)
+    else:
+        raise BackendUnavailableError(f"runner {name!r} is not available in this release")
+    runner.activate()
+    return runner
+
+
+__all__.append("create_runner")

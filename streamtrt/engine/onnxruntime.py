@@ -85,6 +85,12 @@ class OnnxRuntimeRunner(Runner):
                     "runner onnxruntime-cuda needs onnxruntime-gpu with a CUDA device "
                     f"(available providers: {', '.join(ort.get_available_providers())})"
                 )
+            preload = getattr(ort, "preload_dlls", None)
+            if preload is not None:  # finds cuDNN/cuBLAS from pip packages before the session needs them
+                try:
+                    preload()
+                except Exception:
+                    pass
             providers = [("CUDAExecutionProvider", {"device_id": self.device_id}), "CPUExecutionProvider"]
         else:
             providers = ["CPUExecutionProvider"]

@@ -124,6 +124,7 @@ class DeviceBatch:
 
     tensor: Any  # nvidia.dali TensorGPU, shape (N, 3, H, W)
     frames: Optional[np.ndarray]  # (N, H, W, 3) BGR host copies for sinks that need pixels, else None
+    itemsize: int = 4
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -135,6 +136,20 @@ class DeviceBatch:
 
     def to_host(self) -> np.ndarray:
         return np.asarray(self.tensor.as_cpu())
+
+    def slice(self, start: int, stop: int) -> "DeviceSlice":
+        """Frames ``start:stop`` as a view into the same device memory."""
+        shape = self.shape
+        per_frame = int(np.prod(shape[1:])) * self.itemsize
+        return DeviceSlice(self.ptr + start * per_frame, (stop - start,) + shape[1:])
+
+
+@dataclass
+class DeviceSlice:
+    """A view of part of a :class:`DeviceBatch` (same memory, same lifetime)."""
+
+    ptr: int
+    shape: tuple[int, ...]
 
 
 class DaliGpuVideoDecoder:
@@ -200,7 +215,7 @@ class DaliGpuVideoDecoder:
             sample = outs[0][0]  # the one (F, C, H, W) sequence of this batch-of-one
             frames = np.asarray(outs[1].as_cpu()[0]) if self.keep_frames else None
             self._remaining -= int(sample.shape()[0])
-            yield DeviceBatch(tensor=sample, frames=frames)
+            yield DeviceBatch(tensor=sample, frames=frames, itemsize=self.spec.np_dtype.itemsize)
 
     def close(self) -> None:
         self._pipe = None

@@ -1,0 +1,103 @@
+"""Typed messages that travel between stages."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from ..postprocess.detections import Detections
+from ..preprocess.spec import Geometry
+
+
+@dataclass
+class FrameMeta:
+    """Where a frame came from: kept from source to sink."""
+
+    stream_id: str
+    index: int
+    timestamp: Optional[float]
+    height: int
+    width: int
+
+
+@dataclass
+class FrameBatch:
+    """Decoded host frames (BGR uint8), waiting for preprocessing."""
+
+    meta: list[FrameMeta]
+    images: list[np.ndarray]
+    started: float  # perf_counter() when decoding of the batch began
+
+
+@dataclass
+class TensorBatch:
+    """A preprocessed batch: a host array or a device tensor, with each frame's geometry.
+
+    ``release`` is set once the runner no longer needs a device tensor (DALI may reuse it).
+    """
+
+    meta: list[FrameMeta]
+    tensor: Any
+    geometries: list[Geometry]
+    images: Optional[list[np.ndarray]]
+    started: float
+    release: Optional[threading.Event] = None
+
+
+@dataclass
+class OutputBatch:
+    """Raw model outputs for a batch, on the host."""
+
+    meta: list[FrameMeta]
+    outputs: dict[str, np.ndarray]
+    geometries: list[Geometry]
+    images: Optional[list[np.ndarray]]
+    started: float
+
+
+@dataclass
+class FrameResult:
+    """What the pipeline yields per frame: detections in source pixels plus provenance."""
+
+    stream_id: str
+    frame_index: int
+    timestamp: Optional[float]
+    width: int
+    height: int
+    detections: Detections
+    image: Optional[np.ndarray] = field(default=None, repr=False)
+    latency_ms: float = 0.0
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON Lines record of this frame."""
+        return {
+            "stream_id": self.stream_id,
+            "frame_index": self.frame_index,
+            "timestamp": None if self.timestamp is None else round(self.timestamp, 6),
+            "width": self.width,
+            "height": self.height,
+            "detections": self.detections.to_records(),
+        }
+
+
+@dataclass
+class ResultBatch:
+    results: list[FrameResult]
+
+
+class EndOfStream:
+    """Sent once by each stage after its last batch."""
+
+
+@dataclass
+class StageFailure:
+    """Sent downstream when a stage fails; the consumer re-raises ``error``."""
+
+    stage: str
+    error: BaseException
+
+
+EOS = EndOfStream()

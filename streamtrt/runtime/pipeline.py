@@ -1,0 +1,275 @@
+"""The orchestrator: builds the stages a config asks for, wires them with bounded queues,
+and yields per-frame results while writing them to the sinks."""
+
+from __future__ import annotations
+
+import queue
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Union
+
+import numpy as np
+
+from ..config import Config, load_config
+from ..engine import Runner, create_runner
+from ..errors import ModelError, PipelineError, StreamTRTError
+from ..postprocess.classes import load_class_names
+from ..postprocess.decoders import select_decoder
+from ..postprocess.postprocessor import Postprocessor
+from ..preprocess.dali import DaliCpuPreprocessor, DaliGpuVideoDecoder
+from ..preprocess.opencv import OpenCVPreprocessor
+from ..preprocess.spec import PreprocessSpec
+from ..sinks import Sink, open_sink
+from ..sources import SourceInfo, decode_error_for, open_source, parse_source_uri, probe_video
+from .control import Control
+from .messages import EOS, FrameResult
+from .plan import Plan, make_plan
+from .stages import DecodeStage, GpuDecodeStage, InferStage, PostprocessStage, PreprocessStage, Stage
+from .summary import RunSummary
+from .timing import StageTimer
+
+_JOIN_TIMEOUT_S = 10.0
+
+
+class Pipeline:
+    """A detector running over one source.
+
+    >>> with Pipeline.from_config("configs/sample.yaml") as pipe:   # doctest: +SKIP
+    ...     for result in pipe:
+    ...         print(result.frame_index, len(result.detections))
+
+    Construction loads the model and opens the source, so configuration, model and input
+    errors surface before any thread starts. Iterating runs the stages concurrently: decoding
+    and preprocessing of batch N+1 overlap inference of batch N and postprocessing of N-1.
+    A pipeline runs once.
+    """
+
+    def __init__(self, config: Config, sinks: Optional[list[Sink]] = None, keep_images: bool = False):
+        self.config = config
+        rt = config.runtime
+        self.uri = parse_source_uri(config.source)
+        self.plan: Plan = make_plan(rt, self.uri)
+        self.class_names = load_class_names(config.model.classes)
+        self.sinks = sinks if sinks is not None else [open_sink(s) for s in config.sinks]
+        self.keep_images = keep_images or any(s.needs_images for s in self.sinks)
+        self._source = None
+        if self.plan.decoder == "cpu":
+            self._source = open_source(self.uri, threads=rt.threads)
+            self.source_info: SourceInfo = self._source.info
+        else:
+            self.source_info = probe_video(Path(self.uri.location), self.uri.display)
+        self.runner: Runner = create_runner(self.plan.runner, config.model.path, rt.device_id, rt.threads)
+        try:
+            self.spec = self._input_spec()
+            self.postprocessor = Postprocessor(self._select_decoder(), self.class_names, config.postprocess)
+            self._preprocess = self._make_preprocessor()
+        except BaseException:
+            self.close()
+            raise
+        self.summary = RunSummary(source=self.uri.display, plan=self.plan.as_dict())
+        self._control: Optional[Control] = None
+        self._started = False
+
+    @classmethod
+    def from_config(cls, config: Union[str, Path, dict, Config], overrides: Optional[list[str]] = None,
+                    **kwargs: Any) -> "Pipeline":
+        """Build a pipeline from a YAML path, a mapping or a :class:`Config`, with ``key=value`` overrides."""
+        return cls(load_config(config, overrides), **kwargs)
+
+    # -- construction helpers ------------------------------------------------------------------
+    def _input_spec(self) -> PreprocessSpec:
+        info = self.runner.inputs[0]
+        shape = info.shape
+        if len(shape) != 4 or shape[1] not in (3, None):
+            raise ModelError(f"{self.config.model.path}: input {info.name} {list(shape)} is not an NCHW image tensor")
+        if info.dtype not in (np.float32, np.float16):
+            raise ModelError(f"{self.config.model.path}: input dtype {info.dtype} is not supported (float32/float16)")
+        cfg_in = self.config.model.input
+        h, w = shape[2], shape[3]
+        if not isinstance(h, int) or not isinstance(w, int):
+            if cfg_in.size is None:
+                raise ModelError(f"{self.config.model.path}: input size is dynamic; set model.input.size: [height, width]")
+            h, w = cfg_in.size
+        return PreprocessSpec.from_config(cfg_in, h, w, "float16" if info.dtype == np.float16 else "float32")
+
+    def _select_decoder(self):
+        """Run one zero batch to learn the real output shapes (exports often leave them undeclared)."""
+        info = self.runner.inputs[0]
+        batch = info.fixed_batch or 1
+        dummy = np.zeros((batch, 3, self.spec.height, self.spec.width), self.spec.np_dtype)
+        outputs = self.runner.infer({info.name: dummy})
+        shapes = {name: tuple(int(d) for d in arr.shape) for name, arr in outputs.items()}
+        return select_decoder(self.config.model.format, shapes, (self.spec.height, self.spec.width),
+                              len(self.class_names))
+
+    def _make_preprocessor(self) -> Optional[Callable]:
+        rt = self.config.runtime
+        if self.plan.preprocessor == "dali-cpu":
+            return DaliCpuPreprocessor(self.spec, rt.batch_size, rt.threads)
+        if self.plan.preprocessor == "opencv":
+            return OpenCVPreprocessor(self.spec)
+        return None  # dali-gpu: decode and preprocess are one DALI pipeline, built per run
+
+    def _build_stages(self, control: Control) -> tuple[list[Stage], "queue.Queue[Any]"]:
+        rt = self.config.runtime
+        queues = [queue.Queue(maxsize=rt.slots) for _ in range(4)]
+        stages: list[Stage] = []
+        if self.plan.decoder == "cpu":
+            stages.append(DecodeStage(self._source, rt.batch_size, control, queues[0]))
+            stages.append(PreprocessStage(self._preprocess, self.keep_images, control, queues[0], queues[1]))
+        else:
+            info = self.source_info
+            decoder = DaliGpuVideoDecoder(
+                self.uri.location, self.spec, rt.batch_size, info.frame_count or 0, info.height, info.width,
+                device_id=rt.device_id, keep_frames=self.keep_images, prefetch=rt.slots,
+            )
+            stages.append(GpuDecodeStage(decoder, info.stream_id, info.fps, (info.height, info.width),
+                                         control, queues[1]))
+        stages.append(InferStage(self.runner, control, queues[1], queues[2]))
+        stages.append(PostprocessStage(self.postprocessor, control, queues[2], queues[3]))
+        return stages, queues[3]
+
+    # -- running -------------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[FrameResult]:
+        if self._started:
+            raise StreamTRTError("a Pipeline runs once; create a new one for another run")
+        self._started = True
+        control = self._control = Control()
+        opened: list[Sink] = []
+        stages: list[Stage] = []
+        latency = StageTimer("latency")
+        t0 = time.perf_counter()
+        try:
+            for sink in self.sinks:
+                sink.open(self.source_info.fps)
+                opened.append(sink)
+            stages, results = self._build_stages(control)
+            for stage in stages:
+                stage.start()
+            yield from self._consume(control, results, opened, latency)
+        finally:
+            control.abort.set()
+            for stage in stages:
+                stage.join(_JOIN_TIMEOUT_S)
+            self._finish_summary(stages, latency, time.perf_counter() - t0)
+            self._close_sinks(opened)
+            self.close()
+        self._raise_failure()
+
+    def _consume(self, control: Control, results: "queue.Queue[Any]", sinks: list[Sink],
+                 latency: StageTimer) -> Iterator[FrameResult]:
+        summary = self.summary
+        while True:
+            try:
+                item = control.get(results)
+            except KeyboardInterrupt:
+                self._interrupt()
+                continue
+            if item is None or item is EOS:
+                return
+            for result in item.results:
+                summary.frames += 1
+                summary.detections += len(result.detections)
+                summary.per_class.update(result.detections.class_name)
+                latency.add(result.latency_ms / 1e3)
+                for sink in sinks:
+                    sink.write(result)
+                yield result
+
+    def _interrupt(self) -> None:
+        """First Ctrl-C: stop reading and drain what is in flight. Second: abort."""
+        control = self._control
+        if control is None:
+            raise KeyboardInterrupt
+        if control.stop.is_set():
+            control.abort.set()
+            raise KeyboardInterrupt
+        self.summary.interrupted = True
+        control.stop.set()
+
+    def stop(self) -> None:
+        """End the stream gracefully: results already in flight still reach the sinks."""
+        if self._control is not None:
+            self.summary.interrupted = True
+            self._control.stop.set()
+
+    def run(self, on_result: Optional[Callable[[FrameResult], None]] = None) -> RunSummary:
+        """Run to the end (or until Ctrl-C, which drains and flushes), returning the summary.
+
+        Raises :class:`KeyboardInterrupt` after draining when interrupted.
+        """
+        it = iter(self)
+        while True:
+            try:
+                result = next(it)
+            except StopIteration:
+                break
+            except KeyboardInterrupt:
+                if self._control is not None and not self._control.abort.is_set():
+                    self._interrupt()
+                    continue
+                raise
+            try:
+                if on_result is not None:
+                    on_result(result)
+            except KeyboardInterrupt:
+                self._interrupt()
+        if self.summary.interrupted:
+            raise KeyboardInterrupt
+        return self.summary
+
+    def _finish_summary(self, stages: list[Stage], latency: StageTimer, wall_s: float) -> None:
+        summary = self.summary
+        summary.wall_s = wall_s
+        summary.stages = {s.stage_name: s.timer.stats() for s in stages}
+        summary.latency = latency.stats()
+        if self._source is not None:
+            summary.bad_frames = self._source.stats.bad_frames
+        elif self.source_info.frame_count and not summary.interrupted and self._control and not self._control.error:
+            summary.bad_frames = max(0, self.source_info.frame_count - summary.frames)
+        error = self._control.error if self._control else None
+        if error is not None:
+            summary.error = _describe(error[0], error[1])
+
+    def _close_sinks(self, sinks: list[Sink]) -> None:
+        first: Optional[BaseException] = None
+        for sink in sinks:
+            try:
+                sink.close(self.summary)
+            except Exception as exc:  # close them all; report the first failure
+                first = first or exc
+        if first is not None and self._control is not None and self._control.error is None:
+            self._control.fail("sink", first)
+
+    def _raise_failure(self) -> None:
+        error = self._control.error if self._control else None
+        if error is not None:
+            stage, exc = error
+            if isinstance(exc, StreamTRTError):
+                raise exc
+            if isinstance(exc, KeyboardInterrupt):
+                raise KeyboardInterrupt
+            raise PipelineError(_describe(stage, exc)) from exc
+        if self._source is not None and not self.summary.interrupted:
+            decode_error = decode_error_for(self.uri.display, self._source.stats)
+            if decode_error is not None:
+                raise decode_error
+
+    def close(self) -> None:
+        """Release the model and the source (also when the pipeline never ran)."""
+        if self.runner is not None:
+            self.runner.deactivate()
+        if self._source is not None:
+            self._source.close()
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _describe(stage: str, exc: BaseException) -> str:
+    if isinstance(exc, StreamTRTError):
+        return str(exc)
+    return f"{stage} stage failed: {type(exc).__name__}: {exc}"

@@ -1,0 +1,78 @@
+"""Which decoder, preprocessor and runner a job uses: ``auto`` resolved against this machine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..config import RuntimeConfig
+from ..engine.onnxruntime import cuda_provider_available
+from ..errors import BackendUnavailableError, ConfigError
+from ..preprocess.dali import dali_available
+from ..sources.uri import SourceURI
+from ..system import probe_cuda
+
+
+@dataclass
+class Plan:
+    decoder: str  # "cpu" or "dali-gpu"
+    preprocessor: str  # "dali-cpu", "opencv" or "dali-gpu"
+    runner: str  # "onnxruntime-cpu", "onnxruntime-cuda" or "tensorrt"
+    reasons: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"decoder": self.decoder, "preprocessor": self.preprocessor, "runner": self.runner}
+
+
+def make_plan(cfg: RuntimeConfig, uri: SourceURI | None = None) -> Plan:
+    """Resolve the runtime choices, explaining each in ``reasons``."""
+    cuda = probe_cuda()
+    has_gpu = cuda.available and cfg.device_id < len(cuda.gpus)
+    reasons = []
+    no_gpu_reason = cuda.error or (f"no CUDA device {cfg.device_id}" if cuda.available else "no CUDA device")
+
+    decoder = cfg.decoder
+    is_video_file = uri is None or uri.kind == "file"
+    if decoder == "auto":
+        if has_gpu and dali_available() and is_video_file:
+            decoder = "dali-gpu"
+            reasons.append("decoder dali-gpu: CUDA device and DALI found")
+        else:
+            decoder = "cpu"
+            why = no_gpu_reason if not has_gpu else ("DALI not installed" if not dali_available() else "input is not a video file")
+            reasons.append(f"decoder cpu: {why}")
+    elif decoder == "dali-gpu":
+        if not has_gpu:
+            raise BackendUnavailableError(f"runtime.decoder dali-gpu needs a GPU: {no_gpu_reason}")
+        if not dali_available():
+            raise BackendUnavailableError("runtime.decoder dali-gpu needs DALI (pip install nvidia-dali-cuda130)")
+        if not is_video_file:
+            raise ConfigError("runtime.decoder dali-gpu decodes video files only; use cpu for this source")
+
+    if decoder == "dali-gpu":
+        preprocessor = "dali-gpu"
+    elif cfg.preprocessor == "auto":
+        preprocessor = "dali-cpu" if dali_available() else "opencv"
+        reasons.append(f"preprocessor {preprocessor}: " + ("DALI found" if dali_available() else "DALI not installed"))
+    elif cfg.preprocessor == "dali":
+        if not dali_available():
+            raise BackendUnavailableError("runtime.preprocessor dali needs DALI (pip install nvidia-dali-cuda130)")
+        preprocessor = "dali-cpu"
+    else:
+        preprocessor = "opencv"
+
+    runner = cfg.runner
+    if runner == "auto":
+        if has_gpu and cuda_provider_available():
+            runner = "onnxruntime-cuda"
+            reasons.append("runner onnxruntime-cuda: CUDA device and onnxruntime-gpu found")
+        else:
+            runner = "onnxruntime-cpu"
+            reasons.append("runner onnxruntime-cpu: " + (no_gpu_reason if not has_gpu else "onnxruntime-gpu not installed"))
+    elif runner == "onnxruntime-cuda" and not has_gpu:
+        raise BackendUnavailableError(f"runtime.runner onnxruntime-cuda needs a GPU: {no_gpu_reason}")
+    elif runner == "tensorrt":
+        raise BackendUnavailableError(
+            "runtime.runner tensorrt: the TensorRT runner is not part of this release yet; "
+            "use onnxruntime-cuda or onnxruntime-cpu"
+        )
+    return Plan(decoder, preprocessor, runner, reasons)

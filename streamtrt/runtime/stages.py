@@ -1,0 +1,211 @@
+"""The stage threads. Each reads one queue, writes the next, times its work, forwards the end
+of stream, and reports its exception to the :class:`Control` instead of dying silently."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any, Callable, Iterable, Iterator, Optional
+
+import numpy as np
+
+from ..engine.base import Runner
+from ..postprocess.postprocessor import Postprocessor
+from ..preprocess.dali import DaliGpuVideoDecoder, DeviceBatch
+from ..sources.base import FrameSource
+from .control import Control
+from .messages import EOS, FrameBatch, FrameMeta, FrameResult, OutputBatch, ResultBatch, TensorBatch
+from .timing import StageTimer
+
+
+class Stage(threading.Thread):
+    """Runs ``produce`` (a source) or ``process`` (one item in, items out) on its own thread."""
+
+    def __init__(self, name: str, control: Control, outbox: "queue.Queue[Any]",
+                 inbox: Optional["queue.Queue[Any]"] = None):
+        super().__init__(name=f"streamtrt-{name}", daemon=True)
+        self.stage_name = name
+        self.control = control
+        self.inbox = inbox
+        self.outbox = outbox
+        self.timer = StageTimer(name)
+
+    def run(self) -> None:
+        try:
+            if self.inbox is None:
+                self._emit_all(self.produce())
+            else:
+                while True:
+                    item = self.control.get(self.inbox)
+                    if item is None or item is EOS:
+                        break
+                    self._emit_all(self.process(item))
+            self.control.put(self.outbox, EOS)
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the caller
+            self.control.fail(self.stage_name, exc)
+        finally:
+            self.cleanup()
+
+    def _emit_all(self, items: Iterable[Any]) -> None:
+        for out in items:
+            if not self.control.put(self.outbox, out):
+                return
+
+    def produce(self) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def process(self, item: Any) -> Iterable[Any]:
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        pass
+
+
+class DecodeStage(Stage):
+    """CPU decode: frames from a :class:`FrameSource`, grouped into batches."""
+
+    def __init__(self, source: FrameSource, batch_size: int, control: Control, outbox):
+        super().__init__("decode", control, outbox)
+        self.source = source
+        self.batch_size = batch_size
+
+    def produce(self) -> Iterator[FrameBatch]:
+        sid = self.source.info.stream_id
+        frames = iter(self.source)
+        while not self.control.stop.is_set():
+            started = time.perf_counter()
+            meta, images = [], []
+            for frame in frames:
+                h, w = frame.image.shape[:2]
+                meta.append(FrameMeta(sid, frame.index, frame.timestamp, h, w))
+                images.append(frame.image)
+                if len(images) == self.batch_size or self.control.stop.is_set():
+                    break
+            if not images:
+                return
+            self.timer.add(time.perf_counter() - started, len(images))
+            yield FrameBatch(meta, images, started)
+
+    def cleanup(self) -> None:
+        self.source.close()
+
+
+class PreprocessStage(Stage):
+    """Host frames -> model tensor (DALI CPU or OpenCV)."""
+
+    def __init__(self, preprocess: Callable, keep_images: bool, control: Control, inbox, outbox):
+        super().__init__("preprocess", control, outbox, inbox)
+        self.preprocess = preprocess
+        self.keep_images = keep_images
+
+    def process(self, batch: FrameBatch) -> Iterable[TensorBatch]:
+        t0 = time.perf_counter()
+        tensor, geoms = self.preprocess(batch.images)
+        self.timer.add(time.perf_counter() - t0, len(batch.meta))
+        yield TensorBatch(batch.meta, tensor, geoms, batch.images if self.keep_images else None, batch.started)
+
+
+class GpuDecodeStage(Stage):
+    """NVDEC decode + GPU preprocessing in one DALI pipeline; batches stay in device memory.
+
+    DALI owns each output until the runner is done with it (zero copy), so the next run waits
+    for ``release``; DALI's own prefetch keeps decoding ahead meanwhile.
+    """
+
+    def __init__(self, decoder: DaliGpuVideoDecoder, stream_id: str, fps: Optional[float],
+                 size: tuple[int, int], control: Control, outbox):
+        super().__init__("decode+preprocess", control, outbox)
+        self.decoder = decoder
+        self.stream_id = stream_id
+        self.fps = fps
+        self.height, self.width = size
+
+    def produce(self) -> Iterator[TensorBatch]:
+        index = 0
+        batches = iter(self.decoder)
+        while not self.control.stop.is_set():
+            started = time.perf_counter()
+            device_batch: Optional[DeviceBatch] = next(batches, None)
+            if device_batch is None:
+                return
+            n = device_batch.shape[0]
+            self.timer.add(time.perf_counter() - started, n)
+            meta = [FrameMeta(self.stream_id, index + i, (index + i) / self.fps if self.fps else None,
+                              self.height, self.width) for i in range(n)]
+            index += n
+            images = list(device_batch.frames) if device_batch.frames is not None else None
+            release = threading.Event()
+            yield TensorBatch(meta, device_batch, [self.decoder.geometry] * n, images, started, release)
+            while not release.wait(0.05):
+                if self.control.abort.is_set():
+                    return
+
+    def cleanup(self) -> None:
+        self.decoder.close()
+
+
+class InferStage(Stage):
+    """Runs the model; splits batches larger than a fixed-batch model accepts, pads smaller ones."""
+
+    def __init__(self, runner: Runner, control: Control, inbox, outbox):
+        super().__init__("infer", control, outbox, inbox)
+        self.runner = runner
+        self.input_name = runner.inputs[0].name
+
+    def process(self, batch: TensorBatch) -> Iterable[OutputBatch]:
+        t0 = time.perf_counter()
+        try:
+            outputs = run_batched(self.runner, self.input_name, batch.tensor)
+        finally:
+            if batch.release is not None:
+                batch.release.set()
+        self.timer.add(time.perf_counter() - t0, len(batch.meta))
+        yield OutputBatch(batch.meta, outputs, batch.geometries, batch.images, batch.started)
+
+
+def run_batched(runner: Runner, input_name: str, tensor: Any) -> dict[str, np.ndarray]:
+    """Run ``tensor`` (N, ...) through ``runner`` in chunks the model accepts; concatenate outputs."""
+    n = int(tensor.shape[0])
+    limit = runner.max_batch
+    on_device = isinstance(tensor, DeviceBatch)
+    if limit is None or limit == n:
+        if on_device and runner.device == "cpu":
+            tensor = tensor.to_host()
+        return runner.infer({input_name: tensor})
+    host = tensor.to_host() if on_device else tensor
+    if on_device and runner.device == "cuda" and n % limit == 0:
+        chunks = [tensor.slice(i, i + limit) for i in range(0, n, limit)]
+        sizes = [limit] * (n // limit)
+    else:
+        chunks, sizes = [], []
+        for i in range(0, n, limit):
+            part = host[i:i + limit]
+            sizes.append(len(part))
+            if len(part) < limit:
+                part = np.concatenate([part, np.zeros((limit - len(part),) + part.shape[1:], part.dtype)])
+            chunks.append(part)
+    results = [runner.infer({input_name: c}) for c in chunks]
+    return {name: np.concatenate([r[name][:s] for r, s in zip(results, sizes)]) for name in results[0]}
+
+
+class PostprocessStage(Stage):
+    """Raw outputs -> per-frame results with detections in source pixels."""
+
+    def __init__(self, postprocess: Postprocessor, control: Control, inbox, outbox):
+        super().__init__("postprocess", control, outbox, inbox)
+        self.postprocess = postprocess
+
+    def process(self, batch: OutputBatch) -> Iterable[ResultBatch]:
+        t0 = time.perf_counter()
+        sizes = [(m.height, m.width) for m in batch.meta]
+        detections = self.postprocess(batch.outputs, batch.geometries, sizes)
+        now = time.perf_counter()
+        self.timer.add(now - t0, len(batch.meta))
+        latency_ms = (now - batch.started) * 1e3
+        results = [
+            FrameResult(m.stream_id, m.index, m.timestamp, m.width, m.height, d,
+                        batch.images[i] if batch.images is not None else None, latency_ms)
+            for i, (m, d) in enumerate(zip(batch.meta, detections))
+        ]
+        yield ResultBatch(results)

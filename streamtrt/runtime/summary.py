@@ -1,0 +1,62 @@
+"""The run summary: frames, detections per class, throughput and per-stage latency."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .timing import LatencyStats
+
+
+@dataclass
+class RunSummary:
+    source: str
+    plan: dict
+    frames: int = 0
+    bad_frames: int = 0
+    detections: int = 0
+    per_class: Counter = field(default_factory=Counter)
+    wall_s: float = 0.0
+    stages: dict[str, LatencyStats] = field(default_factory=dict)
+    latency: Optional[LatencyStats] = None  # decode start -> postprocess end, per frame
+    interrupted: bool = False
+    error: Optional[str] = None
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_s if self.wall_s > 0 else 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "plan": self.plan,
+            "frames": self.frames,
+            "bad_frames": self.bad_frames,
+            "detections": self.detections,
+            "detections_per_class": dict(sorted(self.per_class.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "wall_s": round(self.wall_s, 3),
+            "fps": round(self.fps, 2),
+            "stages": {name: s.as_dict() for name, s in self.stages.items()},
+            "latency_ms": None if self.latency is None else {
+                "p50": round(self.latency.p50_ms, 2), "p99": round(self.latency.p99_ms, 2)},
+            "interrupted": self.interrupted,
+            "error": self.error,
+        }
+
+    def format(self) -> str:
+        """A short human-readable report."""
+        lines = [
+            f"{self.frames} frames from {self.source} in {self.wall_s:.1f} s ({self.fps:.1f} fps)"
+            + (f", {self.bad_frames} bad frames" if self.bad_frames else "")
+            + (" [interrupted]" if self.interrupted else ""),
+            f"plan: decoder {self.plan.get('decoder')}, preprocessor {self.plan.get('preprocessor')}, "
+            f"runner {self.plan.get('runner')}",
+        ]
+        top = ", ".join(f"{name} {n}" for name, n in sorted(self.per_class.items(), key=lambda kv: (-kv[1], kv[0])))
+        lines.append(f"{self.detections} detections" + (f": {top}" if top else ""))
+        for name, s in self.stages.items():
+            lines.append(f"  {name:<18} {s.ms_per_frame:7.2f} ms/frame   batch p50 {s.p50_ms:7.2f} ms  p99 {s.p99_ms:7.2f} ms")
+        if self.latency is not None and self.latency.count:
+            lines.append(f"  {'end-to-end latency':<18} p50 {self.latency.p50_ms:.1f} ms  p99 {self.latency.p99_ms:.1f} ms")
+        return "\n".join(lines)

@@ -1,0 +1,28 @@
+"""The run summary as a JSON file, written when the run ends (also after an error or Ctrl-C)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import SinkError
+from .base import Sink
+
+
+class SummarySink(Sink):
+    def __init__(self, path: str):
+        self.path = Path(path)
+
+    def write(self, result) -> None:
+        pass  # the summary is built by the pipeline; this sink only stores it
+
+    def close(self, summary=None) -> None:
+        if summary is None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+            tmp.write_text(json.dumps(summary.as_dict(), indent=2) + "\n", encoding="utf-8")
+            tmp.replace(self.path)
+        except OSError as exc:
+            raise SinkError(f"cannot write {self.path}: {exc.strerror or exc}") from None
