@@ -88,6 +88,8 @@ class RuntimeConfig(_Strict):
     """Frames per inference batch."""
     slots: int = Field(2, ge=1, le=64)
     """Batches in flight between two stages (queue depth); 2 is double buffering."""
+    max_frames: Optional[int] = Field(None, ge=1)
+    """Stop after this many frames (all frames when unset)."""
     threads: Optional[int] = Field(None, ge=1)
     """Threads for the CPU runner and DALI CPU pipelines; default: the number of cores."""
 

@@ -46,7 +46,7 @@ class OnnxRuntimeRunner(Runner):
     """
 
     def __init__(self, model_path: str | Path, provider: str = "cpu", device_id: int = 0,
-                 threads: Optional[int] = None):
+                 threads: Optional[int] = None, spin: bool = True):
         super().__init__()
         if provider not in ("cpu", "cuda"):
             raise ValueError(f"unknown provider {provider!r}")
@@ -55,6 +55,7 @@ class OnnxRuntimeRunner(Runner):
         self.device = provider
         self.device_id = device_id
         self.threads = threads
+        self.spin = spin
         self.name = f"onnxruntime-{provider}"
         self._session = None
         self._inputs: list[TensorInfo] = []
@@ -79,6 +80,9 @@ class OnnxRuntimeRunner(Runner):
         options.log_severity_level = 3
         if self.threads:
             options.intra_op_num_threads = self.threads
+        if not self.spin:
+            # Idle ORT threads otherwise spin and take cores from the decode/preprocess stages.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if self.provider == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
                 raise BackendUnavailableError(

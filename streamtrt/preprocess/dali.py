@@ -156,6 +156,7 @@ class DaliGpuVideoDecoder:
     """A video file decoded on NVDEC (``fn.experimental.inputs.video``, device ``mixed``) and
     preprocessed on the GPU; each run yields one batch of up to ``batch_size`` frames.
 
+    With ``decode_only`` the batches hold the decoded RGB frames instead (for benchmarks).
     The encoded file is fed once; the operator demuxes and decodes it incrementally, so decoded
     frames never pile up on long videos. DALI runs ``prefetch`` batches ahead
     on its own threads: that is where decode of batch N+1 overlaps inference of batch N.
@@ -166,7 +167,7 @@ class DaliGpuVideoDecoder:
     def __init__(
         self, path: str, spec: PreprocessSpec, batch_size: int, frame_count: int,
         src_height: int, src_width: int, device_id: int = 0, keep_frames: bool = False,
-        prefetch: int = 2, threads: int = 4,
+        prefetch: int = 2, threads: int = 4, decode_only: bool = False,
     ):
         self.spec = spec
         self.batch_size = batch_size
@@ -192,7 +193,7 @@ class DaliGpuVideoDecoder:
                     out_of_bounds_policy="pad", fill_values=float(spec.pad_value),
                 )
             tensor = _normalize(fn, types, images, spec, "FCHW")
-            outputs = [tensor]
+            outputs = [frames if decode_only else tensor]
             if keep_frames:
                 outputs.append(fn.color_space_conversion(frames, image_type=types.RGB, output_type=types.BGR))
             pipe.set_outputs(*outputs)

@@ -58,7 +58,8 @@ class Pipeline:
             self.source_info: SourceInfo = self._source.info
         else:
             self.source_info = probe_video(Path(self.uri.location), self.uri.display)
-        self.runner: Runner = create_runner(self.plan.runner, config.model.path, rt.device_id, rt.threads)
+        self.runner: Runner = create_runner(self.plan.runner, config.model.path, rt.device_id, rt.threads,
+                                            spin=self.plan.decoder != "cpu")
         try:
             self.spec = self._input_spec()
             self.postprocessor = Postprocessor(self._select_decoder(), self.class_names, config.postprocess)
@@ -67,6 +68,8 @@ class Pipeline:
             self.close()
             raise
         self.summary = RunSummary(source=self.uri.display, plan=self.plan.as_dict())
+        count = self.source_info.frame_count
+        self.expected_frames = min(count, rt.max_frames) if count and rt.max_frames else (count or rt.max_frames)
         self._control: Optional[Control] = None
         self._started = False
 
@@ -115,12 +118,12 @@ class Pipeline:
         queues = [queue.Queue(maxsize=rt.slots) for _ in range(4)]
         stages: list[Stage] = []
         if self.plan.decoder == "cpu":
-            stages.append(DecodeStage(self._source, rt.batch_size, control, queues[0]))
+            stages.append(DecodeStage(self._source, rt.batch_size, control, queues[0], rt.max_frames))
             stages.append(PreprocessStage(self._preprocess, self.keep_images, control, queues[0], queues[1]))
         else:
             info = self.source_info
             decoder = DaliGpuVideoDecoder(
-                self.uri.location, self.spec, rt.batch_size, info.frame_count or 0, info.height, info.width,
+                self.uri.location, self.spec, rt.batch_size, self.expected_frames or 0, info.height, info.width,
                 device_id=rt.device_id, keep_frames=self.keep_images, prefetch=rt.slots,
             )
             stages.append(GpuDecodeStage(decoder, info.stream_id, info.fps, (info.height, info.width),
@@ -225,8 +228,8 @@ class Pipeline:
         summary.latency = latency.stats()
         if self._source is not None:
             summary.bad_frames = self._source.stats.bad_frames
-        elif self.source_info.frame_count and not summary.interrupted and self._control and not self._control.error:
-            summary.bad_frames = max(0, self.source_info.frame_count - summary.frames)
+        elif self.expected_frames and not summary.interrupted and self._control and not self._control.error:
+            summary.bad_frames = max(0, self.expected_frames - summary.frames)
         error = self._control.error if self._control else None
         if error is not None:
             summary.error = _describe(error[0], error[1])
@@ -250,7 +253,7 @@ class Pipeline:
             if isinstance(exc, KeyboardInterrupt):
                 raise KeyboardInterrupt
             raise PipelineError(_describe(stage, exc)) from exc
-        if self._source is not None and not self.summary.interrupted:
+        if self._source is not None and not self.summary.interrupted and not self.config.runtime.max_frames:
             decode_error = decode_error_for(self.uri.display, self._source.stats)
             if decode_error is not None:
                 raise decode_error

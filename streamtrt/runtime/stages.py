@@ -3,6 +3,7 @@ of stream, and reports its exception to the :class:`Control` instead of dying si
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 import time
@@ -65,14 +66,18 @@ class Stage(threading.Thread):
 class DecodeStage(Stage):
     """CPU decode: frames from a :class:`FrameSource`, grouped into batches."""
 
-    def __init__(self, source: FrameSource, batch_size: int, control: Control, outbox):
+    def __init__(self, source: FrameSource, batch_size: int, control: Control, outbox,
+                 max_frames: Optional[int] = None):
         super().__init__("decode", control, outbox)
         self.source = source
         self.batch_size = batch_size
+        self.max_frames = max_frames
 
     def produce(self) -> Iterator[FrameBatch]:
         sid = self.source.info.stream_id
         frames = iter(self.source)
+        if self.max_frames is not None:
+            frames = itertools.islice(frames, self.max_frames)
         while not self.control.stop.is_set():
             started = time.perf_counter()
             meta, images = [], []

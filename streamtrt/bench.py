@@ -1,0 +1,275 @@
+"""``streamtrt bench``: every stage alone, a naive sequential loop and the pipeline, side by side
+in one run, so that ratios (not absolute numbers on a shared machine) carry the result."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import numpy as np
+
+from .config import Config, load_config
+from .engine import create_runner
+from .errors import SourceError
+from .preprocess.dali import DaliGpuVideoDecoder
+from .preprocess.opencv import OpenCVPreprocessor
+from .runtime.pipeline import Pipeline
+from .runtime.stages import run_batched
+from .sources import open_source
+from .system import module_version, probe_cuda
+
+_CACHED_FRAMES = 32  # decoded frames kept in memory for the preprocess measurement
+
+
+@dataclass
+class Measure:
+    name: str
+    frames: int
+    wall_s: float
+    cpu_s: float
+    samples_ms: list[float]  # per batch (or per frame for the naive loop)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_s if self.wall_s else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        ms = np.asarray(self.samples_ms or [0.0])
+        return {
+            "name": self.name, "frames": self.frames, "fps": round(self.fps, 2),
+            "p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3),
+            "cpu_ms_per_frame": round(1e3 * self.cpu_s / self.frames, 3) if self.frames else 0.0,
+        }
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.wall = time.perf_counter()
+        self.cpu = time.process_time()
+
+    def done(self, name: str, frames: int, samples: list[float]) -> Measure:
+        return Measure(name, frames, time.perf_counter() - self.wall, time.process_time() - self.cpu, samples)
+
+
+def _timed(items: Iterator[Any], count: Callable[[Any], int], limit: int) -> tuple[list[Any], list[float], int]:
+    """Consume ``items`` until ``limit`` frames, timing each item."""
+    kept, samples, frames = [], [], 0
+    while frames < limit:
+        t0 = time.perf_counter()
+        item = next(items, None)
+        if item is None:
+            break
+        samples.append((time.perf_counter() - t0) * 1e3)
+        frames += count(item)
+        kept.append(item)
+    return kept, samples, frames
+
+
+class _DeviceInput:
+    """A host tensor copied once into device memory (for inference-alone runs on the GPU)."""
+
+    def __init__(self, array: np.ndarray, device_id: int):
+        import onnxruntime as ort
+
+        self._value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), "cuda", device_id)
+        self.shape = tuple(array.shape)
+        self.ptr = self._value.data_ptr()
+
+
+def run_bench(config_path: str, overrides: list[str], frames: int, naive_decoder: str = "same",
+              log: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
+    """Run all measurements; returns a JSON-ready report."""
+    cfg = load_config(config_path, list(overrides) + [f"runtime.max_frames={frames}", "sinks=[]"])
+    rt = cfg.runtime
+    probe = Pipeline(cfg)  # builds and validates every component once
+    plan, spec, post = probe.plan, probe.spec, probe.postprocessor
+    info = probe.source_info
+    n = min(frames, info.frame_count or frames)
+    gpu = plan.decoder == "dali-gpu"
+    measures: dict[str, Measure] = {}
+    try:
+        log(f"bench: {n} frames of {info.width}x{info.height} from {probe.uri.display}; plan {plan.as_dict()}")
+        # 1. decode alone (and, on the GPU, decode + preprocess fused in DALI)
+        if gpu:
+            dec = DaliGpuVideoDecoder(probe.uri.location, spec, rt.batch_size, n, info.height, info.width,
+                                      rt.device_id, decode_only=True, prefetch=rt.slots)
+            clock = _Clock()
+            _, samples, got = _timed(iter(dec), lambda b: b.shape[0], n)
+            measures["decode"] = clock.done("decode (NVDEC)", got, samples)
+            dec.close()
+            dec = DaliGpuVideoDecoder(probe.uri.location, spec, rt.batch_size, n, info.height, info.width,
+                                      rt.device_id, prefetch=rt.slots)
+            clock = _Clock()
+            batches, samples, got = _timed(iter(dec), lambda b: b.shape[0], n)
+            measures["decode+preprocess"] = clock.done("decode+preprocess (DALI GPU)", got, samples)
+            host_tensor = batches[-1].to_host()
+            dec.close()
+        else:
+            source = open_source(probe.uri, threads=rt.threads)
+            clock = _Clock()
+            decoded, samples, got = _timed(iter(source), lambda f: 1, n)
+            measures["decode"] = clock.done("decode (FFmpeg CPU)", got, samples)
+            source.close()
+            if not decoded:
+                raise SourceError(f"{probe.uri.display}: no frames decoded")
+            cache = [f.image for f in decoded[:_CACHED_FRAMES]]
+            del decoded
+            clock, samples, done = _Clock(), [], 0
+            while done < n:
+                batch = [cache[(done + i) % len(cache)] for i in range(min(rt.batch_size, n - done))]
+                t0 = time.perf_counter()
+                host_tensor, _ = probe._preprocess(batch)
+                samples.append((time.perf_counter() - t0) * 1e3)
+                done += len(batch)
+            measures["preprocess"] = clock.done(f"preprocess ({plan.preprocessor})", done, samples)
+
+        # 2. inference alone, on the same kind of input the pipeline feeds it
+        name = probe.runner.inputs[0].name
+        feed = _DeviceInput(host_tensor, rt.device_id) if probe.runner.device == "cuda" else host_tensor
+        bsz = int(host_tensor.shape[0])
+        for _ in range(3):
+            outputs = run_batched(probe.runner, name, feed)
+        clock, samples, done = _Clock(), [], 0
+        while done < n:
+            t0 = time.perf_counter()
+            outputs = run_batched(probe.runner, name, feed)
+            samples.append((time.perf_counter() - t0) * 1e3)
+            done += bsz
+        measures["infer"] = clock.done(f"inference ({plan.runner})", done, samples)
+
+        # 3. postprocess alone
+        geoms = [spec.geometry(info.height, info.width)] * bsz
+        sizes = [(info.height, info.width)] * bsz
+        clock, samples, done = _Clock(), [], 0
+        while done < n:
+            t0 = time.perf_counter()
+            post(outputs, geoms, sizes)
+            samples.append((time.perf_counter() - t0) * 1e3)
+            done += bsz
+        measures["postprocess"] = clock.done("postprocess", done, samples)
+    finally:
+        probe.close()
+
+    log("bench: naive sequential loop")
+    measures["naive"] = _naive_loop(cfg, plan, spec, post, probe, n, naive_decoder)
+    log("bench: pipeline end to end")
+    pipe = Pipeline(cfg)
+    clock = _Clock()
+    summary = pipe.run()
+    e2e = clock.done("pipeline end to end", summary.frames, [])
+    lat = summary.latency
+    measures["pipeline"] = e2e
+    return _report(cfg, plan.as_dict(), measures, lat, gpu, naive_decoder, info)
+
+
+def _naive_loop(cfg: Config, plan, spec, post, probe: Pipeline, n: int, naive_decoder: str) -> Measure:
+    """One frame at a time through decode, preprocess, inference and postprocess, on one thread."""
+    rt = cfg.runtime
+    runner = create_runner(plan.runner, cfg.model.path, rt.device_id, rt.threads)
+    name = runner.inputs[0].name
+    samples: list[float] = []
+    try:
+        if plan.decoder == "dali-gpu" and naive_decoder == "same":
+            dec = DaliGpuVideoDecoder(probe.uri.location, spec, 1, n, probe.source_info.height,
+                                      probe.source_info.width, rt.device_id, prefetch=1)
+            frames_iter = iter(dec)
+            clock = _Clock()
+            for _ in range(n):
+                t0 = time.perf_counter()
+                batch = next(frames_iter, None)
+                if batch is None:
+                    break
+                out = run_batched(runner, name, batch)
+                post(out, [dec.geometry], [(probe.source_info.height, probe.source_info.width)])
+                samples.append((time.perf_counter() - t0) * 1e3)
+            dec.close()
+            return clock.done("naive loop (DALI GPU decode)", len(samples), samples)
+        if naive_decoder == "opencv":
+            import cv2
+
+            cap = cv2.VideoCapture(probe.uri.location)
+            read = lambda: (lambda ok_img: ok_img[1] if ok_img[0] else None)(cap.read())  # noqa: E731
+            preprocess = OpenCVPreprocessor(spec)
+            label = "naive loop (OpenCV decode + preprocess)"
+        else:
+            source = iter(open_source(probe.uri, threads=rt.threads))
+            read = lambda: (lambda f: f.image if f is not None else None)(next(source, None))  # noqa: E731
+            preprocess = (OpenCVPreprocessor(spec) if plan.preprocessor == "opencv"
+                          else probe._make_preprocessor())
+            label = f"naive loop ({plan.preprocessor} preprocess)"
+        clock = _Clock()
+        for _ in range(n):
+            t0 = time.perf_counter()
+            image = read()
+            if image is None:
+                break
+            tensor, geoms = preprocess([image])
+            out = run_batched(runner, name, tensor)
+            post(out, geoms, [image.shape[:2]])
+            samples.append((time.perf_counter() - t0) * 1e3)
+        return clock.done(label, len(samples), samples)
+    finally:
+        runner.deactivate()
+
+
+def _report(cfg: Config, plan: dict, m: dict[str, Measure], latency, gpu: bool, naive_decoder: str, info) -> dict:
+    cuda = probe_cuda()
+    e2e, naive, infer = m["pipeline"], m["naive"], m["infer"]
+    stage_keys = [k for k in ("decode", "decode+preprocess", "preprocess", "infer", "postprocess") if k in m]
+    ratios: dict[str, float] = {
+        "e2e_vs_naive": e2e.fps / naive.fps if naive.fps else 0.0,
+        "e2e_vs_inference_alone": e2e.fps / infer.fps if infer.fps else 0.0,
+    }
+    if gpu:
+        ratios["e2e_vs_min_decode_inference"] = e2e.fps / min(m["decode"].fps, infer.fps)
+    else:
+        # The stages share the cores: throughput is bounded by total CPU time per frame over the
+        # core count, and by the slowest stage.
+        work = [k for k in stage_keys if k != "decode+preprocess"]
+        cpu_ms = sum(1e3 * m[k].cpu_s / max(m[k].frames, 1) for k in work)
+        cores = os.cpu_count() or 1
+        bound = min(cores * 1e3 / cpu_ms if cpu_ms else float("inf"), min(m[k].fps for k in work))
+        ratios["cpu_bound_fps"] = bound
+        ratios["e2e_vs_cpu_bound"] = e2e.fps / bound if bound else 0.0
+        ratios["stage_cpu_ms_per_frame"] = cpu_ms
+    return {
+        "machine": {
+            "cpu_cores": os.cpu_count(), "platform": f"{platform.system()} {platform.machine()}",
+            "gpu": cuda.gpus[0].name if cuda.gpus else None, "cuda_driver": cuda.driver_version,
+            "dali": module_version("nvidia.dali"), "onnxruntime": module_version("onnxruntime"),
+            "pyav": module_version("av"), "opencv": module_version("cv2"), "numpy": np.__version__,
+        },
+        "source": {"uri": str(cfg.source), "width": info.width, "height": info.height, "codec": info.codec},
+        "model": Path(cfg.model.path).name,
+        "plan": plan,
+        "batch_size": cfg.runtime.batch_size,
+        "slots": cfg.runtime.slots,
+        "naive_decoder": naive_decoder,
+        "stages": {k: m[k].as_dict() for k in stage_keys},
+        "naive": naive.as_dict(),
+        "pipeline": {**e2e.as_dict(), "latency_p50_ms": round(latency.p50_ms, 2) if latency else None,
+                     "latency_p99_ms": round(latency.p99_ms, 2) if latency else None},
+        "ratios": {k: round(v, 3) for k, v in ratios.items()},
+    }
+
+
+def format_table(r: dict) -> str:
+    """A Markdown table of the report, ready for the README."""
+    mach = r["machine"]
+    head = (f"{r['source']['width']}x{r['source']['height']} {r['source']['codec']}, {r['model']}, "
+            f"batch {r['batch_size']}, plan {r['plan']['decoder']} / {r['plan']['preprocessor']} / {r['plan']['runner']}; "
+            f"{mach['gpu'] or 'no GPU'}, {mach['cpu_cores']} cores, DALI {mach['dali']}, ORT {mach['onnxruntime']}")
+    lines = [head, "", "| measurement | fps | p50 ms | p99 ms | CPU ms/frame |", "|---|---:|---:|---:|---:|"]
+    for key, s in r["stages"].items():
+        lines.append(f"| {s['name']} alone | {s['fps']:.1f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | {s['cpu_ms_per_frame']:.2f} |")
+    nv = r["naive"]
+    lines.append(f"| {nv['name']} | {nv['fps']:.1f} | {nv['p50_ms']:.2f} | {nv['p99_ms']:.2f} | {nv['cpu_ms_per_frame']:.2f} |")
+    p = r["pipeline"]
+    lines.append(f"| **pipeline end to end** | **{p['fps']:.1f}** | {p['latency_p50_ms']} | {p['latency_p99_ms']} | {p['cpu_ms_per_frame']:.2f} |")
+    lines.append("")
+    lines.append("ratios: " + ", ".join(f"{k} {v}" for k, v in r["ratios"].items()))
+    return "\n".join(lines)

@@ -1,0 +1,173 @@
+"""The ``streamtrt`` command line. It uses the same Python API as everyone else."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Optional
+
+import click
+
+from . import __version__
+from .errors import StreamTRTError
+
+_INTERRUPTED = 130
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"streamtrt: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _guard(fn):
+    """Turn streamtrt errors into one line and an exit code; other errors into one line too,
+    unless STREAMTRT_DEBUG=1 asks for the traceback."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except StreamTRTError as exc:
+            _fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("streamtrt: interrupted", err=True)
+            sys.exit(_INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:
+            if os.environ.get("STREAMTRT_DEBUG") == "1":
+                raise
+            _fail(f"internal error: {type(exc).__name__}: {exc} (set STREAMTRT_DEBUG=1 for the traceback)", 70)
+
+    return wrapper
+
+
+class Progress:
+    """Frames, fps and ETA for files; a live frame counter for streams. Writes to stderr."""
+
+    def __init__(self, total: Optional[int], enabled: bool, tty: bool):
+        self.total = total
+        self.enabled = enabled
+        self.tty = tty
+        self.interval = 0.25 if tty else 10.0
+        self.start = time.perf_counter()
+        self.last = 0.0
+        self.frames = 0
+
+    def update(self, _result=None) -> None:
+        self.frames += 1
+        now = time.perf_counter()
+        if self.enabled and now - self.last >= self.interval:
+            self.last = now
+            self._draw(now)
+
+    def _draw(self, now: float) -> None:
+        elapsed = max(now - self.start, 1e-9)
+        fps = self.frames / elapsed
+        if self.total:
+            pct = min(100.0, 100.0 * self.frames / self.total)
+            eta = (self.total - self.frames) / fps if fps > 0 else 0
+            text = f"frames {self.frames}/{self.total} ({pct:5.1f}%)  {fps:6.1f} fps  ETA {_hms(eta)}"
+        else:
+            text = f"frames {self.frames}  {fps:6.1f} fps  elapsed {_hms(elapsed)}"
+        click.echo(("\r" + text + "  ") if self.tty else text, err=True, nl=not self.tty)
+
+    def finish(self) -> None:
+        if self.enabled and self.tty and self.last:
+            click.echo("", err=True)
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="streamtrt")
+def main() -> None:
+    """streamtrt: detectors on video files and camera streams, on NVIDIA GPUs or the CPU."""
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--source", "source", metavar="URI", help="Override the config's source.")
+@click.option("--sink", "sinks", metavar="URI", multiple=True,
+              help="Replace the config's sinks (repeatable): jsonl:PATH, jsonl:- (stdout), video:PATH, summary:PATH.")
+@click.option("--set", "overrides", metavar="KEY=VALUE", multiple=True,
+              help="Override a config value, e.g. --set runtime.batch_size=4 (repeatable).")
+@click.option("--progress/--no-progress", default=None, help="Progress line on stderr (default: when stderr is a terminal).")
+@click.option("-q", "--quiet", is_flag=True, help="Print no summary.")
+@_guard
+def run(config: str, source: Optional[str], sinks: tuple[str, ...], overrides: tuple[str, ...],
+        progress: Optional[bool], quiet: bool) -> None:
+    """Run the job described by CONFIG (a YAML file)."""
+    from .config import load_config
+    from .runtime import Pipeline
+
+    extra = list(overrides)
+    if source:  # relative to the working directory, like any command-line path
+        extra.append(f"source={json.dumps(source)}")
+    if sinks:
+        extra.append(f"sinks={json.dumps(list(sinks))}")
+    cfg = load_config(config, extra)
+    pipeline = Pipeline(cfg)
+    tty = sys.stderr.isatty()
+    bar = Progress(pipeline.expected_frames if not pipeline.uri.is_live else None,
+                   enabled=tty if progress is None else progress, tty=tty)
+    try:
+        summary = pipeline.run(on_result=bar.update)
+    except KeyboardInterrupt:
+        bar.finish()
+        if not quiet:
+            click.echo(pipeline.summary.format(), err=True)
+        click.echo(f"streamtrt: interrupted after {pipeline.summary.frames} frames; outputs flushed", err=True)
+        sys.exit(_INTERRUPTED)
+    except StreamTRTError:
+        bar.finish()
+        if not quiet and pipeline.summary.frames:
+            click.echo(pipeline.summary.format(), err=True)
+        raise
+    bar.finish()
+    if not quiet:
+        click.echo(summary.format(), err=True)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_guard
+def doctor(as_json: bool) -> None:
+    """Report GPU, driver, DALI, TensorRT, ONNX Runtime, NVDEC and DLA, and what streamtrt will pick."""
+    from .doctor import collect, format_report
+
+    report = collect()
+    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--source", "source", metavar="URI", help="Override the config's source.")
+@click.option("--set", "overrides", metavar="KEY=VALUE", multiple=True, help="Override a config value (repeatable).")
+@click.option("--frames", type=click.IntRange(min=8), default=300, show_default=True,
+              help="Frames per measurement (taken from the start of the source).")
+@click.option("--naive-decoder", type=click.Choice(["same", "opencv"]), default="same", show_default=True,
+              help="Decoder of the naive loop: the pipeline's own, or OpenCV on the CPU.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results as JSON.")
+@_guard
+def bench(config: str, source: Optional[str], overrides: tuple[str, ...], frames: int, naive_decoder: str,
+          json_path: Optional[str]) -> None:
+    """Measure each stage alone, a naive sequential loop and the pipeline, side by side."""
+    from .bench import format_table, run_bench
+
+    extra = list(overrides) + ([f"source={json.dumps(source)}"] if source else [])
+    report = run_bench(config, extra, frames, naive_decoder, log=lambda m: click.echo(m, err=True))
+    click.echo(format_table(report))
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
