@@ -1,0 +1,74 @@
+"""Shared fixtures: the real sample model and clip, and short media derived from it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+MODEL = SAMPLES / "nanodet-m-416.onnx"
+VIDEO = SAMPLES / "vtest.mp4"
+SAMPLE_CONFIG = ROOT / "configs" / "sample.yaml"
+NANODET_INPUT = {"mean": [103.53, 116.28, 123.675], "std": [57.375, 57.12, 58.395]}
+
+
+def decode_frames(path: Path, count: int) -> list[np.ndarray]:
+    frames = []
+    with av.open(str(path)) as c:
+        for f in c.decode(video=0):
+            frames.append(f.to_ndarray(format="bgr24"))
+            if len(frames) == count:
+                break
+    return frames
+
+
+def write_video(path: Path, frames: list[np.ndarray], codec: str, fps: int = 10) -> Path:
+    """Encode BGR frames with PyAV's bundled FFmpeg."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
+        stream.pix_fmt = "yuv420p"
+        for img in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="session")
+def first_frames() -> list[np.ndarray]:
+    """The first 12 frames of the sample clip (BGR)."""
+    return decode_frames(VIDEO, 12)
+
+
+@pytest.fixture(scope="session")
+def short_clip(tmp_path_factory, first_frames) -> Path:
+    """A 12-frame H.264 MP4 cut from the sample."""
+    return write_video(tmp_path_factory.mktemp("media") / "short.mp4", first_frames, "libx264")
+
+
+def make_config(source, tmp_path: Path, **sections) -> dict:
+    """A config dict for the sample model over ``source``."""
+    cfg = {
+        "source": str(source),
+        "model": {"path": str(MODEL), "format": "nanodet", "input": dict(NANODET_INPUT)},
+        "sinks": [],
+    }
+    for key, value in sections.items():
+        cfg[key] = value
+    return cfg
+
+
+@pytest.fixture
+def sample_dir(tmp_path) -> Path:
+    """A copy of configs/ and samples/ so tests never write into the repository."""
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    os.symlink(SAMPLES, tmp_path / "samples")
+    return tmp_path

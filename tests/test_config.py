@@ -1,0 +1,93 @@
+from pathlib import Path
+
+import pytest
+
+from streamtrt.config import Config, apply_overrides, load_config
+from streamtrt.errors import ConfigError
+from tests.conftest import MODEL, SAMPLE_CONFIG, VIDEO
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "job.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_sample_config_loads_with_paths_resolved_against_its_folder():
+    cfg = load_config(SAMPLE_CONFIG)
+    assert Path(cfg.source) == VIDEO
+    assert cfg.model.path == MODEL
+    assert cfg.runtime.batch_size == 1 and cfg.runtime.slots == 2
+    assert cfg.model.input.mean == (103.53, 116.28, 123.675)
+
+
+def test_defaults_live_in_the_schema():
+    cfg = Config.model_validate({"source": "x.mp4", "model": {"path": "m.onnx"}})
+    assert cfg.postprocess.score_threshold == 0.35
+    assert cfg.runtime.decoder == "auto"
+    assert cfg.model.input.resize == "stretch"
+    assert cfg.sinks == []
+
+
+def test_unknown_key_is_reported_with_its_path(tmp_path):
+    p = write(tmp_path, "source: a.mp4\nmodel:\n  path: m.onnx\n  input:\n    resise: letterbox\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'model\.input\.resise'"):
+        load_config(p)
+
+
+def test_unknown_top_level_key(tmp_path):
+    p = write(tmp_path, "source: a.mp4\nmodel: {path: m.onnx}\nsinkz: []\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'sinkz'"):
+        load_config(p)
+
+
+def test_malformed_yaml_names_the_line(tmp_path):
+    p = write(tmp_path, "source: a.mp4\nmodel: [path: m.onnx\n")
+    with pytest.raises(ConfigError, match=r"malformed YAML at line \d+"):
+        load_config(p)
+
+
+def test_missing_required_key(tmp_path):
+    p = write(tmp_path, "model: {path: m.onnx}\n")
+    with pytest.raises(ConfigError, match=r"missing required key 'source'"):
+        load_config(p)
+
+
+def test_invalid_value_names_key(tmp_path):
+    p = write(tmp_path, "source: a.mp4\nmodel: {path: m.onnx}\nruntime: {batch_size: 0}\n")
+    with pytest.raises(ConfigError, match=r"runtime\.batch_size"):
+        load_config(p)
+
+
+def test_top_level_must_be_a_mapping(tmp_path):
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(write(tmp_path, "- a\n- b\n"))
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_overrides_are_yaml_typed_and_validated():
+    cfg = load_config(SAMPLE_CONFIG, ["runtime.batch_size=4", "postprocess.classes=[person, 2]", "sinks=[]"])
+    assert cfg.runtime.batch_size == 4
+    assert cfg.postprocess.classes == ["person", 2]
+    assert cfg.sinks == []
+    with pytest.raises(ConfigError, match=r"unknown key 'runtime\.batchsize'"):
+        load_config(SAMPLE_CONFIG, ["runtime.batchsize=4"])
+    with pytest.raises(ConfigError, match="expected key=value"):
+        load_config(SAMPLE_CONFIG, ["runtime.batch_size"])
+
+
+def test_override_into_a_scalar_is_refused():
+    with pytest.raises(ConfigError, match="is not a section"):
+        apply_overrides({"source": "a"}, ["source.x=1"])
+
+
+def test_classes_file_must_exist(tmp_path):
+    p = write(tmp_path, "source: a.mp4\nmodel: {path: m.onnx, classes: names.txt}\n")
+    with pytest.raises(ConfigError, match="class-name file not found"):
+        load_config(p)
+    (tmp_path / "names.txt").write_text("cat\ndog\n")
+    assert load_config(p).model.classes == tmp_path / "names.txt"
