@@ -35,6 +35,6 @@ def select_decoder(fmt: str, shapes: Mapping[str, tuple[int, ...]], input_hw: tu
             return decoder
     wanted = "any known format (nanodet, yolov8, yolov5, decoded, efficientnms)" if fmt == "auto" else f"format '{fmt}'"
     raise ModelError(
-        f"model outputs match {wanted} with {num_classes} classes: got {_describe(shapes)}; "
+        f"model outputs do not match {wanted} with {num_classes} classes: got {_describe(shapes)}; "
         "check model.format and model.classes"
     )

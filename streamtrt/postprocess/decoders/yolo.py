@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Mapping, Optional
 
 import numpy as np
@@ -16,6 +17,11 @@ def _single_3d(shapes: Shapes) -> Optional[tuple[str, tuple[int, ...]]]:
     return (name, shape) if len(shape) == 3 else None
 
 
+def anchor_points(input_hw: tuple[int, int], strides=(8, 16, 32)) -> int:
+    """Grid cells over the usual YOLO strides: the N of an anchor-free head."""
+    return sum(math.ceil(input_hw[0] / s) * math.ceil(input_hw[1] / s) for s in strides)
+
+
 class YoloV8Decoder(OutputDecoder):
     """``[B, 4+C, N]``: cx, cy, w, h then C class scores (no objectness)."""
 
@@ -28,8 +34,10 @@ class YoloV8Decoder(OutputDecoder):
     @classmethod
     def match(cls, shapes, input_hw, num_classes):
         found = _single_3d(shapes)
-        if found and found[1][1] == 4 + num_classes and found[1][2] > found[1][1]:
-            return cls(found[0], num_classes)
+        if found and found[1][1] == 4 + num_classes:
+            n = found[1][2]
+            if n > found[1][1] or n == anchor_points(input_hw):
+                return cls(found[0], num_classes)
         return None
 
     def decode(self, outputs: Mapping[str, np.ndarray], score_threshold: float) -> list[Candidates]:
@@ -54,8 +62,10 @@ class YoloV5Decoder(OutputDecoder):
     @classmethod
     def match(cls, shapes, input_hw, num_classes):
         found = _single_3d(shapes)
-        if found and found[1][2] == 5 + num_classes and found[1][1] > found[1][2]:
-            return cls(found[0], num_classes)
+        if found and found[1][2] == 5 + num_classes:
+            n = found[1][1]
+            if n > found[1][2] or n == 3 * anchor_points(input_hw):
+                return cls(found[0], num_classes)
         return None
 
     def decode(self, outputs: Mapping[str, np.ndarray], score_threshold: float) -> list[Candidates]:
