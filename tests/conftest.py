@@ -72,3 +72,27 @@ def sample_dir(tmp_path) -> Path:
     shutil.copytree(ROOT / "configs", tmp_path / "configs")
     os.symlink(SAMPLES, tmp_path / "samples")
     return tmp_path
+
+
+def _iou(a, b) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def unmatched(a: list[dict], b: list[dict], threshold: float, margin: float = 0.02, iou: float = 0.9) -> list[dict]:
+    """Detections of ``a`` (clearly above ``threshold``) that have no same-class twin in ``b``.
+
+    Near-equal tensors can reorder near-equal scores or move a box across the threshold; a clear
+    detection must still be found with nearly the same box and score.
+    """
+    missing = []
+    for d in a:
+        if d["score"] < threshold + margin:
+            continue
+        if not any(d["class_id"] == e["class_id"] and abs(d["score"] - e["score"]) <= margin
+                   and _iou(d["bbox"], e["bbox"]) >= iou for e in b):
+            missing.append(d)
+    return missing
