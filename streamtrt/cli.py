@@ -126,9 +126,7 @@ def run(config: str, source: Optional[str], sinks: tuple[str, ...], overrides: t
         click.echo(f"streamtrt: interrupted after {pipeline.summary.frames} frames; outputs flushed", err=True)
         sys.exit(_INTERRUPTED)
     except StreamTRTError:
-        bar.finish()
-        if not quiet and pipeline.summary.frames:
-            click.echo(pipeline.summary.format(), err=True)
+        bar.finish()  # the error line says it all; summary sinks still hold the details
         raise
     bar.finish()
     if not quiet:

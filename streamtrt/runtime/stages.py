@@ -178,11 +178,11 @@ def run_batched(runner: Runner, input_name: str, tensor: Any) -> dict[str, np.nd
         if on_device and runner.device == "cpu":
             tensor = tensor.to_host()
         return runner.infer({input_name: tensor})
-    host = tensor.to_host() if on_device else tensor
     if on_device and runner.device == "cuda" and n % limit == 0:
         chunks = [tensor.slice(i, i + limit) for i in range(0, n, limit)]
         sizes = [limit] * (n // limit)
     else:
+        host = tensor.to_host() if on_device else tensor
         chunks, sizes = [], []
         for i in range(0, n, limit):
             part = host[i:i + limit]

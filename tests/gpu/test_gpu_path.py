@@ -1,0 +1,91 @@
+"""The GPU path: NVDEC decode and preprocessing in DALI, ONNX Runtime CUDA on device buffers.
+
+Runs only where a CUDA device, DALI and onnxruntime-gpu are present (the GPU machine)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from streamtrt import Pipeline
+from streamtrt.engine import OnnxRuntimeRunner, cuda_provider_available
+from streamtrt.preprocess.dali import DaliGpuVideoDecoder, dali_available
+from streamtrt.preprocess.opencv import OpenCVPreprocessor
+from streamtrt.preprocess.spec import PreprocessSpec
+from streamtrt.system import probe_cuda
+from tests.conftest import MODEL, NANODET_INPUT, decode_frames, make_config, unmatched
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not probe_cuda().available, reason="no CUDA device on this machine"),
+    pytest.mark.skipif(not dali_available(), reason="DALI is not installed"),
+]
+needs_ort_cuda = pytest.mark.skipif(not cuda_provider_available(), reason="onnxruntime-gpu is not installed")
+
+SPEC = PreprocessSpec(416, 416, "stretch", "bgr", tuple(NANODET_INPUT["mean"]), tuple(NANODET_INPUT["std"]))
+
+
+def test_nvdec_preprocessing_matches_the_cpu_path(short_clip):
+    frames = decode_frames(short_clip, 12)
+    expected, _ = OpenCVPreprocessor(SPEC)(frames)
+    dec = DaliGpuVideoDecoder(str(short_clip), SPEC, batch_size=5, frame_count=12, src_height=576, src_width=768)
+    batches = [b.to_host() for b in dec]
+    assert [len(b) for b in batches] == [5, 5, 2]
+    got = np.concatenate(batches)
+    assert got.shape == expected.shape and got.dtype == np.float32
+    pixel = np.abs(got - expected) * np.asarray(SPEC.std, np.float32).reshape(1, 3, 1, 1)
+    # NVDEC's YUV->RGB conversion differs from FFmpeg's by a few levels at most, on average under one
+    assert pixel.mean() < 1.5, pixel.mean()
+
+
+def test_nvdec_keeps_frames_for_sinks(short_clip):
+    frames = decode_frames(short_clip, 12)
+    dec = DaliGpuVideoDecoder(str(short_clip), SPEC, 4, 12, 576, 768, keep_frames=True)
+    kept = np.concatenate([b.frames for b in dec])
+    assert kept.shape == (12, 576, 768, 3)
+    assert np.abs(kept.astype(int) - np.stack(frames).astype(int)).mean() < 3
+
+
+@needs_ort_cuda
+def test_iobinding_on_device_memory_matches_the_cpu_runner(short_clip):
+    dec = DaliGpuVideoDecoder(str(short_clip), SPEC, 1, 12, 576, 768)
+    batch = next(iter(dec))
+    with OnnxRuntimeRunner(MODEL, "cuda") as gpu, OnnxRuntimeRunner(MODEL, "cpu") as cpu:
+        on_device = gpu.infer({"input_1:0": batch})
+        on_host = cpu.infer({"input_1:0": batch.to_host()})
+    for name in on_host:
+        assert np.abs(on_device[name] - on_host[name]).max() < 1e-2
+
+
+@needs_ort_cuda
+@pytest.mark.parametrize("batch", [1, 4])
+def test_gpu_pipeline_matches_the_cpu_pipeline(short_clip, tmp_path, batch):
+    gpu_cfg = make_config(short_clip, tmp_path, runtime={"decoder": "dali-gpu", "runner": "onnxruntime-cuda",
+                                                         "batch_size": batch})
+    cpu_cfg = make_config(short_clip, tmp_path, runtime={"decoder": "cpu", "runner": "onnxruntime-cpu"})
+    with Pipeline.from_config(gpu_cfg) as pipe:
+        assert pipe.plan.decoder == "dali-gpu" and pipe.plan.runner == "onnxruntime-cuda"
+        gpu = [(r.frame_index, r.detections.to_records()) for r in pipe]
+    with Pipeline.from_config(cpu_cfg) as pipe:
+        cpu = [(r.frame_index, r.detections.to_records()) for r in pipe]
+    assert [i for i, _ in gpu] == [i for i, _ in cpu] == list(range(12))
+    clear = sum(sum(d["score"] >= 0.4 for d in c) for _, c in cpu)
+    missing = sum(len(unmatched(c, g, 0.35, margin=0.05, iou=0.8)) for (_, g), (_, c) in zip(gpu, cpu))
+    assert missing <= max(1, clear // 20), (missing, clear)
+
+
+@needs_ort_cuda
+def test_auto_plan_picks_the_gpu_and_writes_sinks(short_clip, tmp_path):
+    out, video = tmp_path / "d.jsonl", tmp_path / "a.mp4"
+    cfg = make_config(short_clip, tmp_path, sinks=[f"jsonl:{out}", f"video:{video}"], runtime={"batch_size": 3})
+    with Pipeline.from_config(cfg) as pipe:
+        assert pipe.plan.as_dict() == {"decoder": "dali-gpu", "preprocessor": "dali-gpu", "runner": "onnxruntime-cuda"}
+        summary = pipe.run()
+    assert summary.frames == 12 and summary.bad_frames == 0
+    lines = [json.loads(l) for l in out.read_text().splitlines()]
+    assert [l["frame_index"] for l in lines] == list(range(12))
+    assert lines[1]["timestamp"] == pytest.approx(0.1)
+    import av
+
+    with av.open(str(video)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 12

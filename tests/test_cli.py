@@ -1,0 +1,176 @@
+"""The command line, run as a user runs it: a real process, real files, exit codes, stderr."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from tests.conftest import MODEL, ROOT, SAMPLE_CONFIG, VIDEO, write_video
+from tests.models import mean_model
+
+
+def streamtrt(*args, cwd=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "streamtrt", *map(str, args)], cwd=cwd or ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(proc, *needles):
+    assert proc.returncode not in (0, 130), proc
+    assert "Traceback" not in proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("streamtrt: error: ")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def frame_count(path: Path) -> int:
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+@pytest.mark.slow
+def test_sample_job_end_to_end(tmp_path):
+    """The README's first command, with outputs redirected into tmp_path."""
+    jsonl, video, summary = tmp_path / "d.jsonl", tmp_path / "a.mp4", tmp_path / "s.json"
+    proc = streamtrt("run", SAMPLE_CONFIG, "--sink", f"jsonl:{jsonl}", "--sink", f"video:{video}",
+                     "--sink", f"summary:{summary}", "--progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "795 frames" in proc.stderr and "fps" in proc.stderr and "ETA" in proc.stderr
+    records = [json.loads(l) for l in jsonl.read_text().splitlines()]
+    assert [r["frame_index"] for r in records] == list(range(795))
+    assert records[300]["timestamp"] == pytest.approx(30.0)
+    assert all(r["stream_id"] == "0" and (r["width"], r["height"]) == (768, 576) for r in records)
+    persons = [d for r in records for d in r["detections"] if d["class_name"] == "person"]
+    assert len(persons) > 3 * 795  # pedestrians throughout the clip
+    frame30 = sorted((d["score"] for d in records[30]["detections"] if d["class_name"] == "person"), reverse=True)
+    assert frame30[:3] == pytest.approx([0.82, 0.80, 0.74], abs=0.015)  # as documented in samples/README.md
+    with av.open(str(video)) as c:
+        assert float(c.streams.video[0].average_rate) == pytest.approx(10.0)
+    assert frame_count(video) == 795
+    s = json.loads(summary.read_text())
+    assert s["frames"] == 795 and s["bad_frames"] == 0 and s["detections_per_class"]["person"] == len(persons)
+    assert set(s["stages"]) == {"decode", "preprocess", "infer", "postprocess"}
+
+
+def test_set_and_source_overrides_and_stdout_sink(tmp_path, short_clip):
+    proc = streamtrt("run", SAMPLE_CONFIG, "--source", short_clip, "--sink", "jsonl:-",
+                     "--set", "runtime.max_frames=5", "--set", "runtime.batch_size=2", "--set", "postprocess.classes=[person]")
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(l) for l in proc.stdout.splitlines()]  # stdout holds only the records
+    assert [r["frame_index"] for r in records] == [0, 1, 2, 3, 4]
+    assert {d["class_name"] for r in records for d in r["detections"]} == {"person"}
+    assert "5 frames" in proc.stderr
+
+
+def test_missing_source(tmp_path):
+    assert_one_line_error(streamtrt("run", SAMPLE_CONFIG, "--source", tmp_path / "none.mp4"), "source not found", "none.mp4")
+
+
+def test_unsupported_scheme():
+    assert_one_line_error(streamtrt("run", SAMPLE_CONFIG, "--source", "ftp://user:secret@host/a.mp4"),
+                          "unsupported source scheme 'ftp://'", "ftp://***@host")
+
+
+def test_malformed_yaml(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("source: a.mp4\nmodel: {path: m.onnx\n")
+    assert_one_line_error(streamtrt("run", cfg), "malformed YAML at line")
+
+
+def test_unknown_config_key(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(SAMPLE_CONFIG.read_text().replace("  batch_size: 1", "  batch_size: 1\n  bacth: 2"))
+    (tmp_path / "x").mkdir()
+    assert_one_line_error(streamtrt("run", cfg), "unknown key 'runtime.bacth'")
+
+
+def test_missing_config_file(tmp_path):
+    assert_one_line_error(streamtrt("run", tmp_path / "none.yaml"), "config file not found")
+
+
+def test_model_outputs_match_no_decoder(tmp_path, short_clip):
+    model = mean_model(tmp_path / "mean.onnx")
+    proc = streamtrt("run", SAMPLE_CONFIG, "--source", short_clip, "--set", f"model.path={model}",
+                     "--set", "model.format=auto", "--sink", f"jsonl:{tmp_path / 'd.jsonl'}")
+    assert_one_line_error(proc, "do not match any known format", "means [1, 3]")
+    assert proc.returncode == 4
+
+
+def test_file_that_is_not_a_model(tmp_path, short_clip):
+    bad = tmp_path / "model.onnx"
+    bad.write_text("definitely not protobuf " * 50)
+    assert_one_line_error(streamtrt("run", SAMPLE_CONFIG, "--source", short_clip, "--set", f"model.path={bad}"),
+                          "not a loadable ONNX model")
+
+
+def test_corrupt_video_keeps_results_and_reports_bad_frames(tmp_path, first_frames):
+    clip = write_video(tmp_path / "clip.mp4", first_frames * 5, "libx264")  # 60 frames
+    data = bytearray(clip.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 20000] = np.random.default_rng(3).integers(0, 256, 20000, dtype=np.uint8).tobytes()
+    bad = tmp_path / "corrupt.mp4"
+    bad.write_bytes(bytes(data))
+    out, summary = tmp_path / "d.jsonl", tmp_path / "s.json"
+    proc = streamtrt("run", SAMPLE_CONFIG, "--source", bad, "--sink", f"jsonl:{out}", "--sink", f"summary:{summary}")
+    assert_one_line_error(proc, "could not be decoded", "were decoded and processed")
+    assert proc.returncode == 3
+    written = len(out.read_text().splitlines())
+    s = json.loads(summary.read_text())
+    assert 0 < written == s["frames"] < 60 and s["bad_frames"] == 60 - written
+
+
+def test_unwritable_sink(tmp_path, short_clip):
+    (tmp_path / "f").write_text("")
+    assert_one_line_error(streamtrt("run", SAMPLE_CONFIG, "--source", short_clip, "--sink", f"jsonl:{tmp_path}/f/d.jsonl"),
+                          "cannot write")
+
+
+def test_ctrl_c_stops_cleanly_and_flushes(tmp_path):
+    out, summary = tmp_path / "d.jsonl", tmp_path / "s.json"
+    proc = subprocess.Popen([sys.executable, "-m", "streamtrt", "run", str(SAMPLE_CONFIG), "--sink", f"jsonl:{out}",
+                             "--sink", f"summary:{summary}"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 10):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted after" in err and "outputs flushed" in err
+    lines = out.read_text().splitlines()
+    records = [json.loads(l) for l in lines]  # every line complete
+    s = json.loads(summary.read_text())
+    assert s["interrupted"] and s["frames"] == len(records) and 10 <= len(records) < 795
+    assert [r["frame_index"] for r in records] == list(range(len(records)))
+
+
+def test_doctor_reports_the_plan():
+    proc = streamtrt("doctor")
+    assert proc.returncode == 0, proc.stderr
+    for key in ("CUDA driver", "NVDEC", "DALI", "ONNX Runtime", "TensorRT", "DLA cores", "default plan"):
+        assert key in proc.stdout
+    data = json.loads(streamtrt("doctor", "--json").stdout)
+    assert data["plan"]["runner"] in ("onnxruntime-cpu", "onnxruntime-cuda")
+
+
+def test_bench_reports_ratios(tmp_path, short_clip):
+    out = tmp_path / "b.json"
+    proc = streamtrt("bench", SAMPLE_CONFIG, "--source", short_clip, "--frames", "12", "--json", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "pipeline end to end" in proc.stdout and "e2e_vs_naive" in proc.stdout
+    r = json.loads(out.read_text())
+    assert r["pipeline"]["frames"] == 12 and r["naive"]["frames"] == 12
+    assert set(r["stages"]) >= {"decode", "infer", "postprocess"}
+    assert r["ratios"]["e2e_vs_naive"] > 0 and r["machine"]["cpu_cores"] >= 1
+
+
+def test_help_lists_commands():
+    proc = streamtrt("--help")
+    assert proc.returncode == 0 and all(c in proc.stdout for c in ("run", "doctor", "bench"))
