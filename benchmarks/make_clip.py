@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+from fractions import Fraction
 
 import av
 
@@ -30,7 +31,7 @@ def main() -> None:
         n = 0
         for _ in range(args.loops):
             for f in frames:
-                f.pts = None
+                f.pts, f.time_base = n, Fraction(1, rate)
                 for packet in stream.encode(f):
                     out.mux(packet)
                 n += 1

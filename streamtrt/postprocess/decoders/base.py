@@ -42,6 +42,15 @@ def best_class(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(scores, ids[..., None], axis=-1)[..., 0], ids
 
 
+def confident_rows(scores: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows whose best class score exceeds ``threshold``: (row indices, best scores, class ids).
+
+    Thresholds on the row maximum first, so the argmax runs on the few candidates only."""
+    rows = np.flatnonzero(scores.max(axis=-1) > threshold)
+    best, ids = best_class(scores[rows])
+    return rows, best, ids
+
+
 def cxcywh_to_xyxy(b: np.ndarray) -> np.ndarray:
     half = b[:, 2:4] / 2
     return np.concatenate([b[:, 0:2] - half, b[:, 0:2] + half], axis=1)

@@ -18,7 +18,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from .base import Candidates, OutputDecoder, Shapes, best_class
+from .base import Candidates, OutputDecoder, Shapes, confident_rows
 
 _STRIDES = (4, 8, 16, 32, 64, 128)
 
@@ -127,15 +127,14 @@ class NanoDetDecoder(OutputDecoder):
         for b in range(batch):
             boxes, scores, ids = [], [], []
             for lv, centers, (cls_out, box_out) in zip(self.levels, self._centers, per_level):
-                s, c = best_class(cls_out[b])
-                keep = s > score_threshold
-                if not keep.any():
+                keep, s, c = confident_rows(cls_out[b], score_threshold)
+                if not len(keep):
                     continue
                 dist = _distances(box_out[b][keep], self.bins) * lv.stride
                 ctr = centers[keep]
                 boxes.append(np.concatenate([ctr - dist[:, :2], ctr + dist[:, 2:]], axis=1))
-                scores.append(s[keep])
-                ids.append(c[keep])
+                scores.append(s)
+                ids.append(c)
             if boxes:
                 result.append(Candidates(np.concatenate(boxes), np.concatenate(scores), np.concatenate(ids)))
             else:

@@ -7,7 +7,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from .base import Candidates, OutputDecoder, Shapes, best_class, cxcywh_to_xyxy
+from .base import Candidates, OutputDecoder, Shapes, best_class, confident_rows, cxcywh_to_xyxy
 
 
 def _single_3d(shapes: Shapes) -> Optional[tuple[str, tuple[int, ...]]]:
@@ -44,9 +44,8 @@ class YoloV8Decoder(OutputDecoder):
         result = []
         for item in np.asarray(outputs[self.output], np.float32):
             rows = item.T  # (N, 4+C)
-            scores, ids = best_class(rows[:, 4:])
-            keep = scores > score_threshold
-            result.append(Candidates(cxcywh_to_xyxy(rows[keep, :4]), scores[keep], ids[keep]))
+            keep, scores, ids = confident_rows(rows[:, 4:], score_threshold)
+            result.append(Candidates(cxcywh_to_xyxy(rows[keep, :4]), scores, ids))
         return result
 
 
