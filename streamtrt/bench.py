@@ -81,8 +81,11 @@ class _DeviceInput:
 
 
 def run_bench(config_path: str, overrides: list[str], frames: int, naive_decoder: str = "same",
-              log: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
-    """Run all measurements; returns a JSON-ready report."""
+              log: Callable[[str], None] = lambda m: None, repeat: int = 2) -> dict[str, Any]:
+    """Run all measurements; returns a JSON-ready report.
+
+    The naive loop and the pipeline run alternately ``repeat`` times and the faster run of each
+    is kept, so that a burst of load from a neighbour on a shared machine hits both alike."""
     cfg = load_config(config_path, list(overrides) + [f"runtime.max_frames={frames}", "sinks=[]"])
     rt = cfg.runtime
     probe = Pipeline(cfg)  # builds and validates every component once
@@ -154,15 +157,17 @@ def run_bench(config_path: str, overrides: list[str], frames: int, naive_decoder
     finally:
         probe.close()
 
-    log("bench: naive sequential loop")
-    measures["naive"] = _naive_loop(cfg, plan, spec, post, probe, n, naive_decoder)
-    log("bench: pipeline end to end")
-    pipe = Pipeline(cfg)
-    clock = _Clock()
-    summary = pipe.run()
-    e2e = clock.done("pipeline end to end", summary.frames, [])
-    lat = summary.latency
-    measures["pipeline"] = e2e
+    naive_runs, pipe_runs = [], []
+    for i in range(repeat):
+        log(f"bench: naive sequential loop ({i + 1}/{repeat})")
+        naive_runs.append(_naive_loop(cfg, plan, spec, post, probe, n, naive_decoder))
+        log(f"bench: pipeline end to end ({i + 1}/{repeat})")
+        pipe = Pipeline(cfg)
+        clock = _Clock()
+        summary = pipe.run()
+        pipe_runs.append((clock.done("pipeline end to end", summary.frames, []), summary.latency))
+    measures["naive"] = max(naive_runs, key=lambda m: m.fps)
+    measures["pipeline"], lat = max(pipe_runs, key=lambda r: r[0].fps)
     return _report(cfg, plan.as_dict(), measures, lat, gpu, naive_decoder, info)
 
 
@@ -249,6 +254,7 @@ def _report(cfg: Config, plan: dict, m: dict[str, Measure], latency, gpu: bool, 
         "batch_size": cfg.runtime.batch_size,
         "slots": cfg.runtime.slots,
         "naive_decoder": naive_decoder,
+        "repeat": "best of the alternating runs",
         "stages": {k: m[k].as_dict() for k in stage_keys},
         "naive": naive.as_dict(),
         "pipeline": {**e2e.as_dict(), "latency_p50_ms": round(latency.p50_ms, 2) if latency else None,

@@ -152,15 +152,17 @@ def doctor(as_json: bool) -> None:
               help="Frames per measurement (taken from the start of the source).")
 @click.option("--naive-decoder", type=click.Choice(["same", "opencv"]), default="same", show_default=True,
               help="Decoder of the naive loop: the pipeline's own, or OpenCV on the CPU.")
+@click.option("--repeat", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Alternating runs of the naive loop and the pipeline; the best of each is reported.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results as JSON.")
 @_guard
 def bench(config: str, source: Optional[str], overrides: tuple[str, ...], frames: int, naive_decoder: str,
-          json_path: Optional[str]) -> None:
+          repeat: int, json_path: Optional[str]) -> None:
     """Measure each stage alone, a naive sequential loop and the pipeline, side by side."""
     from .bench import format_table, run_bench
 
     extra = list(overrides) + ([f"source={json.dumps(source)}"] if source else [])
-    report = run_bench(config, extra, frames, naive_decoder, log=lambda m: click.echo(m, err=True))
+    report = run_bench(config, extra, frames, naive_decoder, log=lambda m: click.echo(m, err=True), repeat=repeat)
     click.echo(format_table(report))
     if json_path:
         with open(json_path, "w", encoding="utf-8") as f:

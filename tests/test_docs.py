@@ -1,0 +1,45 @@
+"""The README is checked against the code: its commands, its config table, its API example."""
+
+import re
+
+from pydantic import BaseModel
+
+from streamtrt.config import Config
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def schema_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+    keys = set()
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys |= schema_keys(ann, f"{prefix}{name}.")
+        else:
+            keys.add(prefix + name)
+    return keys
+
+
+def test_readme_opens_with_the_two_commands():
+    first_block = README.split("```bash", 1)[1].split("```", 1)[0]
+    assert "pip install . && streamtrt run configs/sample.yaml" in first_block
+    assert "pip install '.[test]' && pytest -ra" in first_block
+
+
+def test_ci_runs_the_readme_test_command():
+    assert "pip install '.[test]' && pytest -ra" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_config_table_documents_every_key_and_no_other():
+    section = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z_.]+)` \|", section, flags=re.M))
+    assert documented == schema_keys(Config)
+
+
+def test_python_api_example_runs(capsys, monkeypatch):
+    code = README.split("## Python API", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(ROOT)
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "'runner': 'onnxruntime-" in out and "50 frames" in out
