@@ -174,7 +174,7 @@ def run_bench(config_path: str, overrides: list[str], frames: int, naive_decoder
 def _naive_loop(cfg: Config, plan, spec, post, probe: Pipeline, n: int, naive_decoder: str) -> Measure:
     """One frame at a time through decode, preprocess, inference and postprocess, on one thread."""
     rt = cfg.runtime
-    runner = create_runner(plan.runner, cfg.model.path, rt.device_id, rt.threads)
+    runner = create_runner(plan.runner, cfg)
     name = runner.inputs[0].name
     samples: list[float] = []
     try:

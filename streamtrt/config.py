@@ -94,6 +94,50 @@ class RuntimeConfig(_Strict):
     """Threads for the CPU runner and DALI CPU pipelines; default: the number of cores."""
 
 
+class ProfileConfig(_Strict):
+    """An optimization profile for a model whose batch dimension is dynamic."""
+
+    min_batch: int = Field(1, ge=1)
+    opt_batch: Optional[int] = Field(None, ge=1)
+    """Default: ``runtime.batch_size``."""
+    max_batch: Optional[int] = Field(None, ge=1)
+    """Default: ``runtime.batch_size``."""
+
+
+class CalibrationConfig(_Strict):
+    """INT8 entropy calibration: frames run through the same preprocessing as inference."""
+
+    source: Optional[str] = None
+    """A video file or image folder/glob; required for ``precision: int8`` unless a cache exists."""
+    frames: int = Field(256, ge=1)
+    batch_size: int = Field(8, ge=1)
+    cache: Optional[Path] = None
+    """Calibration cache file; default: beside the engine in the cache directory."""
+
+
+class TensorRTConfig(_Strict):
+    """How the TensorRT runner builds, caches and runs engines."""
+
+    precision: Literal["fp32", "fp16", "int8"] = "fp16"
+    """``int8`` calibrates unless the model is explicitly quantized (Q/DQ), which is taken as is."""
+    workspace_mb: Optional[int] = Field(None, ge=1)
+    """Builder workspace (memory-pool) limit; TensorRT's default when unset."""
+    profile: ProfileConfig = ProfileConfig()
+    dla_core: Optional[int] = Field(None, ge=0)
+    """Run on this DLA core (Jetson); refused where the device has no DLA."""
+    gpu_fallback: bool = True
+    """With ``dla_core``: layers DLA cannot run go to the GPU."""
+    plugins: list[Path] = Field(default_factory=list)
+    """Plugin libraries to load; nothing else is ever loaded."""
+    cache_dir: Optional[Path] = None
+    """Engine cache; default ``$XDG_CACHE_HOME/streamtrt/engines`` (``~/.cache/streamtrt/engines``)."""
+    timing_cache: bool = True
+    """Keep and reuse a builder timing cache in the cache directory."""
+    cuda_graph: bool = False
+    """Capture each slot's execution in a CUDA graph (static shapes only)."""
+    calibration: CalibrationConfig = CalibrationConfig()
+
+
 class Config(_Strict):
     """A whole streamtrt job."""
 
@@ -102,6 +146,7 @@ class Config(_Strict):
     model: ModelConfig
     postprocess: PostprocessConfig = PostprocessConfig()
     runtime: RuntimeConfig = RuntimeConfig()
+    tensorrt: TensorRTConfig = TensorRTConfig()
     sinks: list[str] = Field(default_factory=list)
     """Sink URIs: ``jsonl:PATH`` (``jsonl:-`` for stdout), ``video:PATH``, ``summary:PATH``,
     or a bare path whose suffix picks the kind (.jsonl, .mp4/.mkv/.avi, .json)."""
@@ -114,7 +159,11 @@ class Config(_Strict):
         return self
 
 
-_INPUT_PATH_KEYS = (("source",), ("model", "path"), ("model", "classes"))
+_INPUT_PATH_KEYS = (
+    ("source",), ("model", "path"), ("model", "classes"), ("tensorrt", "calibration", "source"),
+    ("tensorrt", "calibration", "cache"), ("tensorrt", "cache_dir"),
+)
+_INPUT_PATH_LISTS = (("tensorrt", "plugins"),)
 
 
 def _format_validation_error(err: ValidationError, origin: str) -> str:
@@ -147,9 +196,19 @@ def _resolve_input_paths(raw: dict[str, Any], base: Path) -> None:
         value = node.get(key_path[-1])
         if not isinstance(value, str) or value == "coco" or "://" in value:
             continue
-        p = Path(os.path.expanduser(value))
-        if not p.is_absolute():
-            node[key_path[-1]] = os.path.normpath(str(base / p))
+        node[key_path[-1]] = _resolve(value, base)
+    for key_path in _INPUT_PATH_LISTS:
+        node = raw
+        for k in key_path[:-1]:
+            node = node.get(k) if isinstance(node, dict) else None
+        values = node.get(key_path[-1]) if isinstance(node, dict) else None
+        if isinstance(values, list):
+            node[key_path[-1]] = [_resolve(v, base) if isinstance(v, str) else v for v in values]
+
+
+def _resolve(value: str, base: Path) -> str:
+    p = Path(os.path.expanduser(value))
+    return str(p) if p.is_absolute() else os.path.normpath(str(base / p))
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:

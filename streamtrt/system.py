@@ -99,7 +99,7 @@ def onnxruntime_providers() -> list[str]:
 
 def tensorrt_module() -> Optional[str]:
     """Name of the importable TensorRT module (``tensorrt`` or ``tensorrt_rtx``), if any."""
-    for name in ("tensorrt", "tensorrt_rtx"):
+    for name in ("tensorrt", "tensorrt_rtx_bindings", "tensorrt_rtx"):
         if module_version(name) is not None:
             return name
     return None

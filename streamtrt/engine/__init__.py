@@ -6,18 +6,27 @@ from .onnxruntime import OnnxRuntimeRunner, cuda_provider_available
 __all__ = ["DeviceTensor", "Runner", "TensorInfo", "OnnxRuntimeRunner", "cuda_provider_available"]
 
 
-def create_runner(name: str, model_path, device_id: int = 0, threads=None, spin: bool = True) -> Runner:
-    """Create and activate the runner a plan names.
+def create_runner(name: str, config, spin: bool = True, report=None) -> Runner:
+    """Create and activate the runner a plan names, for ``config`` (a :class:`~streamtrt.config.Config`).
 
     ``spin=False`` keeps idle CPU-runner threads from busy-waiting, for runs where other stages
-    share the cores."""
+    share the cores. The TensorRT runner loads its engine from the cache or builds it first.
+    """
     from ..errors import BackendUnavailableError
 
+    rt = config.runtime
     if name in ("onnxruntime-cpu", "onnxruntime-cuda"):
-        runner: Runner = OnnxRuntimeRunner(model_path, provider=name.split("-")[1], device_id=device_id,
-                                           threads=threads, spin=spin)
+        runner: Runner = OnnxRuntimeRunner(config.model.path, provider=name.split("-")[1], device_id=rt.device_id,
+                                           threads=rt.threads, spin=spin)
+    elif name == "tensorrt":
+        from .tensorrt import load_tensorrt, prepare_engine
+        from .tensorrt.runner import TensorRTRunner
+
+        trt = load_tensorrt()
+        prepared = prepare_engine(config, report=report or (lambda m: None), trt=trt)
+        runner = TensorRTRunner(trt, prepared.plan, rt.device_id, rt.slots, config.tensorrt.cuda_graph)
     else:
-        raise BackendUnavailableError(f"runner {name!r} is not available in this release")
+        raise BackendUnavailableError(f"unknown runner {name!r}")
     runner.activate()
     return runner
 

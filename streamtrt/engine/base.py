@@ -8,6 +8,7 @@ Names, shapes and dtypes are always read from the model, never assumed.
 from __future__ import annotations
 
 import abc
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Protocol, Union, runtime_checkable
 
@@ -50,6 +51,7 @@ class Runner(abc.ABC):
 
     def __init__(self) -> None:
         self.is_active = False
+        self._results: deque[dict[str, np.ndarray]] = deque()
 
     @property
     @abc.abstractmethod
@@ -64,6 +66,23 @@ class Runner(abc.ABC):
 
     @abc.abstractmethod
     def infer(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]: ...
+
+    def submit(self, feeds: Mapping[str, Any]) -> Any:
+        """Start a batch; :meth:`collect` returns its outputs, oldest first. Runners with
+        several device slots (TensorRT) keep several batches in flight; others run at once."""
+        self._results.append(self.infer(feeds))
+        return len(self._results) - 1
+
+    def collect(self) -> dict[str, np.ndarray]:
+        return self._results.popleft()
+
+    def wait_inputs_consumed(self, ticket: Any) -> None:
+        """Block until the device no longer reads the inputs of ``ticket`` (they may be reused)."""
+
+    @property
+    def in_flight(self) -> int:
+        """Batches a caller may keep submitted before collecting."""
+        return 1
 
     def deactivate(self) -> None:
         self.is_active = False

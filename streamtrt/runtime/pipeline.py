@@ -3,6 +3,7 @@ and yields per-frame results while writing them to the sinks."""
 
 from __future__ import annotations
 
+import logging
 import queue
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from .summary import RunSummary
 from .timing import StageTimer
 
 _JOIN_TIMEOUT_S = 10.0
+log = logging.getLogger("streamtrt")
 
 
 class Pipeline:
@@ -58,8 +60,8 @@ class Pipeline:
             self.source_info: SourceInfo = self._source.info
         else:
             self.source_info = probe_video(Path(self.uri.location), self.uri.display)
-        self.runner: Runner = create_runner(self.plan.runner, config.model.path, rt.device_id, rt.threads,
-                                            spin=self.plan.decoder != "cpu")
+        self.runner: Runner = create_runner(self.plan.runner, config, spin=self.plan.decoder != "cpu",
+                                            report=log.info)
         try:
             self.spec = self._input_spec()
             self.postprocessor = Postprocessor(self._select_decoder(), self.class_names, config.postprocess)

@@ -9,7 +9,7 @@ from ..engine.onnxruntime import cuda_provider_available
 from ..errors import BackendUnavailableError, ConfigError
 from ..preprocess.dali import dali_available
 from ..sources.uri import SourceURI
-from ..system import probe_cuda
+from ..system import probe_cuda, tensorrt_module
 
 
 @dataclass
@@ -71,8 +71,9 @@ def make_plan(cfg: RuntimeConfig, uri: SourceURI | None = None) -> Plan:
     elif runner == "onnxruntime-cuda" and not has_gpu:
         raise BackendUnavailableError(f"runtime.runner onnxruntime-cuda needs a GPU: {no_gpu_reason}")
     elif runner == "tensorrt":
-        raise BackendUnavailableError(
-            "runtime.runner tensorrt: the TensorRT runner is not part of this release yet; "
-            "use onnxruntime-cuda or onnxruntime-cpu"
-        )
+        if not has_gpu:
+            raise BackendUnavailableError(f"runtime.runner tensorrt needs a GPU: {no_gpu_reason}")
+        if tensorrt_module() is None:
+            raise BackendUnavailableError(
+                "runtime.runner tensorrt: TensorRT is not installed (pip install 'streamtrt[gpu]')")
     return Plan(decoder, preprocessor, runner, reasons)

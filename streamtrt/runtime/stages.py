@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import queue
+from collections import deque
 import threading
 import time
 from typing import Any, Callable, Iterable, Iterator, Optional
@@ -39,7 +40,10 @@ class Stage(threading.Thread):
             else:
                 while True:
                     item = self.control.get(self.inbox)
-                    if item is None or item is EOS:
+                    if item is None:
+                        break
+                    if item is EOS:
+                        self._emit_all(self.flush())
                         break
                     self._emit_all(self.process(item))
             self.control.put(self.outbox, EOS)
@@ -58,6 +62,10 @@ class Stage(threading.Thread):
 
     def process(self, item: Any) -> Iterable[Any]:
         raise NotImplementedError
+
+    def flush(self) -> Iterable[Any]:
+        """Items still held when the stream ends."""
+        return ()
 
     def cleanup(self) -> None:
         pass
@@ -151,15 +159,31 @@ class GpuDecodeStage(Stage):
 
 
 class InferStage(Stage):
-    """Runs the model; splits batches larger than a fixed-batch model accepts, pads smaller ones."""
+    """Runs the model. Runners with several device slots (TensorRT) get the next batch
+    submitted before the previous one is collected; batches larger than a fixed-batch model
+    accepts are split, smaller ones padded."""
 
     def __init__(self, runner: Runner, control: Control, inbox, outbox):
         super().__init__("infer", control, outbox, inbox)
         self.runner = runner
         self.input_name = runner.inputs[0].name
+        self._pending: deque[tuple[TensorBatch, float]] = deque()
 
     def process(self, batch: TensorBatch) -> Iterable[OutputBatch]:
         t0 = time.perf_counter()
+        limit = self.runner.max_batch
+        if self.runner.in_flight > 1 and (limit is None or len(batch.meta) <= limit):
+            try:
+                ticket = self.runner.submit({self.input_name: batch.tensor})
+                self.runner.wait_inputs_consumed(ticket)
+            finally:
+                if batch.release is not None:
+                    batch.release.set()
+            self._pending.append((batch, t0))
+            if len(self._pending) >= self.runner.in_flight:
+                yield self._collect()
+            return
+        yield from self.flush()
         try:
             outputs = run_batched(self.runner, self.input_name, batch.tensor)
         finally:
@@ -167,6 +191,16 @@ class InferStage(Stage):
                 batch.release.set()
         self.timer.add(time.perf_counter() - t0, len(batch.meta))
         yield OutputBatch(batch.meta, outputs, batch.geometries, batch.images, batch.started)
+
+    def _collect(self) -> OutputBatch:
+        batch, t0 = self._pending.popleft()
+        outputs = self.runner.collect()
+        self.timer.add(time.perf_counter() - t0, len(batch.meta))
+        return OutputBatch(batch.meta, outputs, batch.geometries, batch.images, batch.started)
+
+    def flush(self) -> Iterable[OutputBatch]:
+        while self._pending:
+            yield self._collect()
 
 
 def run_batched(runner: Runner, input_name: str, tensor: Any) -> dict[str, np.ndarray]:

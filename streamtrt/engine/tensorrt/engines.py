@@ -1,0 +1,133 @@
+"""From a config to a ready engine: compute the key, load it from the cache or build it (under a
+lock, with a log line saying why), and store it atomically."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Callable, Optional
+
+from ...config import Config
+from ...errors import BackendUnavailableError, ConfigError
+from ...system import probe_cuda
+from .builder import (BuildOptions, build_serialized, compute_profiles, is_explicitly_quantized, onnx_inputs)
+from .cache import EngineCache, EngineKey, default_cache_dir, hash_model, sha256_file
+from .module import load_tensorrt, module_label
+
+log = logging.getLogger("streamtrt.tensorrt")
+
+
+@dataclass
+class PreparedEngine:
+    plan: bytes
+    key: EngineKey
+    path: Path
+    built: bool
+    reason: str
+
+
+def device_identity(device_id: int, dla_core: Optional[int], gpu_fallback: bool) -> str:
+    """The GPU (name, compute capability, SM count) or DLA core an engine is built for."""
+    cuda = probe_cuda()
+    if not cuda.available or device_id >= len(cuda.gpus):
+        raise BackendUnavailableError(f"TensorRT needs a CUDA device: {cuda.error or f'no device {device_id}'}")
+    g = cuda.gpus[device_id]
+    gpu = f"{g.name} sm{g.compute_capability[0]}.{g.compute_capability[1]} {g.sm_count}SM"
+    if dla_core is not None:
+        return f"DLA{dla_core} on {gpu}" + (" with GPU fallback" if gpu_fallback else "")
+    return gpu
+
+
+def cache_root(cfg: Config) -> Path:
+    return Path(cfg.tensorrt.cache_dir) if cfg.tensorrt.cache_dir else default_cache_dir()
+
+
+def calibration_cache_path(cfg: Config, model_sha: str) -> Path:
+    t = cfg.tensorrt.calibration
+    return Path(t.cache) if t.cache else cache_root(cfg) / f"{Path(cfg.model.path).stem}-{model_sha[:16]}.calib"
+
+
+def engine_key(cfg: Config, trt: ModuleType, device: str, model_sha: str, explicit_q: bool,
+               profiles, calibration: Optional[Path]) -> EngineKey:
+    t = cfg.tensorrt
+    calib_sha = None
+    if t.precision == "int8" and not explicit_q and calibration is not None and calibration.is_file():
+        calib_sha = sha256_file(calibration)
+    options = (("explicit_quantization", str(explicit_q)), ("gpu_fallback", str(t.gpu_fallback)))
+    return EngineKey(
+        model_sha256=model_sha, tensorrt=module_label(trt), device=device, precision=t.precision,
+        profiles=tuple(p.as_tuple() for p in profiles), workspace_mb=t.workspace_mb,
+        calibration_sha256=calib_sha, plugins_sha256=tuple(sha256_file(Path(p)) for p in t.plugins),
+        options=options,
+    )
+
+
+def prepare_engine(cfg: Config, spec=None, report: Callable[[str], None] = log.info,
+                   trt: Optional[ModuleType] = None, force: bool = False) -> PreparedEngine:
+    """The engine for ``cfg``: from the cache when its key matches, else built and cached."""
+    trt = trt or load_tensorrt()
+    t = cfg.tensorrt
+    model = Path(cfg.model.path)
+    if not model.is_file():
+        raise ConfigError(f"model.path: model not found: {model}")
+    for p in t.plugins:
+        if not Path(p).is_file():
+            raise ConfigError(f"tensorrt.plugins: plugin library not found: {p}")
+    model_sha = hash_model(model)
+    explicit_q = t.precision == "int8" and is_explicitly_quantized(model)
+    profiles = compute_profiles(onnx_inputs(model), t.profile, cfg.runtime.batch_size, cfg.model.input.size)
+    device = device_identity(cfg.runtime.device_id, t.dla_core, t.gpu_fallback)
+    calib_path = calibration_cache_path(cfg, model_sha) if t.precision == "int8" and not explicit_q else None
+    key = engine_key(cfg, trt, device, model_sha, explicit_q, profiles, calib_path)
+    cache = EngineCache(cache_root(cfg))
+    if not force:
+        plan = cache.load(key, model.name)
+        if plan is not None:
+            return PreparedEngine(plan, key, cache.entry(key, model.name).engine, False, "cached")
+    why = "forced" if force else (cache.explain_miss(key, model.name) or "no cached engine for this model")
+    report(f"building TensorRT engine for {model.name} ({why})")
+    with cache.lock(key):
+        plan = None if force else cache.load(key, model.name)  # another process may have built it meanwhile
+        if plan is not None:
+            return PreparedEngine(plan, key, cache.entry(key, model.name).engine, False, "built by another process")
+        options = BuildOptions(
+            precision=t.precision, workspace_mb=t.workspace_mb, profiles=profiles, dla_core=t.dla_core,
+            gpu_fallback=t.gpu_fallback, plugins=[Path(p) for p in t.plugins],
+            timing_cache=(cache.root / f"timing-{key.digest[:8]}-{module_label(trt).replace(' ', '-')}.cache"
+                          if t.timing_cache else None),
+            explicitly_quantized=explicit_q,
+        )
+        calibrator = None
+        if calib_path is not None:
+            calibrator = _calibrator(cfg, trt, spec, calib_path, profiles)
+            options.calibrator = calibrator
+        cache.root.mkdir(parents=True, exist_ok=True)
+        try:
+            plan = build_serialized(trt, model, options, report)
+        finally:
+            if calibrator is not None:
+                calibrator.release()
+        if calib_path is not None:  # the calibration cache now exists: key the engine by it
+            key = engine_key(cfg, trt, device, model_sha, explicit_q, profiles, calib_path)
+        entry = cache.store(key, model.name, plan, extra={"source_model": str(model)})
+    report(f"engine cached at {entry.engine} ({len(plan) / 1e6:.1f} MB)")
+    return PreparedEngine(plan, key, entry.engine, True, why)
+
+
+def _calibrator(cfg: Config, trt: ModuleType, spec, calib_path: Path, profiles):
+    from .calibrator import calibration_batches, make_entropy_calibrator
+
+    c = cfg.tensorrt.calibration
+    if calib_path.is_file():
+        return make_entropy_calibrator(trt, None, c.batch_size, calib_path)
+    if not c.source:
+        raise ConfigError("tensorrt.calibration.source: INT8 needs calibration frames (a video or image folder) "
+                          "or an existing calibration cache")
+    if spec is None:
+        raise ConfigError("INT8 calibration needs the model's preprocessing spec")
+    if profiles and not (profiles[0].min[0] <= c.batch_size <= profiles[0].max[0]):
+        raise ConfigError(f"tensorrt.calibration.batch_size {c.batch_size} is outside the profile's batch range")
+    batches = calibration_batches(c.source, spec, c.batch_size, c.frames)
+    return make_entropy_calibrator(trt, batches, c.batch_size, calib_path)
