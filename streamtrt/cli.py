@@ -169,5 +169,65 @@ def bench(config: str, source: Optional[str], overrides: tuple[str, ...], frames
             json.dump(report, f, indent=2)
 
 
+@main.command()
+@click.argument("targets", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", metavar="KEY=VALUE", multiple=True,
+              help="Override a config value for every target (repeatable).")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), help="Shorthand for --set tensorrt.precision=...")
+@click.option("--batch", "batch", type=click.IntRange(min=1), help="Shorthand for --set runtime.batch_size=...")
+@click.option("--force", is_flag=True, help="Rebuild even if a valid engine is cached.")
+@_guard
+def build(targets: tuple[str, ...], overrides: tuple[str, ...], precision: Optional[str], batch: Optional[int],
+          force: bool) -> None:
+    """Build (or find cached) TensorRT engines for CONFIG files or ONNX models.
+
+    Several targets pre-build engines for a fleet. An ONNX model is built with default settings
+    plus the overrides, e.g. `streamtrt build model.onnx --precision fp16 --set tensorrt.profile.max_batch=8`.
+    """
+    from .config import load_config
+    from .engine.tensorrt import load_tensorrt, prepare_engine
+
+    extra = list(overrides)
+    if precision:
+        extra.append(f"tensorrt.precision={precision}")
+    if batch:
+        extra.append(f"runtime.batch_size={batch}")
+    trt = load_tensorrt()
+    for target in targets:
+        if target.lower().endswith(".onnx"):
+            cfg = load_config({"source": "unused", "model": {"path": os.path.abspath(target)}}, extra)
+        else:
+            cfg = load_config(target, extra)
+        prepared = prepare_engine(cfg, report=lambda m: click.echo(m, err=True), trt=trt, force=force)
+        state = "built" if prepared.built else "cached"
+        click.echo(f"{target}: {state} {prepared.path} (key {prepared.key.digest}, {prepared.key.precision}, "
+                   f"{prepared.key.tensorrt}, {prepared.key.device})")
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="For a model: also show the engine key and cache state this config gives.")
+@click.option("--set", "overrides", metavar="KEY=VALUE", multiple=True, help="Override a config value (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def inspect(path: str, config_path: Optional[str], overrides: tuple[str, ...], as_json: bool) -> None:
+    """Show an engine's key, I/O tensors, precision, profiles and size, or an ONNX model's
+    hash, I/O and the engine key it would get."""
+    from pathlib import Path as _Path
+
+    from .config import load_config
+    from .engine.tensorrt.inspect import format_inspection, inspect_engine, inspect_model
+
+    p = _Path(path)
+    if p.suffix.lower() == ".onnx":
+        cfg = load_config(config_path, list(overrides)) if config_path else load_config(
+            {"source": "unused", "model": {"path": str(p.resolve())}}, list(overrides))
+        info = inspect_model(p, cfg)
+    else:
+        info = inspect_engine(p)
+    click.echo(json.dumps(info, indent=2) if as_json else format_inspection(info))
+
+
 if __name__ == "__main__":
     main()

@@ -57,9 +57,12 @@ def external_data_files(onnx_path: Path) -> list[Path]:
 
 
 def hash_model(onnx_path: Path) -> str:
-    """sha256 over the ONNX file and its external data files, in a fixed order."""
+    """sha256 of the ONNX file; with external data, sha256 over the file's and each data file's."""
+    files = external_data_files(onnx_path)
+    if not files:
+        return sha256_file(onnx_path)
     h = hashlib.sha256(sha256_file(onnx_path).encode())
-    for f in external_data_files(onnx_path):
+    for f in files:
         h.update(f.name.encode())
         h.update(sha256_file(f).encode())
     return h.hexdigest()

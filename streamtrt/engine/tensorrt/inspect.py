@@ -1,0 +1,104 @@
+"""``streamtrt inspect ENGINE|MODEL``: the key, I/O tensors, precision, profiles and size."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from ...errors import BackendUnavailableError, ModelError, StreamTRTError
+
+
+def inspect_engine(path: Path) -> dict[str, Any]:
+    """What the sidecar records, plus what TensorRT reads from the engine where it can."""
+    if not path.is_file():
+        raise ModelError(f"engine not found: {path}")
+    info: dict[str, Any] = {"path": str(path), "size_bytes": path.stat().st_size}
+    meta_path = path.with_suffix(".json")
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        key = meta.get("key", {})
+        info.update({"digest": meta.get("digest"), "key": key, "precision": key.get("precision"),
+                     "profiles": key.get("profiles"), "source_model": meta.get("source_model")})
+    try:
+        from .module import load_tensorrt
+
+        trt = load_tensorrt()
+        runtime = trt.Runtime(trt.Logger(trt.Logger.ERROR))
+        engine = runtime.deserialize_cuda_engine(path.read_bytes())
+        if engine is None:
+            raise ModelError("TensorRT could not deserialize it on this machine")
+        tensors = []
+        for i in range(engine.num_io_tensors):
+            name = engine.get_tensor_name(i)
+            entry = {"name": name, "mode": str(engine.get_tensor_mode(name)).split(".")[-1],
+                     "dtype": str(engine.get_tensor_dtype(name)).split(".")[-1],
+                     "shape": list(engine.get_tensor_shape(name))}
+            if entry["mode"] == "INPUT" and -1 in entry["shape"]:
+                entry["profile"] = [list(s) for s in engine.get_tensor_profile_shape(name, 0)]
+            tensors.append(entry)
+        info["tensors"] = tensors
+        info["num_profiles"] = engine.num_optimization_profiles
+    except StreamTRTError as exc:
+        info["engine_readable"] = f"no: {exc}"
+    return info
+
+
+def inspect_model(path: Path, config=None) -> dict[str, Any]:
+    """An ONNX model: its hash, I/O, quantization, and the engine key and cache state for ``config``."""
+    import onnx
+
+    from .builder import is_explicitly_quantized, onnx_inputs
+    from .cache import hash_model
+
+    if not path.is_file():
+        raise ModelError(f"model not found: {path}")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        raise ModelError(f"{path}: not a loadable ONNX model ({exc})") from None
+    dims = lambda t: [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")  # noqa: E731
+                      for d in t.type.tensor_type.shape.dim]
+    info: dict[str, Any] = {
+        "path": str(path), "size_bytes": path.stat().st_size, "model_sha256": hash_model(path),
+        "inputs": [{"name": n, "shape": ["?" if d is None else d for d in s]} for n, s in onnx_inputs(path)],
+        "outputs": [{"name": o.name, "shape": dims(o)} for o in model.graph.output],
+        "explicitly_quantized": is_explicitly_quantized(path),
+        "opset": [f"{o.domain or 'ai.onnx'} {o.version}" for o in model.opset_import],
+    }
+    if config is not None:
+        try:
+            from .builder import compute_profiles
+            from .cache import EngineCache
+            from .engines import cache_root, calibration_cache_path, device_identity, engine_key
+            from .module import load_tensorrt
+
+            trt = load_tensorrt()
+            t = config.tensorrt
+            profiles = compute_profiles(onnx_inputs(path), t.profile, config.runtime.batch_size, config.model.input.size)
+            device = device_identity(config.runtime.device_id, t.dla_core, t.gpu_fallback)
+            explicit = t.precision == "int8" and info["explicitly_quantized"]
+            calib = calibration_cache_path(config, info["model_sha256"]) if t.precision == "int8" and not explicit else None
+            key = engine_key(config, trt, device, info["model_sha256"], explicit, profiles, calib)
+            cache = EngineCache(cache_root(config))
+            entry = cache.entry(key, path.name)
+            info["engine_key"] = key.as_dict()
+            info["engine_digest"] = key.digest
+            info["engine_cached"] = entry.engine.is_file() and cache.load(key, path.name) is not None
+            info["engine_path"] = str(entry.engine)
+        except BackendUnavailableError as exc:
+            info["engine_key"] = f"unavailable here: {exc}"
+    return info
+
+
+def format_inspection(info: dict[str, Any]) -> str:
+    lines = []
+    for k, v in info.items():
+        if isinstance(v, (dict, list)):
+            lines.append(f"{k}:")
+            items = v.items() if isinstance(v, dict) else enumerate(v)
+            for kk, vv in items:
+                lines.append(f"  {kk}: {json.dumps(vv) if not isinstance(vv, str) else vv}")
+        else:
+            lines.append(f"{k}: {v}")
+    return "\n".join(lines)
