@@ -183,6 +183,7 @@ def test_strongly_typed_tensorrt_rtx():
     rtx = fake_trt(typed_only=True)
     assert builder_flags(BuildOptions(precision="fp32"), rtx) == []
     assert builder_flags(BuildOptions(precision="int8", explicitly_quantized=True), rtx) == []
+    assert builder_flags(BuildOptions(precision="fp16", convert_fp16=True), rtx) == []
     with pytest.raises(BackendUnavailableError, match="strongly typed"):
         builder_flags(BuildOptions(precision="fp16"), rtx)
     with pytest.raises(BackendUnavailableError, match="explicitly quantized"):
@@ -222,6 +223,22 @@ def test_explicit_quantization_is_detected(tmp_path):
     path = tmp_path / "qdq.onnx"
     onnx.save(helper.make_model(graph), str(path))
     assert is_explicitly_quantized(path) and not is_explicitly_quantized(MODEL)
+
+
+def test_fp16_copy_keeps_fp32_io_and_outputs(tmp_path):
+    pytest.importorskip("onnxconverter_common")
+    import onnxruntime as ort
+
+    from streamtrt.engine.tensorrt.builder import fp16_copy
+
+    path = fp16_copy(MODEL, tmp_path)
+    m = onnx.load(str(path))
+    assert m.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    assert any(i.data_type == TensorProto.FLOAT16 for i in m.graph.initializer)
+    x = np.random.default_rng(0).normal(size=(1, 3, 416, 416)).astype(np.float32)
+    a = ort.InferenceSession(str(MODEL)).run(None, {"input_1:0": x})
+    b = ort.InferenceSession(str(path)).run(None, {"input_1:0": x})
+    assert max(float(np.abs(p - q).max()) for p, q in zip(a, b)) < 1e-2
 
 
 # -- calibration --------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -42,6 +43,7 @@ class BuildOptions:
     plugins: list[Path] = field(default_factory=list)
     timing_cache: Optional[Path] = None
     explicitly_quantized: bool = False
+    convert_fp16: bool = False  # strongly typed TensorRT (RTX): FP16 comes from an FP16 copy of the model
     calibrator: Optional[object] = None  # a trt.IInt8Calibrator for implicit INT8
 
 
@@ -113,11 +115,13 @@ def builder_flags(options: BuildOptions, trt: ModuleType) -> list[str]:
     typed_only = strongly_typed_only(trt)
     if options.precision == "fp16":
         if typed_only:
-            raise BackendUnavailableError(
-                f"{trt.__name__} builds strongly typed networks only: precision fp16 needs an FP16 ONNX model "
-                "(convert the model, then use precision fp32)"
-            )
-        flags.append("FP16")
+            if not options.convert_fp16:
+                raise BackendUnavailableError(
+                    f"{trt.__name__} builds strongly typed networks only: precision fp16 needs an FP16 copy "
+                    "of the model (convert_fp16)"
+                )
+        else:
+            flags.append("FP16")
     elif options.precision == "int8":
         if typed_only and not options.explicitly_quantized:
             raise BackendUnavailableError(
@@ -198,6 +202,26 @@ def load_plugins(trt: ModuleType, plugins: Sequence[Path]) -> None:
             raise ModelError(f"tensorrt.plugins: cannot load {path}: {exc}") from None
 
 
+def fp16_copy(onnx_path: Path, workdir: Path) -> Path:
+    """An FP16 copy of the model with FP32 inputs and outputs (onnxconverter-common)."""
+    try:
+        import onnx
+        from onnxconverter_common import float16
+    except ImportError:
+        raise BackendUnavailableError(
+            "precision fp16 on strongly typed TensorRT needs onnxconverter-common (pip install 'streamtrt[gpu]')"
+        ) from None
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # it warns for every constant it rounds
+        model = float16.convert_float_to_float16(onnx.load(str(onnx_path)), keep_io_types=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = workdir / f"{onnx_path.stem}.fp16.onnx"
+    onnx.save(model, str(out))
+    return out
+
+
 def parse_onnx(trt: ModuleType, network, logger, onnx_path: Path) -> None:
     """Parse into ``network``; on failure list each error with its node."""
     parser = trt.OnnxParser(network, logger)
@@ -241,7 +265,12 @@ def build_serialized(trt: ModuleType, onnx_path: Path, options: BuildOptions,
     if strongly_typed_only(trt) and hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED"):
         network_flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     network = builder.create_network(network_flags)
-    parse_onnx(trt, network, logger, onnx_path)
+    with tempfile.TemporaryDirectory(prefix="streamtrt-build-") as tmp:
+        source = onnx_path
+        if options.convert_fp16:
+            report(f"build: converting {onnx_path.name} to FP16 (strongly typed {trt.__name__})")
+            source = fp16_copy(onnx_path, Path(tmp))
+        parse_onnx(trt, network, logger, source)
 
     config = builder.create_builder_config()
     for name in flags:

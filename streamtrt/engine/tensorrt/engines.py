@@ -14,7 +14,7 @@ from ...errors import BackendUnavailableError, ConfigError
 from ...system import probe_cuda
 from .builder import (BuildOptions, build_serialized, compute_profiles, is_explicitly_quantized, onnx_inputs)
 from .cache import EngineCache, EngineKey, default_cache_dir, hash_model, sha256_file
-from .module import load_tensorrt, module_label
+from .module import load_tensorrt, module_label, strongly_typed_only
 
 log = logging.getLogger("streamtrt.tensorrt")
 
@@ -55,7 +55,8 @@ def engine_key(cfg: Config, trt: ModuleType, device: str, model_sha: str, explic
     calib_sha = None
     if t.precision == "int8" and not explicit_q and calibration is not None and calibration.is_file():
         calib_sha = sha256_file(calibration)
-    options = (("explicit_quantization", str(explicit_q)), ("gpu_fallback", str(t.gpu_fallback)))
+    options = (("explicit_quantization", str(explicit_q)), ("gpu_fallback", str(t.gpu_fallback)),
+               ("fp16_from_converted_model", str(t.precision == "fp16" and strongly_typed_only(trt))))
     return EngineKey(
         model_sha256=model_sha, tensorrt=module_label(trt), device=device, precision=t.precision,
         profiles=tuple(p.as_tuple() for p in profiles), workspace_mb=t.workspace_mb,
@@ -98,6 +99,7 @@ def prepare_engine(cfg: Config, spec=None, report: Callable[[str], None] = log.i
             timing_cache=(cache.root / f"timing-{key.digest[:8]}-{module_label(trt).replace(' ', '-')}.cache"
                           if t.timing_cache else None),
             explicitly_quantized=explicit_q,
+            convert_fp16=t.precision == "fp16" and strongly_typed_only(trt),
         )
         calibrator = None
         if calib_path is not None:
