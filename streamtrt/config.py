@@ -88,6 +88,8 @@ class RuntimeConfig(_Strict):
     """Frames per inference batch."""
     slots: int = Field(2, ge=1, le=64)
     """Batches in flight between two stages (queue depth); 2 is double buffering."""
+    cuda_graph: bool = False
+    """Replay inference as a CUDA graph (GPU runners, static input shapes): far fewer kernel launches."""
     max_frames: Optional[int] = Field(None, ge=1)
     """Stop after this many frames (all frames when unset)."""
     threads: Optional[int] = Field(None, ge=1)
@@ -133,8 +135,6 @@ class TensorRTConfig(_Strict):
     """Engine cache; default ``$XDG_CACHE_HOME/streamtrt/engines`` (``~/.cache/streamtrt/engines``)."""
     timing_cache: bool = True
     """Keep and reuse a builder timing cache in the cache directory."""
-    cuda_graph: bool = False
-    """Capture each slot's execution in a CUDA graph (static shapes only)."""
     calibration: CalibrationConfig = CalibrationConfig()
 
 

@@ -17,14 +17,14 @@ def create_runner(name: str, config, spin: bool = True, report=None) -> Runner:
     rt = config.runtime
     if name in ("onnxruntime-cpu", "onnxruntime-cuda"):
         runner: Runner = OnnxRuntimeRunner(config.model.path, provider=name.split("-")[1], device_id=rt.device_id,
-                                           threads=rt.threads, spin=spin)
+                                           threads=rt.threads, spin=spin, cuda_graph=rt.cuda_graph)
     elif name == "tensorrt":
         from .tensorrt import load_tensorrt, prepare_engine
         from .tensorrt.runner import TensorRTRunner
 
         trt = load_tensorrt()
         prepared = prepare_engine(config, report=report or (lambda m: None), trt=trt)
-        runner = TensorRTRunner(trt, prepared.plan, rt.device_id, rt.slots, config.tensorrt.cuda_graph)
+        runner = TensorRTRunner(trt, prepared.plan, rt.device_id, rt.slots, rt.cuda_graph)
     else:
         raise BackendUnavailableError(f"unknown runner {name!r}")
     runner.activate()

@@ -46,7 +46,7 @@ class OnnxRuntimeRunner(Runner):
     """
 
     def __init__(self, model_path: str | Path, provider: str = "cpu", device_id: int = 0,
-                 threads: Optional[int] = None, spin: bool = True):
+                 threads: Optional[int] = None, spin: bool = True, cuda_graph: bool = False):
         super().__init__()
         if provider not in ("cpu", "cuda"):
             raise ValueError(f"unknown provider {provider!r}")
@@ -56,6 +56,8 @@ class OnnxRuntimeRunner(Runner):
         self.device_id = device_id
         self.threads = threads
         self.spin = spin
+        self.cuda_graph = cuda_graph and provider == "cuda"
+        self._graph_io = None
         self.name = f"onnxruntime-{provider}"
         self._session = None
         self._inputs: list[TensorInfo] = []
@@ -95,7 +97,10 @@ class OnnxRuntimeRunner(Runner):
                     preload()
                 except Exception:
                     pass
-            providers = [("CUDAExecutionProvider", {"device_id": self.device_id}), "CPUExecutionProvider"]
+            cuda_options = {"device_id": self.device_id}
+            if self.cuda_graph:
+                cuda_options["enable_cuda_graph"] = "1"
+            providers = [("CUDAExecutionProvider", cuda_options), "CPUExecutionProvider"]
         else:
             providers = ["CPUExecutionProvider"]
         try:
@@ -107,6 +112,8 @@ class OnnxRuntimeRunner(Runner):
         self._outputs = [_tensor_info(a) for a in self._session.get_outputs()]
         if len(self._inputs) != 1:
             raise ModelError(f"{path}: expected one image input, the model has {len(self._inputs)}")
+        if self.cuda_graph:
+            self._graph_io = _GraphIO(ort, self._session, self._inputs, self._outputs, self.device_id, path)
         self.is_active = True
 
     def infer(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -114,6 +121,8 @@ class OnnxRuntimeRunner(Runner):
             raise InferenceError("runner used before activate()")
         names = [o.name for o in self._outputs]
         try:
+            if self._graph_io is not None:
+                return self._graph_io.run(self._session, feeds)
             if self.provider == "cuda":
                 return self._infer_iobinding(feeds, names)
             host = {k: _as_host(v) for k, v in feeds.items()}
@@ -140,6 +149,7 @@ class OnnxRuntimeRunner(Runner):
         return dict(zip(names, binding.copy_outputs_to_cpu()))
 
     def deactivate(self) -> None:
+        self._graph_io = None
         self._session = None
         super().deactivate()
 
@@ -151,3 +161,40 @@ def _as_host(value: Any) -> np.ndarray:
     if to_host is not None:
         return to_host()
     return np.asarray(value)
+
+
+class _GraphIO:
+    """Fixed device buffers for CUDA-graph replay: ONNX Runtime captures the graph on the first
+    run and replays it while inputs and outputs stay at the same addresses, so every input is
+    copied into the one bound buffer first (device-to-device for device tensors)."""
+
+    def __init__(self, ort, session, inputs: list[TensorInfo], outputs: list[TensorInfo], device_id: int, path):
+        for info in [*inputs, *outputs]:
+            if any(not isinstance(d, int) for d in info.shape):
+                raise ModelError(f"{path}: runtime.cuda_graph needs static shapes; {info.name} is {list(info.shape)}")
+        self.inputs = {i.name: ort.OrtValue.ortvalue_from_shape_and_type(list(i.shape), i.dtype.type, "cuda", device_id)
+                       for i in inputs}
+        self.nbytes = {i.name: int(np.prod(i.shape)) * i.dtype.itemsize for i in inputs}
+        self.outputs = [(o.name, ort.OrtValue.ortvalue_from_shape_and_type(list(o.shape), o.dtype.type, "cuda", device_id))
+                        for o in outputs]
+        self.binding = session.io_binding()
+        for name, value in self.inputs.items():
+            self.binding.bind_ortvalue_input(name, value)
+        for name, value in self.outputs:
+            self.binding.bind_ortvalue_output(name, value)
+
+    def run(self, session, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        for name, value in feeds.items():
+            target = self.inputs[name]
+            if isinstance(value, DeviceTensor) and not isinstance(value, np.ndarray):
+                from . import cuda
+
+                if tuple(value.shape) != tuple(target.shape()):
+                    raise InferenceError(f"input {name}: shape {list(value.shape)} != {target.shape()}")
+                rt = cuda.cudart()
+                cuda.check(rt.cudaMemcpy(target.data_ptr(), value.ptr, self.nbytes[name],
+                                         rt.cudaMemcpyKind.cudaMemcpyDeviceToDevice), "cudaMemcpy")
+            else:
+                target.update_inplace(np.ascontiguousarray(value))
+        session.run_with_iobinding(self.binding)
+        return {name: value.numpy() for name, value in self.outputs}
