@@ -10,9 +10,6 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$out/nvi
 timeout 120 python3 -m streamtrt doctor > "$out/doctor.txt" 2>&1
 timeout 300 python3 -m pytest -ra -p no:cacheprovider ${PYTEST_ARGS:-tests} > "$out/pytest.txt" 2>&1
 echo "pytest exit $?" >> "$out/pytest.txt"
-if [ -z "${SKIP_TRT:-}" ]; then
-  timeout 300 python3 benchmarks/gpu/tensorrt_check.py "$out" > "$out/tensorrt-check.md" 2>&1
-fi
 clip=/tmp/vtest-1080p.mp4
 [ -f $clip ] || timeout 180 python3 benchmarks/make_clip.py samples/vtest.mp4 $clip --width 1920 --height 1080 --fps 30 > "$out/clip.txt" 2>&1
 i=0
@@ -25,4 +22,7 @@ done <<< "${BENCH_MATRIX:-opencv|
 opencv|--set runtime.batch_size=8
 opencv|--set runtime.batch_size=8 --set runtime.cuda_graph=true
 same|--set runtime.batch_size=8 --set runtime.cuda_graph=true}"
+if [ -z "${SKIP_TRT:-}" ]; then
+  timeout 300 python3 benchmarks/gpu/tensorrt_check.py "$out" > "$out/tensorrt-check.md" 2>&1
+fi
 tail -n 3 "$out/pytest.txt"; cat "$out/doctor.txt"; cat "$out/tensorrt-check.md" 2>/dev/null; cat "$out"/bench-*.md
