@@ -14,6 +14,7 @@ import numpy as np
 
 from .config import Config, load_config
 from .engine import create_runner
+from .engine.base import DeviceView
 from .errors import SourceError
 from .preprocess.dali import DaliGpuVideoDecoder
 from .preprocess.opencv import OpenCVPreprocessor
@@ -76,8 +77,15 @@ class _DeviceInput:
         import onnxruntime as ort
 
         self._value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), "cuda", device_id)
+        self._host = array
         self.shape = tuple(array.shape)
         self.ptr = self._value.data_ptr()
+
+    def slice(self, start: int, stop: int) -> DeviceView:
+        return DeviceView(self.ptr, self.shape, self._host.dtype.itemsize).slice(start, stop)
+
+    def to_host(self) -> np.ndarray:
+        return self._host
 
 
 def run_bench(config_path: str, overrides: list[str], frames: int, naive_decoder: str = "same",

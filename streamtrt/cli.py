@@ -87,8 +87,16 @@ def _hms(seconds: float) -> str:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="streamtrt")
-def main() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Log more (TensorRT builder warnings, plan choices).")
+def main(verbose: bool) -> None:
     """streamtrt: detectors on video files and camera streams, on NVIDIA GPUs or the CPU."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="streamtrt: %(message)s")
+
+
+def _notice(message: str) -> None:
+    click.echo(f"streamtrt: {message}", err=True)
 
 
 @main.command()
@@ -113,7 +121,7 @@ def run(config: str, source: Optional[str], sinks: tuple[str, ...], overrides: t
     if sinks:
         extra.append(f"sinks={json.dumps(list(sinks))}")
     cfg = load_config(config, extra)
-    pipeline = Pipeline(cfg)
+    pipeline = Pipeline(cfg, report=_notice)
     tty = sys.stderr.isatty()
     bar = Progress(pipeline.expected_frames if not pipeline.uri.is_live else None,
                    enabled=tty if progress is None else progress, tty=tty)

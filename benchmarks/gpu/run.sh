@@ -3,7 +3,8 @@
 # (see benchmarks/README.md): tests, doctor, the TensorRT check and the GPU benchmark on a
 # 1920x1080 30 fps H.264 version of the sample clip. Everything lands in ${OUT:-out/gpu}.
 set -uo pipefail
-out=${OUT:-out/gpu}
+final=${OUT:-out/gpu}
+out=$final/r   # packed into results.tgz at the end: the device tool returns at most 8 files
 mkdir -p "$out"
 export PYTHONPATH=${PYTHONPATH:-}:$PWD PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$out/nvidia-smi.txt" 2>&1
@@ -26,3 +27,4 @@ if [ -z "${SKIP_TRT:-}" ]; then
   timeout 300 python3 benchmarks/gpu/tensorrt_check.py "$out" > "$out/tensorrt-check.md" 2>&1
 fi
 tail -n 3 "$out/pytest.txt"; cat "$out/doctor.txt"; cat "$out/tensorrt-check.md" 2>/dev/null; cat "$out"/bench-*.md
+tar czf "$final/results.tgz" -C "$out" . && rm -rf "$out"

@@ -43,6 +43,20 @@ class DeviceTensor(Protocol):
     def shape(self) -> tuple[int, ...]: ...
 
 
+@dataclass(frozen=True)
+class DeviceView:
+    """Device memory someone else owns, seen as a tensor: a pointer, a shape and an item size."""
+
+    ptr: int
+    shape: tuple[int, ...]
+    itemsize: int = 4
+
+    def slice(self, start: int, stop: int) -> "DeviceView":
+        """Rows ``start:stop`` of the first dimension: the same memory, no copy."""
+        per_row = int(np.prod(self.shape[1:])) * self.itemsize
+        return DeviceView(self.ptr + start * per_row, (stop - start,) + tuple(self.shape[1:]), self.itemsize)
+
+
 class Runner(abc.ABC):
     """Runs a model. Use as a context manager or call :meth:`activate`/:meth:`deactivate`."""
 

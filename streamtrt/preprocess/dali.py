@@ -12,6 +12,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ..engine.base import DeviceView
 from ..errors import BackendUnavailableError, DecodeError
 from .spec import Geometry, PreprocessSpec
 
@@ -137,19 +138,9 @@ class DeviceBatch:
     def to_host(self) -> np.ndarray:
         return np.asarray(self.tensor.as_cpu())
 
-    def slice(self, start: int, stop: int) -> "DeviceSlice":
+    def slice(self, start: int, stop: int) -> DeviceView:
         """Frames ``start:stop`` as a view into the same device memory."""
-        shape = self.shape
-        per_frame = int(np.prod(shape[1:])) * self.itemsize
-        return DeviceSlice(self.ptr + start * per_frame, (stop - start,) + shape[1:])
-
-
-@dataclass
-class DeviceSlice:
-    """A view of part of a :class:`DeviceBatch` (same memory, same lifetime)."""
-
-    ptr: int
-    shape: tuple[int, ...]
+        return DeviceView(self.ptr, self.shape, self.itemsize).slice(start, stop)
 
 
 class DaliGpuVideoDecoder:

@@ -46,7 +46,8 @@ class Pipeline:
     A pipeline runs once.
     """
 
-    def __init__(self, config: Config, sinks: Optional[list[Sink]] = None, keep_images: bool = False):
+    def __init__(self, config: Config, sinks: Optional[list[Sink]] = None, keep_images: bool = False,
+                 report: Optional[Callable[[str], None]] = None):
         self.config = config
         rt = config.runtime
         self.uri = parse_source_uri(config.source)
@@ -60,8 +61,9 @@ class Pipeline:
             self.source_info: SourceInfo = self._source.info
         else:
             self.source_info = probe_video(Path(self.uri.location), self.uri.display)
+        # Engine builds take minutes: say so (and why) unless the caller reports elsewhere.
         self.runner: Runner = create_runner(self.plan.runner, config, spin=self.plan.decoder != "cpu",
-                                            report=log.info)
+                                            report=report or log.warning)
         try:
             self.spec = self._input_spec()
             self.postprocessor = Postprocessor(self._select_decoder(), self.class_names, config.postprocess)

@@ -207,7 +207,7 @@ def run_batched(runner: Runner, input_name: str, tensor: Any) -> dict[str, np.nd
     """Run ``tensor`` (N, ...) through ``runner`` in chunks the model accepts; concatenate outputs."""
     n = int(tensor.shape[0])
     limit = runner.max_batch
-    on_device = isinstance(tensor, DeviceBatch)
+    on_device = hasattr(tensor, "ptr") and not isinstance(tensor, np.ndarray)
     if limit is None or limit == n:
         if on_device and runner.device == "cpu":
             tensor = tensor.to_host()

@@ -151,7 +151,7 @@ class _Logger:
                     outer.errors.append(msg)
                     log.error("TensorRT: %s", msg)
                 elif severity == trt.ILogger.Severity.WARNING:
-                    log.warning("TensorRT: %s", msg)
+                    log.info("TensorRT: %s", msg)  # shown with -v; builds warn a lot
                 else:
                     log.debug("TensorRT: %s", msg)
 

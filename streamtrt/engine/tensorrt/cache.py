@@ -97,12 +97,15 @@ class EngineKey:
         out = []
         for name, value in mine.items():
             theirs = other.get(name)
-            if theirs != value:
-                label = "model" if name == "model_sha256" else name
-                if name in ("model_sha256", "calibration_sha256"):
-                    out.append(f"{label} changed")
-                else:
-                    out.append(f"{label} {_short(theirs)} -> {_short(value)}")
+            if theirs == value:
+                continue
+            if name in ("model_sha256", "calibration_sha256"):
+                out.append(f"{'model' if name == 'model_sha256' else 'calibration cache'} changed")
+            elif name == "options" and isinstance(theirs, list):
+                old, new = dict(map(tuple, theirs)), dict(map(tuple, value))
+                out += [f"{k} {old.get(k)} -> {new.get(k)}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+            else:
+                out.append(f"{name} {_short(theirs)} -> {_short(value)}")
         return out
 
 
