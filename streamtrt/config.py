@@ -88,8 +88,9 @@ class RuntimeConfig(_Strict):
     """Frames per inference batch."""
     slots: int = Field(2, ge=1, le=64)
     """Batches in flight between two stages (queue depth); 2 is double buffering."""
-    cuda_graph: bool = False
-    """Replay inference as a CUDA graph (GPU runners, static input shapes): far fewer kernel launches."""
+    cuda_graph: Union[bool, Literal["auto"]] = "auto"
+    """Replay inference as a CUDA graph (GPU runners): far fewer kernel launches. ``auto``: where
+    the model's shapes are static and the capture succeeds; ``true``: required."""
     max_frames: Optional[int] = Field(None, ge=1)
     """Stop after this many frames (all frames when unset)."""
     threads: Optional[int] = Field(None, ge=1)

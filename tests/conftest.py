@@ -55,7 +55,8 @@ def short_clip(tmp_path_factory, first_frames) -> Path:
 
 
 def make_config(source, tmp_path: Path, **sections) -> dict:
-    """A config dict for the sample model over ``source``."""
+    """A config dict for the sample model over ``source``, on the CPU path unless ``runtime`` says
+    otherwise (so the same assertions hold on a GPU machine)."""
     cfg = {
         "source": str(source),
         "model": {"path": str(MODEL), "format": "nanodet", "input": dict(NANODET_INPUT)},
@@ -63,6 +64,7 @@ def make_config(source, tmp_path: Path, **sections) -> dict:
     }
     for key, value in sections.items():
         cfg[key] = value
+    cfg["runtime"] = {"decoder": "cpu", "runner": "onnxruntime-cpu", **sections.get("runtime", {})}
     return cfg
 
 

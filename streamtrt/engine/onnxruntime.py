@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping, Optional
+import logging
+from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
 from ..errors import BackendUnavailableError, InferenceError, ModelError
 from .base import DeviceTensor, Runner, TensorInfo
+
+log = logging.getLogger("streamtrt")
 
 _ORT_DTYPES = {
     "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
@@ -46,7 +49,7 @@ class OnnxRuntimeRunner(Runner):
     """
 
     def __init__(self, model_path: str | Path, provider: str = "cpu", device_id: int = 0,
-                 threads: Optional[int] = None, spin: bool = True, cuda_graph: bool = False):
+                 threads: Optional[int] = None, spin: bool = True, cuda_graph: Union[bool, str] = False):
         super().__init__()
         if provider not in ("cpu", "cuda"):
             raise ValueError(f"unknown provider {provider!r}")
@@ -56,7 +59,7 @@ class OnnxRuntimeRunner(Runner):
         self.device_id = device_id
         self.threads = threads
         self.spin = spin
-        self.cuda_graph = cuda_graph and provider == "cuda"
+        self.cuda_graph = cuda_graph if provider == "cuda" else False
         self._graph_io = None
         self.name = f"onnxruntime-{provider}"
         self._session = None
@@ -78,6 +81,23 @@ class OnnxRuntimeRunner(Runner):
             raise ModelError(f"model not found: {path}")
         if not os.access(path, os.R_OK):
             raise ModelError(f"model is not readable (permission denied): {path}")
+        self._session = self._create_session(ort, path, with_graph=bool(self.cuda_graph))
+        self._inputs = [_tensor_info(a) for a in self._session.get_inputs()]
+        self._outputs = [_tensor_info(a) for a in self._session.get_outputs()]
+        if len(self._inputs) != 1:
+            raise ModelError(f"{path}: expected one image input, the model has {len(self._inputs)}")
+        if self.cuda_graph:
+            try:
+                self._graph_io = _GraphIO(ort, self._session, self._inputs, self._outputs, self.device_id, path)
+            except Exception as exc:
+                if self.cuda_graph is True:
+                    raise InferenceError(f"runtime.cuda_graph: capture failed: {str(exc).splitlines()[0][:300]}") from None
+                log.info("CUDA graph not used (%s); running without", str(exc).splitlines()[0][:200])
+                self._graph_io = None
+                self._session = self._create_session(ort, path, with_graph=False)
+        self.is_active = True
+
+    def _create_session(self, ort, path: Path, with_graph: bool):
         options = ort.SessionOptions()
         options.log_severity_level = 3
         if self.threads:
@@ -98,23 +118,16 @@ class OnnxRuntimeRunner(Runner):
                 except Exception:
                     pass
             cuda_options = {"device_id": self.device_id}
-            if self.cuda_graph:
+            if with_graph:
                 cuda_options["enable_cuda_graph"] = "1"
             providers = [("CUDAExecutionProvider", cuda_options), "CPUExecutionProvider"]
         else:
             providers = ["CPUExecutionProvider"]
         try:
-            self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+            return ort.InferenceSession(str(path), sess_options=options, providers=providers)
         except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... types
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"{path}: not a loadable ONNX model ({first[:300]})") from None
-        self._inputs = [_tensor_info(a) for a in self._session.get_inputs()]
-        self._outputs = [_tensor_info(a) for a in self._session.get_outputs()]
-        if len(self._inputs) != 1:
-            raise ModelError(f"{path}: expected one image input, the model has {len(self._inputs)}")
-        if self.cuda_graph:
-            self._graph_io = _GraphIO(ort, self._session, self._inputs, self._outputs, self.device_id, path)
-        self.is_active = True
 
     def infer(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
         if self._session is None:
@@ -163,6 +176,9 @@ def _as_host(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
+_GRAPH_WARMUP_RUNS = 3
+
+
 class _GraphIO:
     """Fixed device buffers for CUDA-graph replay: ONNX Runtime captures the graph on the first
     run and replays it while inputs and outputs stay at the same addresses, so every input is
@@ -182,6 +198,10 @@ class _GraphIO:
             self.binding.bind_ortvalue_input(name, value)
         for name, value in self.outputs:
             self.binding.bind_ortvalue_output(name, value)
+        # ONNX Runtime captures after a few plain runs. Do them now, while nothing else uses the
+        # GPU: work from other threads (DALI) during a capture would invalidate it.
+        for _ in range(_GRAPH_WARMUP_RUNS):
+            session.run_with_iobinding(self.binding)
 
     def run(self, session, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
         for name, value in feeds.items():

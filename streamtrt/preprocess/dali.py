@@ -25,6 +25,16 @@ def dali_available() -> bool:
     return True
 
 
+def dali_error_line(exc: BaseException) -> str:
+    """The informative line of a DALI error (its first line is only 'Critical error in pipeline:')."""
+    lines = [l.strip() for l in str(exc).splitlines() if l.strip()]
+    if "encountered:" in lines:
+        after = lines[lines.index("encountered:") + 1 :]
+        if after:
+            return after[0][:300]
+    return (lines[0] if lines else type(exc).__name__)[:300]
+
+
 def _import_dali():
     try:
         from nvidia import dali
@@ -112,7 +122,7 @@ class DaliCpuPreprocessor:
         except RuntimeError as exc:
             # An operator error leaves a DALI pipeline unusable: rebuild before re-raising.
             self._pipe = self._build()
-            raise DecodeError(f"DALI preprocessing failed: {str(exc).splitlines()[0]}") from None
+            raise DecodeError(f"DALI preprocessing failed: {dali_error_line(exc)}") from None
         return out.as_array(), geoms
 
     def close(self) -> None:
@@ -194,7 +204,7 @@ class DaliGpuVideoDecoder:
                 encoded = np.frombuffer(f.read(), dtype=np.uint8)
             pipe.feed_input("video", [encoded])
         except RuntimeError as exc:
-            raise BackendUnavailableError(f"DALI GPU decoder failed to start: {str(exc).splitlines()[0]}") from None
+            raise BackendUnavailableError(f"DALI GPU decoder failed to start: {dali_error_line(exc)}") from None
         self._pipe = pipe
         self._remaining = frame_count
 
@@ -203,7 +213,8 @@ class DaliGpuVideoDecoder:
             try:
                 outs = self._pipe.run()
             except RuntimeError as exc:
-                raise DecodeError(f"NVDEC decode failed: {str(exc).splitlines()[0]}") from None
+                raise DecodeError(f"NVDEC decode failed after {self.frame_count - self._remaining} frames: "
+                                  f"{dali_error_line(exc)}") from None
             sample = outs[0][0]  # the one (F, C, H, W) sequence of this batch-of-one
             frames = np.asarray(outs[1].as_cpu()[0]) if self.keep_frames else None
             self._remaining -= int(sample.shape()[0])

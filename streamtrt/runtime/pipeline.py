@@ -131,7 +131,7 @@ class Pipeline:
                 device_id=rt.device_id, keep_frames=self.keep_images, prefetch=rt.slots,
             )
             stages.append(GpuDecodeStage(decoder, info.stream_id, info.fps, (info.height, info.width),
-                                         control, queues[1]))
+                                         control, queues[1], rt.max_frames))
         stages.append(InferStage(self.runner, control, queues[1], queues[2]))
         stages.append(PostprocessStage(self.postprocessor, control, queues[2], queues[3]))
         return stages, queues[3]

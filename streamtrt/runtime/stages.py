@@ -127,9 +127,10 @@ class GpuDecodeStage(Stage):
     """
 
     def __init__(self, decoder: DaliGpuVideoDecoder, stream_id: str, fps: Optional[float],
-                 size: tuple[int, int], control: Control, outbox):
+                 size: tuple[int, int], control: Control, outbox, max_frames: Optional[int] = None):
         super().__init__("decode+preprocess", control, outbox)
         self.decoder = decoder
+        self.max_frames = max_frames
         self.stream_id = stream_id
         self.fps = fps
         self.height, self.width = size
@@ -143,16 +144,22 @@ class GpuDecodeStage(Stage):
             if device_batch is None:
                 return
             n = device_batch.shape[0]
+            tensor: Any = device_batch
+            if self.max_frames is not None and index + n > self.max_frames:
+                n = self.max_frames - index  # the last sequence may run past max_frames
+                tensor = device_batch.slice(0, n)
             self.timer.add(time.perf_counter() - started, n)
             meta = [FrameMeta(self.stream_id, index + i, (index + i) / self.fps if self.fps else None,
                               self.height, self.width) for i in range(n)]
             index += n
-            images = list(device_batch.frames) if device_batch.frames is not None else None
+            images = list(device_batch.frames[:n]) if device_batch.frames is not None else None
             release = threading.Event()
-            yield TensorBatch(meta, device_batch, [self.decoder.geometry] * n, images, started, release)
+            yield TensorBatch(meta, tensor, [self.decoder.geometry] * n, images, started, release)
             while not release.wait(0.05):
                 if self.control.abort.is_set():
                     return
+            if self.max_frames is not None and index >= self.max_frames:
+                return
 
     def cleanup(self) -> None:
         self.decoder.close()

@@ -20,6 +20,7 @@ from streamtrt.engine.tensorrt.builder import BuildOptions, is_explicitly_quanti
 from streamtrt.engine.tensorrt.cache import atomic_write
 from streamtrt.engine.tensorrt.calibrator import calibration_batches
 from streamtrt.errors import BackendUnavailableError, ConfigError, ModelError
+from streamtrt.system import probe_cuda, tensorrt_module
 from streamtrt.preprocess.opencv import OpenCVPreprocessor
 from streamtrt.preprocess.spec import PreprocessSpec
 from tests.conftest import MODEL, NANODET_INPUT, decode_frames
@@ -267,6 +268,7 @@ def test_tensorrt_config_defaults_and_paths(tmp_path):
         load_config(cfg_file, ["tensorrt.precison=int8"])
 
 
+@pytest.mark.skipif(tensorrt_module() is not None and probe_cuda().available, reason="TensorRT and a GPU are here")
 def test_tensorrt_runner_without_tensorrt_or_gpu_is_refused_clearly():
     from streamtrt.runtime import make_plan
     from streamtrt.config import RuntimeConfig
@@ -275,12 +277,8 @@ def test_tensorrt_runner_without_tensorrt_or_gpu_is_refused_clearly():
         make_plan(RuntimeConfig(runner="tensorrt"))
 
 
+@pytest.mark.skipif(tensorrt_module() is not None, reason="TensorRT is installed here")
 def test_cli_build_without_tensorrt_is_one_line(tmp_path):
-    try:
-        import tensorrt  # noqa: F401
-        pytest.skip("TensorRT is installed here")
-    except ImportError:
-        pass
     assert_one_line_error(streamtrt("build", MODEL), "TensorRT is not available")
 
 

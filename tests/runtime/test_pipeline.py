@@ -9,6 +9,7 @@ from streamtrt import Pipeline
 from streamtrt.errors import ConfigError, DecodeError, ModelError, PipelineError
 from streamtrt.runtime import make_plan
 from streamtrt.config import RuntimeConfig
+from streamtrt.system import probe_cuda, tensorrt_module
 from tests.conftest import make_config, unmatched
 from tests.models import mean_model
 
@@ -136,6 +137,7 @@ def test_model_with_unknown_outputs_fails_before_running(short_clip, tmp_path):
         Pipeline.from_config(cfg)
 
 
+@pytest.mark.skipif(tensorrt_module() is not None and probe_cuda().available, reason="TensorRT and a GPU are here")
 def test_tensorrt_runner_is_refused_with_a_clear_message(short_clip, tmp_path):
     from streamtrt.errors import BackendUnavailableError
 
