@@ -260,7 +260,7 @@ def test_tensorrt_config_defaults_and_paths(tmp_path):
     cfg_file.write_text("source: a.mp4\nmodel: {path: m.onnx}\n"
                         "tensorrt: {plugins: [libmy.so], calibration: {source: calib/}, cache_dir: engines}\n")
     cfg = load_config(cfg_file)
-    assert cfg.tensorrt.precision == "fp16" and cfg.tensorrt.gpu_fallback and not cfg.runtime.cuda_graph
+    assert cfg.tensorrt.precision == "fp16" and cfg.tensorrt.gpu_fallback and cfg.runtime.cuda_graph == "auto"
     assert cfg.tensorrt.plugins == [tmp_path / "libmy.so"]
     assert cfg.tensorrt.calibration.source == str(tmp_path / "calib")
     assert cfg.tensorrt.cache_dir == tmp_path / "engines"
