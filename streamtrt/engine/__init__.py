@@ -17,7 +17,8 @@ def create_runner(name: str, config, spin: bool = True, report=None) -> Runner:
     rt = config.runtime
     if name in ("onnxruntime-cpu", "onnxruntime-cuda"):
         runner: Runner = OnnxRuntimeRunner(config.model.path, provider=name.split("-")[1], device_id=rt.device_id,
-                                           threads=rt.threads, spin=spin, cuda_graph=rt.cuda_graph)
+                                           threads=rt.threads, spin=spin, cuda_graph=rt.cuda_graph,
+                                           batch_size=rt.batch_size)
     elif name == "tensorrt":
         from .tensorrt import load_tensorrt, prepare_engine
         from .tensorrt.runner import TensorRTRunner

@@ -21,7 +21,7 @@ from ..preprocess.dali import DaliCpuPreprocessor, DaliGpuVideoDecoder
 from ..preprocess.opencv import OpenCVPreprocessor
 from ..preprocess.spec import PreprocessSpec
 from ..sinks import Sink, open_sink
-from ..sources import SourceInfo, decode_error_for, open_source, parse_source_uri, probe_video
+from ..sources import SourceInfo, SourceStats, decode_error_for, open_source, parse_source_uri, probe_video
 from .control import Control
 from .messages import EOS, FrameResult
 from .plan import Plan, make_plan
@@ -75,6 +75,7 @@ class Pipeline:
         count = self.source_info.frame_count
         self.expected_frames = min(count, rt.max_frames) if count and rt.max_frames else (count or rt.max_frames)
         self._control: Optional[Control] = None
+        self._stages: list[Stage] = []
         self._started = False
 
     @classmethod
@@ -130,8 +131,9 @@ class Pipeline:
                 self.uri.location, self.spec, rt.batch_size, self.expected_frames or 0, info.height, info.width,
                 device_id=rt.device_id, keep_frames=self.keep_images, prefetch=rt.slots,
             )
+            fallback = lambda: open_source(self.uri, info.stream_id, rt.threads)  # noqa: E731
             stages.append(GpuDecodeStage(decoder, info.stream_id, info.fps, (info.height, info.width),
-                                         control, queues[1], rt.max_frames))
+                                         control, queues[1], rt.max_frames, cpu_fallback=fallback))
         stages.append(InferStage(self.runner, control, queues[1], queues[2]))
         stages.append(PostprocessStage(self.postprocessor, control, queues[2], queues[3]))
         return stages, queues[3]
@@ -151,6 +153,7 @@ class Pipeline:
                 sink.open(self.source_info.fps)
                 opened.append(sink)
             stages, results = self._build_stages(control)
+            self._stages = stages
             for stage in stages:
                 stage.start()
             yield from self._consume(control, results, opened, latency)
@@ -257,10 +260,16 @@ class Pipeline:
             if isinstance(exc, KeyboardInterrupt):
                 raise KeyboardInterrupt
             raise PipelineError(_describe(stage, exc)) from exc
-        if self._source is not None and not self.summary.interrupted and not self.config.runtime.max_frames:
-            decode_error = decode_error_for(self.uri.display, self._source.stats)
-            if decode_error is not None:
-                raise decode_error
+        if self.summary.interrupted or self.config.runtime.max_frames:
+            return
+        if self._source is not None:
+            stats = self._source.stats
+        else:
+            notes = [e for st in self._stages if isinstance(st, GpuDecodeStage) for e in st.fallback_errors]
+            stats = SourceStats(decoded=self.summary.frames, bad_frames=self.summary.bad_frames, errors=notes)
+        decode_error = decode_error_for(self.uri.display, stats)
+        if decode_error is not None:
+            raise decode_error
 
     def close(self) -> None:
         """Release the model and the source (also when the pipeline never ran)."""

@@ -4,6 +4,7 @@ of stream, and reports its exception to the :class:`Control` instead of dying si
 from __future__ import annotations
 
 import itertools
+import logging
 import queue
 from collections import deque
 import threading
@@ -14,11 +15,16 @@ import numpy as np
 
 from ..engine.base import Runner
 from ..postprocess.postprocessor import Postprocessor
+from ..errors import DecodeError
 from ..preprocess.dali import DaliGpuVideoDecoder, DeviceBatch
+from ..preprocess.opencv import OpenCVPreprocessor
 from ..sources.base import FrameSource
 from .control import Control
 from .messages import EOS, FrameBatch, FrameMeta, FrameResult, OutputBatch, ResultBatch, TensorBatch
 from .timing import StageTimer
+
+
+log = logging.getLogger("streamtrt")
 
 
 class Stage(threading.Thread):
@@ -127,10 +133,13 @@ class GpuDecodeStage(Stage):
     """
 
     def __init__(self, decoder: DaliGpuVideoDecoder, stream_id: str, fps: Optional[float],
-                 size: tuple[int, int], control: Control, outbox, max_frames: Optional[int] = None):
+                 size: tuple[int, int], control: Control, outbox, max_frames: Optional[int] = None,
+                 cpu_fallback: Optional[Callable[[], FrameSource]] = None):
         super().__init__("decode+preprocess", control, outbox)
         self.decoder = decoder
         self.max_frames = max_frames
+        self.cpu_fallback = cpu_fallback
+        self.fallback_errors: list[str] = []
         self.stream_id = stream_id
         self.fps = fps
         self.height, self.width = size
@@ -140,7 +149,16 @@ class GpuDecodeStage(Stage):
         batches = iter(self.decoder)
         while not self.control.stop.is_set():
             started = time.perf_counter()
-            device_batch: Optional[DeviceBatch] = next(batches, None)
+            try:
+                device_batch: Optional[DeviceBatch] = next(batches, None)
+            except DecodeError as exc:
+                if self.cpu_fallback is None:
+                    raise
+                # NVDEC gives up on a corrupt stream; FFmpeg conceals and skips what it cannot decode.
+                log.warning("%s; decoding the rest on the CPU", exc)
+                self.fallback_errors.append(str(exc))
+                yield from self._decode_on_cpu(index)
+                return
             if device_batch is None:
                 return
             n = device_batch.shape[0]
@@ -160,6 +178,25 @@ class GpuDecodeStage(Stage):
                     return
             if self.max_frames is not None and index >= self.max_frames:
                 return
+
+    def _decode_on_cpu(self, start: int) -> Iterator[TensorBatch]:
+        """Frames ``start`` onwards from FFmpeg, preprocessed with OpenCV (host tensors)."""
+        source = self.cpu_fallback()
+        preprocess = OpenCVPreprocessor(self.decoder.spec)
+        keep = self.decoder.keep_frames
+        frames = itertools.islice(iter(source), start, self.max_frames)
+        try:
+            while not self.control.stop.is_set():
+                started = time.perf_counter()
+                chunk = list(itertools.islice(frames, self.decoder.batch_size))
+                if not chunk:
+                    return
+                tensor, geoms = preprocess([f.image for f in chunk])
+                self.timer.add(time.perf_counter() - started, len(chunk))
+                meta = [FrameMeta(self.stream_id, f.index, f.timestamp, self.height, self.width) for f in chunk]
+                yield TensorBatch(meta, tensor, geoms, [f.image for f in chunk] if keep else None, started)
+        finally:
+            source.close()
 
     def cleanup(self) -> None:
         self.decoder.close()

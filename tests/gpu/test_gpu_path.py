@@ -78,7 +78,8 @@ def test_gpu_pipeline_matches_the_cpu_pipeline(short_clip, tmp_path, batch):
 @needs_ort_cuda
 def test_auto_plan_picks_the_gpu_and_writes_sinks(short_clip, tmp_path):
     out, video = tmp_path / "d.jsonl", tmp_path / "a.mp4"
-    cfg = make_config(short_clip, tmp_path, sinks=[f"jsonl:{out}", f"video:{video}"], runtime={"batch_size": 3})
+    cfg = make_config(short_clip, tmp_path, sinks=[f"jsonl:{out}", f"video:{video}"],
+                      runtime={"decoder": "auto", "runner": "auto", "batch_size": 3})
     with Pipeline.from_config(cfg) as pipe:
         assert pipe.plan.as_dict() == {"decoder": "dali-gpu", "preprocessor": "dali-gpu", "runner": "onnxruntime-cuda"}
         summary = pipe.run()
