@@ -66,14 +66,18 @@ class Runner(abc.ABC):
     def __init__(self) -> None:
         self.is_active = False
         self._results: deque[dict[str, np.ndarray]] = deque()
+        self._inputs: list[TensorInfo] = []
+        self._outputs: list[TensorInfo] = []
 
     @property
-    @abc.abstractmethod
-    def inputs(self) -> list[TensorInfo]: ...
+    def inputs(self) -> list[TensorInfo]:
+        """The model's inputs, known once activated."""
+        return self._inputs
 
     @property
-    @abc.abstractmethod
-    def outputs(self) -> list[TensorInfo]: ...
+    def outputs(self) -> list[TensorInfo]:
+        """The model's outputs, known once activated."""
+        return self._outputs
 
     @abc.abstractmethod
     def activate(self) -> None: ...

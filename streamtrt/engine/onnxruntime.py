@@ -67,16 +67,6 @@ class OnnxRuntimeRunner(Runner):
         self._graph_io = None
         self.name = f"onnxruntime-{provider}"
         self._session = None
-        self._inputs: list[TensorInfo] = []
-        self._outputs: list[TensorInfo] = []
-
-    @property
-    def inputs(self) -> list[TensorInfo]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return self._outputs
 
     def activate(self) -> None:
         ort = _import_ort()

@@ -52,17 +52,7 @@ class TensorRTRunner(Runner):
         self._slots: list[_Slot] = []
         self._pending: deque[int] = deque()
         self._next = 0
-        self._inputs: list[TensorInfo] = []
-        self._outputs: list[TensorInfo] = []
         self._max_batch: Optional[int] = None
-
-    @property
-    def inputs(self) -> list[TensorInfo]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return self._outputs
 
     @property
     def max_batch(self) -> Optional[int]:

@@ -22,14 +22,16 @@ def anchor_points(input_hw: tuple[int, int], strides=(8, 16, 32)) -> int:
     return sum(math.ceil(input_hw[0] / s) * math.ceil(input_hw[1] / s) for s in strides)
 
 
-class YoloV8Decoder(OutputDecoder):
-    """``[B, 4+C, N]``: cx, cy, w, h then C class scores (no objectness)."""
-
-    name = "yolov8"
-
+class _SingleOutputDecoder(OutputDecoder):
     def __init__(self, output: str, num_classes: int):
         self.output = output
         self.num_classes = num_classes
+
+
+class YoloV8Decoder(_SingleOutputDecoder):
+    """``[B, 4+C, N]``: cx, cy, w, h then C class scores (no objectness)."""
+
+    name = "yolov8"
 
     @classmethod
     def match(cls, shapes, input_hw, num_classes):
@@ -49,14 +51,10 @@ class YoloV8Decoder(OutputDecoder):
         return result
 
 
-class YoloV5Decoder(OutputDecoder):
+class YoloV5Decoder(_SingleOutputDecoder):
     """``[B, N, 5+C]``: cx, cy, w, h, objectness, then C class scores (score = obj * cls)."""
 
     name = "yolov5"
-
-    def __init__(self, output: str, num_classes: int):
-        self.output = output
-        self.num_classes = num_classes
 
     @classmethod
     def match(cls, shapes, input_hw, num_classes):
