@@ -155,7 +155,7 @@ class GpuDecodeStage(Stage):
                 if self.cpu_fallback is None:
                     raise
                 # NVDEC gives up on a corrupt stream; FFmpeg conceals and skips what it cannot decode.
-                log.warning("%s; decoding the rest on the CPU", exc)
+                log.info("%s; decoding the rest on the CPU", exc)  # the final error line names it
                 self.fallback_errors.append(str(exc))
                 yield from self._decode_on_cpu(index)
                 return
