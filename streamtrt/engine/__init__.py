@@ -23,9 +23,23 @@ def create_runner(name: str, config, spin: bool = True, report=None) -> Runner:
         from .tensorrt import load_tensorrt, prepare_engine
         from .tensorrt.runner import TensorRTRunner
 
+        from ..errors import ModelError
+
         trt = load_tensorrt()
-        prepared = prepare_engine(config, report=report or (lambda m: None), trt=trt)
+        say = report or (lambda m: None)
+        prepared = prepare_engine(config, report=say, trt=trt)
         runner = TensorRTRunner(trt, prepared.plan, rt.device_id, rt.slots, rt.cuda_graph)
+        try:
+            runner.activate()
+        except ModelError as exc:
+            if prepared.built:
+                raise
+            # A cached engine that will not load (damaged, or a driver change the key misses): rebuild once.
+            say(f"cached engine {prepared.path.name} does not load ({exc}); rebuilding")
+            prepared = prepare_engine(config, report=say, trt=trt, force=True)
+            runner = TensorRTRunner(trt, prepared.plan, rt.device_id, rt.slots, rt.cuda_graph)
+            runner.activate()
+        return runner
     else:
         raise BackendUnavailableError(f"unknown runner {name!r}")
     runner.activate()

@@ -52,3 +52,26 @@ def test_two_slots_keep_two_batches_in_flight(fp32_runner):
     fp32_runner.submit({"input_1:0": x[1]})
     a, b = fp32_runner.collect(), fp32_runner.collect()
     assert a.keys() == b.keys() and any(not np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_a_thousand_create_destroy_cycles_do_not_leak(fp32_runner):
+    from streamtrt.engine import cuda
+    from streamtrt.engine.tensorrt.runner import TensorRTRunner
+
+    rt = cuda.cudart()
+
+    def free_bytes():
+        return cuda.check(rt.cudaMemGetInfo(), "cudaMemGetInfo")[0]
+
+    def cycle():
+        r = TensorRTRunner(fp32_runner.trt, fp32_runner.plan, 0, 2)
+        r.activate()
+        r.infer({"input_1:0": np.zeros((1, 3, 416, 416), np.float32)})
+        r.deactivate()
+
+    for _ in range(10):  # let allocator pools settle
+        cycle()
+    before = free_bytes()
+    for _ in range(1000):
+        cycle()
+    assert before - free_bytes() < 16 << 20
