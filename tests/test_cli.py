@@ -1,7 +1,6 @@
 """The command line, run as a user runs it: a real process, real files, exit codes, stderr."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.conftest import MODEL, ROOT, SAMPLE_CONFIG, VIDEO, write_video
+from tests.conftest import ROOT, SAMPLE_CONFIG, write_video
 from tests.models import mean_model
 
 

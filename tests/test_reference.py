@@ -17,7 +17,6 @@ SCORE, IOU = 0.35, 0.5
 
 def reference_detections(frames):
     sess = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
-    outs = sess.get_outputs()
     mean = np.array([103.53, 116.28, 123.675], np.float32)
     std = np.array([57.375, 57.12, 58.395], np.float32)
     results = []
