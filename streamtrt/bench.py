@@ -176,7 +176,30 @@ def run_bench(config_path: str, overrides: list[str], frames: int, naive_decoder
         pipe_runs.append((clock.done("pipeline end to end", summary.frames, []), summary.latency))
     measures["naive"] = max(naive_runs, key=lambda m: m.fps)
     measures["pipeline"], lat = max(pipe_runs, key=lambda r: r[0].fps)
-    return _report(cfg, plan.as_dict(), measures, lat, gpu, naive_decoder, info)
+    tracking = None
+    if cfg.tracker.enabled:
+        # The same pipeline without tracking and analytics, alternating, for their cost in fps.
+        plain_cfg = load_config(cfg.model_dump(mode="json"), ["tracker.enabled=false", "analytics={}"])
+        with_runs, without_runs = [], []
+        for i in range(repeat):
+            log(f"bench: pipeline with and without tracking ({i + 1}/{repeat})")
+            for target, conf in ((without_runs, plain_cfg), (with_runs, cfg)):
+                pipe = Pipeline(conf)
+                clock = _Clock()
+                summary = pipe.run()
+                target.append((clock.done("pipeline", summary.frames, []), summary))
+        best_with = max(with_runs + [(measures["pipeline"], None)], key=lambda r: r[0].fps)[0]
+        best_without = max(without_runs, key=lambda r: r[0].fps)[0]
+        track_stats = next((s.stages.get("track+analytics") for _, s in with_runs if s is not None), None)
+        tracking = {
+            "fps_with": round(best_with.fps, 2), "fps_without": round(best_without.fps, 2),
+            "fps_cost": round(1 - best_with.fps / best_without.fps, 4) if best_without.fps else None,
+            "ms_per_frame": round(track_stats.ms_per_frame, 3) if track_stats else None,
+        }
+    report = _report(cfg, plan.as_dict(), measures, lat, gpu, naive_decoder, info)
+    if tracking is not None:
+        report["tracking"] = tracking
+    return report
 
 
 def _naive_loop(cfg: Config, plan, spec, post, probe: Pipeline, n: int, naive_decoder: str) -> Measure:
@@ -286,4 +309,8 @@ def format_table(r: dict) -> str:
     lines.append(f"| **pipeline end to end** | **{p['fps']:.1f}** | {p['latency_p50_ms']} | {p['latency_p99_ms']} | {p['cpu_ms_per_frame']:.2f} |")
     lines.append("")
     lines.append("ratios: " + ", ".join(f"{k} {v}" for k, v in r["ratios"].items()))
+    if "tracking" in r:
+        t = r["tracking"]
+        lines.append(f"tracking + analytics: {t['ms_per_frame']} ms/frame in the pipeline; end to end {t['fps_with']} fps "
+                     f"with, {t['fps_without']} fps without ({t['fps_cost']:.1%} cost)")
     return "\n".join(lines)

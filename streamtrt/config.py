@@ -139,6 +139,60 @@ class TensorRTConfig(_Strict):
     calibration: CalibrationConfig = CalibrationConfig()
 
 
+class TrackerConfig(_Strict):
+    """ByteTrack-style multi-object tracking, one tracker per stream."""
+
+    enabled: bool = False
+    high_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    """Detections at or above this score are associated first."""
+    low_threshold: float = Field(0.1, ge=0.0, le=1.0)
+    """Detections between this and ``high_threshold`` can continue a track (second stage)."""
+    new_track_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    """A confident detection that matches no track starts one above this score."""
+    match_iou: float = Field(0.2, ge=0.0, le=1.0)
+    """Minimum IoU between a predicted track box and a confident detection."""
+    low_match_iou: float = Field(0.5, ge=0.0, le=1.0)
+    """Minimum IoU in the second (low-score) stage."""
+    track_buffer_s: float = Field(3.0, gt=0.0)
+    """How long a lost track is kept for re-association, in seconds of video."""
+    min_hits: int = Field(2, ge=1)
+    """Matches before a new track gets an id (tracks of the first frame get one at once)."""
+    class_aware: bool = True
+    """Never associate a detection with a track of another class."""
+
+
+Point = tuple[float, float]
+
+
+class LineConfig(_Strict):
+    """A counting line. ``in``: crossing from the right of the start->end arrow to its left as seen
+    on screen (for a line drawn top to bottom, moving left to right); ``out``: the other way."""
+
+    name: str
+    start: Point
+    end: Point
+    classes: Optional[list[str]] = None
+    """Count only these classes (all when unset)."""
+    anchor: Literal["bottom_center", "center"] = "bottom_center"
+    """The point of a box that crosses: its bottom centre (feet) or its centre."""
+
+
+class ZoneConfig(_Strict):
+    """A polygon zone: occupancy, dwell time, enter and exit events."""
+
+    name: str
+    points: list[Point] = Field(min_length=3)
+    classes: Optional[list[str]] = None
+    anchor: Literal["bottom_center", "center"] = "bottom_center"
+
+
+class AnalyticsConfig(_Strict):
+    """Line crossing and zone analytics on tracked objects (needs ``tracker.enabled``)."""
+
+    lines: list[LineConfig] = Field(default_factory=list)
+    zones: list[ZoneConfig] = Field(default_factory=list)
+
+
 class Config(_Strict):
     """A whole streamtrt job."""
 
@@ -148,9 +202,20 @@ class Config(_Strict):
     postprocess: PostprocessConfig = PostprocessConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     tensorrt: TensorRTConfig = TensorRTConfig()
+    tracker: TrackerConfig = TrackerConfig()
+    analytics: AnalyticsConfig = AnalyticsConfig()
     sinks: list[str] = Field(default_factory=list)
     """Sink URIs: ``jsonl:PATH`` (``jsonl:-`` for stdout), ``video:PATH``, ``summary:PATH``,
     or a bare path whose suffix picks the kind (.jsonl, .mp4/.mkv/.avi, .json)."""
+
+    @model_validator(mode="after")
+    def _analytics_need_tracking(self) -> "Config":
+        if (self.analytics.lines or self.analytics.zones) and not self.tracker.enabled:
+            raise ValueError("analytics: lines and zones follow tracked objects; set tracker.enabled: true")
+        names = [x.name for x in [*self.analytics.lines, *self.analytics.zones]]
+        if len(names) != len(set(names)):
+            raise ValueError("analytics: line and zone names must be unique")
+        return self
 
     @model_validator(mode="after")
     def _classes_file_exists(self) -> "Config":

@@ -174,3 +174,13 @@ def test_bench_reports_ratios(tmp_path, short_clip):
 def test_help_lists_commands():
     proc = streamtrt("--help")
     assert proc.returncode == 0 and all(c in proc.stdout for c in ("run", "doctor", "bench"))
+
+
+def test_bench_reports_tracking_cost(tmp_path, short_clip):
+    out = tmp_path / "b.json"
+    proc = streamtrt("bench", ROOT / "configs" / "sample-tracking.yaml", "--source", short_clip, "--frames", "12",
+                     "--repeat", "1", "--json", out, "--set", "runtime.decoder=cpu", "--set", "runtime.runner=onnxruntime-cpu")
+    assert proc.returncode == 0, proc.stderr
+    t = json.loads(out.read_text())["tracking"]
+    assert t["fps_with"] > 0 and t["fps_without"] > 0 and t["ms_per_frame"] >= 0
+    assert "tracking + analytics" in proc.stdout

@@ -17,10 +17,14 @@ from .nms import batched_nms
 class Postprocessor:
     """Decode, threshold, filter classes, per-class NMS, keep the best ``max_detections``, map back."""
 
-    def __init__(self, decoder: OutputDecoder, class_names: list[str], cfg: PostprocessConfig):
+    def __init__(self, decoder: OutputDecoder, class_names: list[str], cfg: PostprocessConfig,
+                 candidate_threshold: Optional[float] = None):
         self.decoder = decoder
         self.class_names = class_names
         self.cfg = cfg
+        # A tracker also wants low-score detections (its second association stage).
+        self.threshold = min(cfg.score_threshold, candidate_threshold) if candidate_threshold is not None \
+            else cfg.score_threshold
         self.class_filter: Optional[np.ndarray] = None
         if cfg.classes:
             self.class_filter = np.array(sorted(resolve_class_filter(cfg.classes, class_names)), np.int64)
@@ -30,7 +34,7 @@ class Postprocessor:
         """``sizes`` holds each frame's (height, width)."""
         cfg = self.cfg
         results = []
-        for cand, geom, (h, w) in zip(self.decoder.decode(outputs, cfg.score_threshold), geometries, sizes):
+        for cand, geom, (h, w) in zip(self.decoder.decode(outputs, self.threshold), geometries, sizes):
             boxes, scores, ids = cand.xyxy, cand.scores, cand.class_ids.astype(np.int64)
             valid = (ids >= 0) & (ids < len(self.class_names))
             if self.class_filter is not None:

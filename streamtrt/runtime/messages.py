@@ -12,6 +12,9 @@ from ..postprocess.detections import Detections
 from ..preprocess.spec import Geometry
 
 
+FRAME_SCHEMA = "streamtrt.frame/1"
+
+
 @dataclass
 class FrameMeta:
     """Where a frame came from: kept from source to sink."""
@@ -70,10 +73,15 @@ class FrameResult:
     detections: Detections
     image: Optional[np.ndarray] = field(default=None, repr=False)
     latency_ms: float = 0.0
+    events: list = field(default_factory=list)
+    """Analytics events this frame produced (:class:`~streamtrt.analytics.Event`)."""
+    analytics: Optional[dict] = field(default=None, repr=False)
+    """Counts and occupancy after this frame, for sinks that draw them."""
 
     def to_record(self) -> dict[str, Any]:
         """The JSON Lines record of this frame."""
         return {
+            "schema": FRAME_SCHEMA,
             "stream_id": self.stream_id,
             "frame_index": self.frame_index,
             "timestamp": None if self.timestamp is None else round(self.timestamp, 6),

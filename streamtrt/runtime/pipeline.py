@@ -55,6 +55,9 @@ class Pipeline:
         self.class_names = load_class_names(config.model.classes)
         self.sinks = sinks if sinks is not None else [open_sink(s) for s in config.sinks]
         self.keep_images = keep_images or any(s.needs_images for s in self.sinks)
+        for sink in self.sinks:
+            if hasattr(sink, "analytics_config"):
+                sink.analytics_config = config.analytics
         self._source = None
         if self.plan.decoder == "cpu":
             self._source = open_source(self.uri, threads=rt.threads)
@@ -66,7 +69,8 @@ class Pipeline:
                                             report=report or log.warning)
         try:
             self.spec = self._input_spec()
-            self.postprocessor = Postprocessor(self._select_decoder(), self.class_names, config.postprocess)
+            low = config.tracker.low_threshold if config.tracker.enabled else None
+            self.postprocessor = Postprocessor(self._select_decoder(), self.class_names, config.postprocess, low)
             self._preprocess = self._make_preprocessor()
         except BaseException:
             self.close()
@@ -135,7 +139,15 @@ class Pipeline:
             stages.append(GpuDecodeStage(decoder, info.stream_id, info.fps, (info.height, info.width),
                                          control, queues[1], rt.max_frames, cpu_fallback=fallback))
         stages.append(InferStage(self.runner, control, queues[1], queues[2]))
-        stages.append(PostprocessStage(self.postprocessor, control, queues[2], queues[3]))
+        tracking = None
+        if self.config.tracker.enabled:
+            from ..track.stream import StreamTracking
+
+            cfg, fps = self.config, self.source_info.fps
+            tracking = lambda sid: StreamTracking(cfg.tracker, cfg.analytics,  # noqa: E731
+                                                  cfg.postprocess.score_threshold, fps)
+        stages.append(PostprocessStage(self.postprocessor, control, queues[2], queues[3], tracking,
+                                       snapshot=self.keep_images))
         return stages, queues[3]
 
     # -- running -------------------------------------------------------------------------------
@@ -182,8 +194,11 @@ class Pipeline:
                 summary.detections += len(result.detections)
                 summary.per_class.update(result.detections.class_name)
                 latency.add(result.latency_ms / 1e3)
+                summary.events.update(e.kind for e in result.events)
                 for sink in sinks:
                     sink.write(result)
+                    for event in result.events:
+                        sink.write_event(event)
                 yield result
 
     def _interrupt(self) -> None:
@@ -232,6 +247,10 @@ class Pipeline:
         summary = self.summary
         summary.wall_s = wall_s
         summary.stages = {s.stage_name: s.timer.stats() for s in stages}
+        for stage in stages:
+            if isinstance(stage, PostprocessStage) and stage.tracking is not None:
+                summary.stages[stage.track_timer.name] = stage.track_timer.stats()
+                summary.analytics = {sid: state.summary() for sid, state in stage.per_stream.items()}
         summary.latency = latency.stats()
         if self._source is not None:
             summary.bad_frames = self._source.stats.bad_frames

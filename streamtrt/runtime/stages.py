@@ -273,22 +273,38 @@ def run_batched(runner: Runner, input_name: str, tensor: Any) -> dict[str, np.nd
 
 
 class PostprocessStage(Stage):
-    """Raw outputs -> per-frame results with detections in source pixels."""
+    """Raw outputs -> per-frame results with detections in source pixels; then, per stream and
+    in frame order, tracking and analytics (timed on their own)."""
 
-    def __init__(self, postprocess: Postprocessor, control: Control, inbox, outbox):
+    def __init__(self, postprocess: Postprocessor, control: Control, inbox, outbox,
+                 tracking: Optional[Callable[[str], Any]] = None, snapshot: bool = False):
         super().__init__("postprocess", control, outbox, inbox)
         self.postprocess = postprocess
+        self.tracking = tracking  # stream id -> a StreamTracking
+        self.per_stream: dict[str, Any] = {}
+        self.snapshot = snapshot
+        self.track_timer = StageTimer("track+analytics")
 
     def process(self, batch: OutputBatch) -> Iterable[ResultBatch]:
         t0 = time.perf_counter()
         sizes = [(m.height, m.width) for m in batch.meta]
         detections = self.postprocess(batch.outputs, batch.geometries, sizes)
+        t1 = time.perf_counter()
+        self.timer.add(t1 - t0, len(batch.meta))
+        results = []
+        for i, (m, d) in enumerate(zip(batch.meta, detections)):
+            events, counts = [], None
+            if self.tracking is not None:
+                state = self.per_stream.get(m.stream_id)
+                if state is None:
+                    state = self.per_stream[m.stream_id] = self.tracking(m.stream_id)
+                d, events = state.update(d, m)
+                counts = state.summary() if self.snapshot else None
+            results.append(FrameResult(m.stream_id, m.index, m.timestamp, m.width, m.height, d,
+                                       batch.images[i] if batch.images is not None else None, 0.0, events, counts))
         now = time.perf_counter()
-        self.timer.add(now - t0, len(batch.meta))
-        latency_ms = (now - batch.started) * 1e3
-        results = [
-            FrameResult(m.stream_id, m.index, m.timestamp, m.width, m.height, d,
-                        batch.images[i] if batch.images is not None else None, latency_ms)
-            for i, (m, d) in enumerate(zip(batch.meta, detections))
-        ]
+        if self.tracking is not None:
+            self.track_timer.add(now - t1, len(batch.meta))
+        for r in results:
+            r.latency_ms = (now - batch.started) * 1e3
         yield ResultBatch(results)

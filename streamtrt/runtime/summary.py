@@ -22,6 +22,8 @@ class RunSummary:
     latency: Optional[LatencyStats] = None  # decode start -> postprocess end, per frame
     interrupted: bool = False
     error: Optional[str] = None
+    events: Counter = field(default_factory=Counter)
+    analytics: dict = field(default_factory=dict)  # stream id -> lines/zones summaries
 
     @property
     def fps(self) -> float:
@@ -40,6 +42,8 @@ class RunSummary:
             "stages": {name: s.as_dict() for name, s in self.stages.items()},
             "latency_ms": None if self.latency is None else {
                 "p50": round(self.latency.p50_ms, 2), "p99": round(self.latency.p99_ms, 2)},
+            "events": dict(self.events),
+            "analytics": self.analytics,
             "interrupted": self.interrupted,
             "error": self.error,
         }
@@ -55,6 +59,13 @@ class RunSummary:
         ]
         top = ", ".join(f"{name} {n}" for name, n in sorted(self.per_class.items(), key=lambda kv: (-kv[1], kv[0])))
         lines.append(f"{self.detections} detections" + (f": {top}" if top else ""))
+        for sid, a in self.analytics.items():
+            for name, c in a.get("lines", {}).items():
+                lines.append(f"line {name} [{sid}]: in {sum(c['in'].values())} {dict(c['in'])}, "
+                             f"out {sum(c['out'].values())} {dict(c['out'])}")
+            for name, z in a.get("zones", {}).items():
+                lines.append(f"zone {name} [{sid}]: {z['enters']} enters, {z['exits']} exits, "
+                             f"max occupancy {z['max_occupancy']}")
         for name, s in self.stages.items():
             lines.append(f"  {name:<18} {s.ms_per_frame:7.2f} ms/frame   batch p50 {s.p50_ms:7.2f} ms  p99 {s.p99_ms:7.2f} ms")
         if self.latency is not None and self.latency.count:

@@ -13,18 +13,39 @@ def _color(class_id: int) -> tuple[int, int, int]:
     return tuple(int(c) for c in rng.integers(64, 256, 3))
 
 
+def draw_analytics(canvas: np.ndarray, cfg, counts: dict) -> None:
+    """Lines with their in/out counts and zones with their occupancy, drawn in place."""
+    scale = max(0.4, min(canvas.shape[:2]) / 1200)
+    for line in cfg.lines:
+        p1, p2 = tuple(int(v) for v in line.start), tuple(int(v) for v in line.end)
+        cv2.line(canvas, p1, p2, (0, 255, 255), 2, cv2.LINE_AA)
+        c = counts.get("lines", {}).get(line.name, {"in": {}, "out": {}})
+        label = f"{line.name}: in {sum(c['in'].values())} out {sum(c['out'].values())}"
+        cv2.putText(canvas, label, (p1[0], max(p1[1] - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 255), 1,
+                    cv2.LINE_AA)
+    for zone in cfg.zones:
+        pts = np.asarray(zone.points, np.int32).reshape(-1, 1, 2)
+        cv2.polylines(canvas, [pts], True, (255, 128, 0), 2, cv2.LINE_AA)
+        z = counts.get("zones", {}).get(zone.name, {"occupancy": {}})
+        label = f"{zone.name}: {sum(z['occupancy'].values())} inside"
+        x, y = pts[0, 0]
+        cv2.putText(canvas, label, (int(x), max(int(y) - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 128, 0), 1,
+                    cv2.LINE_AA)
+
+
 def draw_detections(image: np.ndarray, detections: Detections) -> np.ndarray:
-    """A copy of ``image`` (BGR) with boxes, class names and scores drawn."""
+    """A copy of ``image`` (BGR) with boxes, class names, scores and tracker ids drawn."""
     canvas = image.copy()
+    ids = detections.tracker_id if detections.tracker_id is not None else [-1] * len(detections)
     thickness = max(1, round(min(image.shape[:2]) / 300))
     font_scale = max(0.4, min(image.shape[:2]) / 1200)
-    for (x1, y1, x2, y2), score, cid, name in zip(
-        detections.xyxy, detections.confidence, detections.class_id, detections.class_name
+    for (x1, y1, x2, y2), score, cid, name, tid in zip(
+        detections.xyxy, detections.confidence, detections.class_id, detections.class_name, ids
     ):
         color = _color(int(cid))
         p1, p2 = (int(round(x1)), int(round(y1))), (int(round(x2)), int(round(y2)))
         cv2.rectangle(canvas, p1, p2, color, thickness, cv2.LINE_AA)
-        label = f"{name} {score:.2f}"
+        label = (f"#{tid} " if tid >= 0 else "") + f"{name} {score:.2f}"
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
         top = max(p1[1] - th - base - 2, 0)
         cv2.rectangle(canvas, (p1[0], top), (p1[0] + tw + 2, top + th + base + 2), color, -1)

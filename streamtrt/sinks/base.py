@@ -21,5 +21,8 @@ class Sink(abc.ABC):
     @abc.abstractmethod
     def write(self, result: "FrameResult") -> None: ...
 
+    def write_event(self, event) -> None:
+        """An analytics event (:class:`~streamtrt.analytics.Event`); ignored by sinks without a use for it."""
+
     def close(self, summary: Optional["RunSummary"] = None) -> None:
         """Flush and release; called once, also after an error or Ctrl-C."""

@@ -12,7 +12,8 @@ from .base import Sink
 
 
 class JsonlSink(Sink):
-    """Writes ``FrameResult.to_record()`` per line to a file, or to stdout for ``-``."""
+    """Writes one line per frame (``streamtrt.frame/1``) and one per analytics event
+    (``streamtrt.event/1``), to a file or to stdout for ``-``."""
 
     def __init__(self, path: str):
         self.path = path
@@ -31,10 +32,16 @@ class JsonlSink(Sink):
             raise SinkError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
     def write(self, result) -> None:
+        self._line(result.to_record())
+
+    def write_event(self, event) -> None:
+        self._line(event.to_record())
+
+    def _line(self, record: dict) -> None:
         if self._file is None:
             return
         try:
-            self._file.write(json.dumps(result.to_record(), separators=(",", ":")) + "\n")
+            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
             self._file.flush()
         except OSError as exc:
             raise SinkError(f"cannot write {self.path}: {exc.strerror or exc}") from None

@@ -8,7 +8,7 @@ from typing import Optional
 import cv2
 
 from ..errors import SinkError
-from .annotate import draw_detections
+from .annotate import draw_analytics, draw_detections
 from .base import Sink
 
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
@@ -28,6 +28,7 @@ class AnnotatedVideoSink(Sink):
         self._writer: Optional[cv2.VideoWriter] = None
         self._size: Optional[tuple[int, int]] = None
         self.frames = 0
+        self.analytics_config = None  # set by the pipeline: lines and zones to draw
 
     def open(self, fps: Optional[float]) -> None:
         self.fps = fps or DEFAULT_FPS
@@ -40,6 +41,8 @@ class AnnotatedVideoSink(Sink):
         if result.image is None:
             raise SinkError("video sink got a result without its frame")
         frame = draw_detections(result.image, result.detections)
+        if self.analytics_config is not None and result.analytics is not None:
+            draw_analytics(frame, self.analytics_config, result.analytics)
         if self._writer is None:
             self._size = (frame.shape[1], frame.shape[0])
             fourcc = cv2.VideoWriter_fourcc(*_FOURCC[self.path.suffix.lower()])

@@ -43,7 +43,7 @@ def test_jsonl_writes_each_line_as_it_arrives(tmp_path):
     sink.write(result(0))
     # readable before close: nothing is buffered
     line = json.loads(path.read_text().splitlines()[0])
-    assert line == {"stream_id": "cam", "frame_index": 0, "timestamp": 0.0, "width": 320, "height": 240,
+    assert line == {"schema": "streamtrt.frame/1", "stream_id": "cam", "frame_index": 0, "timestamp": 0.0, "width": 320, "height": 240,
                     "detections": [{"bbox": [10.0, 20.0, 110.0, 220.0], "score": 0.75, "class_id": 0,
                                     "class_name": "person"}]}
     sink.write(result(1))

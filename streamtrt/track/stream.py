@@ -1,0 +1,26 @@
+"""Tracking plus analytics for one stream, in frame order."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ..analytics import StreamAnalytics
+from ..analytics.events import Event
+from ..config import AnalyticsConfig, TrackerConfig
+from ..postprocess.detections import Detections
+from .bytetrack import ByteTracker
+
+
+class StreamTracking:
+    def __init__(self, tracker: TrackerConfig, analytics: AnalyticsConfig, output_threshold: float,
+                 fps: Optional[float]):
+        self.tracker = ByteTracker(tracker, output_threshold, fps or 30.0)
+        self.analytics = StreamAnalytics(analytics, fps)
+
+    def update(self, dets: Detections, meta) -> tuple[Detections, list[Event]]:
+        tracked = self.tracker.update(dets)
+        live = {t.track_id for t in self.tracker.tracks}
+        return tracked, self.analytics.update(tracked, meta.stream_id, meta.index, meta.timestamp, live)
+
+    def summary(self) -> dict:
+        return self.analytics.summary()
