@@ -4,7 +4,6 @@ over Kalman-predicted tracks. One tracker per stream; deterministic given the fr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 

@@ -3,7 +3,6 @@
 import json
 
 import av
-import pytest
 
 from streamtrt import Pipeline
 from streamtrt.config import load_config
