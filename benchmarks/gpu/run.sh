@@ -14,6 +14,7 @@ echo "pytest exit $?" >> "$out/pytest.txt"
 clip=/tmp/vtest-1080p.mp4
 [ -f $clip ] || timeout 180 python3 benchmarks/make_clip.py samples/vtest.mp4 $clip --width 1920 --height 1080 --fps 30 > "$out/clip.txt" 2>&1
 i=0
+[ -n "${SKIP_BENCH:-}" ] && BENCH_MATRIX="|"
 while IFS='|' read -r naive sets; do
   [ -z "$naive" ] && continue
   i=$((i+1))

@@ -107,3 +107,23 @@ def test_cuda_graph_replay_matches_plain_runs(short_clip):
         host = next(batches).to_host()
         a, b = plain.infer({"input_1:0": host}), graph.infer({"input_1:0": host})
         assert all(np.abs(a[k] - b[k]).max() < 1e-3 for k in a)
+
+
+@needs_ort_cuda
+def test_tracking_counts_agree_between_cpu_and_gpu_paths(tmp_path):
+    from streamtrt.config import load_config
+    from tests.conftest import ROOT
+
+    def counts(decoder, runner):
+        cfg = load_config(ROOT / "configs" / "sample-tracking.yaml",
+                          ["runtime.max_frames=300", "sinks=[]", f"runtime.decoder={decoder}", f"runtime.runner={runner}"])
+        with Pipeline(cfg) as pipe:
+            summary = pipe.run()
+        line = summary.analytics["0"]["lines"]["crossing"]
+        zone = summary.analytics["0"]["zones"]["plaza"]
+        return sum(line["in"].values()), sum(line["out"].values()), zone["enters"]
+
+    cpu, gpu = counts("cpu", "onnxruntime-cpu"), counts("dali-gpu", "onnxruntime-cuda")
+    print("CPU path (in, out, zone enters):", cpu, "GPU path:", gpu)
+    # NVDEC's colour conversion shifts scores slightly; counts may move by one, not more
+    assert all(abs(a - b) <= 1 for a, b in zip(cpu, gpu)), (cpu, gpu)
