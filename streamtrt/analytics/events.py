@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 EVENT_SCHEMA = "streamtrt.event/1"
@@ -21,7 +21,7 @@ class Event:
     class_name: str
     direction: Optional[str] = None
     dwell_s: Optional[float] = None
-    extra: dict = field(default_factory=dict)
+    message_id: str = ""
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -34,4 +34,6 @@ class Event:
             record["direction"] = self.direction
         if self.dwell_s is not None:
             record["dwell_s"] = round(self.dwell_s, 3)
+        if self.message_id:
+            record["message_id"] = self.message_id
         return record

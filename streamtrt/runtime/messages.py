@@ -77,10 +77,12 @@ class FrameResult:
     """Analytics events this frame produced (:class:`~streamtrt.analytics.Event`)."""
     analytics: Optional[dict] = field(default=None, repr=False)
     """Counts and occupancy after this frame, for sinks that draw them."""
+    message_id: str = ""
+    """Unique per record (run, stream, frame): receivers deduplicate at-least-once deliveries by it."""
 
     def to_record(self) -> dict[str, Any]:
         """The JSON Lines record of this frame."""
-        return {
+        record = {
             "schema": FRAME_SCHEMA,
             "stream_id": self.stream_id,
             "frame_index": self.frame_index,
@@ -89,6 +91,9 @@ class FrameResult:
             "height": self.height,
             "detections": self.detections.to_records(),
         }
+        if self.message_id:
+            record["message_id"] = self.message_id
+        return record
 
 
 @dataclass

@@ -3,8 +3,10 @@ and yields per-frame results while writing them to the sinks."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
+import uuid
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Union
@@ -81,6 +83,7 @@ class Pipeline:
         self._control: Optional[Control] = None
         self._stages: list[Stage] = []
         self._started = False
+        self.run_id = uuid.uuid4().hex[:12]
 
     @classmethod
     def from_config(cls, config: Union[str, Path, dict, Config], overrides: Optional[list[str]] = None,
@@ -190,6 +193,10 @@ class Pipeline:
             if item is None or item is EOS:
                 return
             for result in item.results:
+                result.message_id = f"{self.run_id}:{result.stream_id}:{result.frame_index}"
+                if result.events:
+                    result.events = [dataclasses.replace(e, message_id=f"{result.message_id}:e{k}")
+                                     for k, e in enumerate(result.events)]
                 summary.frames += 1
                 summary.detections += len(result.detections)
                 summary.per_class.update(result.detections.class_name)

@@ -1,38 +1,92 @@
-"""Sinks, named by URI: ``jsonl:PATH`` (``-`` for stdout), ``video:PATH``, ``summary:PATH``,
-or a bare path whose suffix picks the kind."""
+"""Sinks, named by URI: ``jsonl:PATH`` (``-`` for stdout), ``csv:PATH``, ``video:PATH``,
+``summary:PATH``, ``mqtt://host:port/topic`` (``mqtts://`` with TLS), ``http(s)://...`` webhooks,
+or a bare path whose suffix picks the kind. Any sink takes filters in its query:
+``?classes=person,car&min_score=0.5&streams=0``; network sinks also ``outbox=PATH``."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import SinkError
+from ..sources.uri import redact
 from .base import Sink
+from .csv import CsvSink
+from .filters import FILTER_KEYS, FilteredSink, SinkFilter
 from .jsonl import JsonlSink
 from .summary import SummarySink
 from .video import AnnotatedVideoSink
 
-_KINDS = {"jsonl": JsonlSink, "video": AnnotatedVideoSink, "summary": SummarySink}
-_BY_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "summary", ".mp4": "video", ".m4v": "video",
-              ".mov": "video", ".avi": "video", ".mkv": "video"}
+_KINDS = {"jsonl": JsonlSink, "csv": CsvSink, "video": AnnotatedVideoSink, "summary": SummarySink}
+_BY_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".json": "summary", ".mp4": "video",
+              ".m4v": "video", ".mov": "video", ".avi": "video", ".mkv": "video"}
+_NETWORK_KEYS = ("outbox", "timeout")
 
-__all__ = ["Sink", "JsonlSink", "AnnotatedVideoSink", "SummarySink", "open_sink"]
+__all__ = ["Sink", "JsonlSink", "CsvSink", "AnnotatedVideoSink", "SummarySink", "open_sink"]
+
+
+def _split_query(text: str, keep_unknown: bool) -> tuple[str, dict[str, str], str]:
+    """(the URI without streamtrt's own options, those options, the filter query)."""
+    base, sep, query = text.partition("?")
+    if not sep:
+        return text, {}, ""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    ours = [(k, v) for k, v in pairs if k in FILTER_KEYS or k in _NETWORK_KEYS]
+    rest = [(k, v) for k, v in pairs if k not in FILTER_KEYS and k not in _NETWORK_KEYS]
+    if rest and not keep_unknown:
+        raise SinkError(f"sink {redact(text)!r}: unknown option(s) {', '.join(sorted({k for k, _ in rest}))} "
+                        f"(filters: {', '.join(FILTER_KEYS)})")
+    filters = urlencode([(k, v) for k, v in ours if k in FILTER_KEYS])
+    options = {k: v for k, v in ours if k in _NETWORK_KEYS}
+    return (base + ("?" + urlencode(rest) if rest else "")), options, filters
 
 
 def open_sink(uri: str) -> Sink:
-    """Create the sink a URI names."""
+    """Create the sink a URI names (wrapped in its filter when the URI has one)."""
     text = uri.strip()
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    network = scheme in ("mqtt", "mqtts", "http", "https")
+    target, options, filters = _split_query(text, keep_unknown=scheme in ("http", "https", "mqtt", "mqtts"))
+    sink = _make(target, options) if network else _make_local(target, uri)
+    if filters:
+        rule = SinkFilter.from_query(filters, redact(uri))
+        if rule.active:
+            return FilteredSink(sink, rule)
+    return sink
+
+
+def _make(target: str, options: dict[str, str]) -> Sink:
+    kwargs = {}
+    if "outbox" in options:
+        kwargs["outbox"] = Path(options["outbox"])
+    if target.startswith(("mqtt://", "mqtts://")):
+        from .mqtt import MqttSink
+
+        return MqttSink(target, **kwargs)
+    from .webhook import WebhookSink
+
+    if "timeout" in options:
+        try:
+            kwargs["timeout_s"] = float(options["timeout"])
+        except ValueError:
+            raise SinkError(f"sink {redact(target)!r}: timeout must be a number of seconds") from None
+    return WebhookSink(target, **kwargs)
+
+
+def _make_local(text: str, original: str) -> Sink:
     if text in ("-", "stdout", "jsonl:", "jsonl:-"):
         return JsonlSink("-")
     kind, sep, rest = text.partition(":")
     if sep and kind in _KINDS and not rest.startswith("//"):
         if not rest:
-            raise SinkError(f"sink {uri!r}: missing path after '{kind}:'")
+            raise SinkError(f"sink {original!r}: missing path after '{kind}:'")
         return _KINDS[kind](rest)
     if sep and "://" in text and len(kind) > 1:
-        raise SinkError(f"sink {uri!r}: unsupported scheme '{kind}://' (supported: jsonl:, video:, summary:, a path)")
+        raise SinkError(f"sink {redact(original)!r}: unsupported scheme '{kind}://' "
+                        "(supported: jsonl:, csv:, video:, summary:, mqtt://, mqtts://, http(s)://, a path)")
     kind = _BY_SUFFIX.get(Path(text).suffix.lower())
     if kind is None:
         raise SinkError(
-            f"sink {uri!r}: cannot tell the kind from the name; use jsonl:PATH, video:PATH or summary:PATH"
+            f"sink {original!r}: cannot tell the kind from the name; use jsonl:PATH, csv:PATH, video:PATH or summary:PATH"
         )
     return _KINDS[kind](text)

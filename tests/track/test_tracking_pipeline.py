@@ -19,6 +19,8 @@ def run(tmp_path, *overrides):
     with Pipeline(cfg) as pipe:
         summary = pipe.run()
     lines = [json.loads(l) for l in out.read_text().splitlines()]
+    for line in lines:
+        assert line.pop("message_id").startswith(pipe.run_id)  # unique per run: compare the rest
     return lines, summary
 
 

@@ -1,0 +1,77 @@
+"""A durable outbox: records for network sinks wait in SQLite (WAL) until delivered.
+
+Writing to it is a local insert, so the video pipeline never waits for a broker or a server.
+Delivery is at least once: a record leaves the outbox only after the receiver acknowledged it,
+and what is pending when the process stops is sent by the next run that uses the same outbox.
+
+Bounded on disk: when ``max_records`` are pending, the oldest are dropped to make room (and
+counted in ``dropped``) -- the pipeline is never blocked, and the newest data wins.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Optional
+
+from ..errors import SinkError
+
+
+class Outbox:
+    def __init__(self, path: Path, max_records: int = 1_000_000):
+        self.path = Path(path)
+        self.max_records = max_records
+        self.dropped = 0
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+                             "message_id TEXT NOT NULL, payload BLOB NOT NULL)")
+        except (OSError, sqlite3.Error) as exc:
+            raise SinkError(f"cannot open the outbox {self.path}: {exc}") from None
+
+    def put(self, message_id: str, payload: bytes) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO outbox (message_id, payload) VALUES (?, ?)", (message_id, payload))
+            over = self._count() - self.max_records
+            if over > 0:
+                self._db.execute("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)", (over,))
+                self.dropped += over
+
+    def peek(self, limit: int) -> list[tuple[int, str, bytes]]:
+        """The oldest ``limit`` pending records: (seq, message_id, payload)."""
+        with self._lock:
+            return list(self._db.execute("SELECT seq, message_id, payload FROM outbox ORDER BY seq LIMIT ?", (limit,)))
+
+    def ack(self, seqs: list[int]) -> None:
+        if not seqs:
+            return
+        with self._lock:
+            self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+
+    def pending(self) -> int:
+        with self._lock:
+            return self._count()
+
+    def _count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
+
+
+def default_outbox_path(name: str, directory: Optional[Path] = None) -> Path:
+    """``$XDG_STATE_HOME/streamtrt/outbox/<name>.sqlite`` unless a folder is given."""
+    import os
+    import re
+
+    base = directory or Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "streamtrt" / "outbox"
+    return Path(base) / (re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") + ".sqlite")
