@@ -48,8 +48,9 @@ def _guard(fn):
 class Progress:
     """Frames, fps and ETA for files; a live frame counter for streams. Writes to stderr."""
 
-    def __init__(self, total: Optional[int], enabled: bool, tty: bool):
+    def __init__(self, total: Optional[int], enabled: bool, tty: bool, extra=None):
         self.total = total
+        self.extra = extra  # () -> str appended to the line, e.g. the sinks' backlog
         self.enabled = enabled
         self.tty = tty
         self.interval = 0.25 if tty else 10.0
@@ -73,6 +74,9 @@ class Progress:
             text = f"frames {self.frames}/{self.total} ({pct:5.1f}%)  {fps:6.1f} fps  ETA {_hms(eta)}"
         else:
             text = f"frames {self.frames}  {fps:6.1f} fps  elapsed {_hms(elapsed)}"
+        if self.extra is not None:
+            more = self.extra()
+            text += f"  {more}" if more else ""
         click.echo(("\r" + text + "  ") if self.tty else text, err=True, nl=not self.tty)
 
     def finish(self) -> None:
@@ -123,8 +127,10 @@ def run(config: str, source: Optional[str], sinks: tuple[str, ...], overrides: t
     cfg = load_config(config, extra)
     pipeline = Pipeline(cfg, report=_notice)
     tty = sys.stderr.isatty()
+    network = any(hasattr(s, "pending") for s in pipeline.sinks)
     bar = Progress(pipeline.expected_frames if not pipeline.uri.is_live else None,
-                   enabled=tty if progress is None else progress, tty=tty)
+                   enabled=tty if progress is None else progress, tty=tty,
+                   extra=(lambda: f"outbox {pipeline.pending_records()} pending") if network else None)
     try:
         summary = pipeline.run(on_result=bar.update)
     except KeyboardInterrupt:

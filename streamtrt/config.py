@@ -193,6 +193,16 @@ class AnalyticsConfig(_Strict):
     zones: list[ZoneConfig] = Field(default_factory=list)
 
 
+class MetricsConfig(_Strict):
+    """A Prometheus endpoint at ``http://host:port/metrics`` while the pipeline runs."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    """Bind address; only loopback unless you choose otherwise."""
+    port: int = Field(9400, ge=0, le=65535)
+    """0 picks a free port (logged)."""
+
+
 class Config(_Strict):
     """A whole streamtrt job."""
 
@@ -204,6 +214,7 @@ class Config(_Strict):
     tensorrt: TensorRTConfig = TensorRTConfig()
     tracker: TrackerConfig = TrackerConfig()
     analytics: AnalyticsConfig = AnalyticsConfig()
+    metrics: MetricsConfig = MetricsConfig()
     sinks: list[str] = Field(default_factory=list)
     """Sink URIs: ``jsonl:PATH`` (``jsonl:-`` for stdout), ``video:PATH``, ``summary:PATH``,
     or a bare path whose suffix picks the kind (.jsonl, .mp4/.mkv/.avi, .json)."""

@@ -8,6 +8,7 @@ import logging
 import queue
 import uuid
 import time
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Union
 
@@ -82,8 +83,13 @@ class Pipeline:
         self.expected_frames = min(count, rt.max_frames) if count and rt.max_frames else (count or rt.max_frames)
         self._control: Optional[Control] = None
         self._stages: list[Stage] = []
+        self._queues: list[queue.Queue] = []
+        self._latency = StageTimer("end_to_end")
         self._started = False
         self.run_id = uuid.uuid4().hex[:12]
+        self.frames_per_stream: Counter = Counter()
+        self._fps_window: deque = deque(maxlen=2048)  # (time, stream) of recent frames
+        self.metrics = None
 
     @classmethod
     def from_config(cls, config: Union[str, Path, dict, Config], overrides: Optional[list[str]] = None,
@@ -127,7 +133,7 @@ class Pipeline:
 
     def _build_stages(self, control: Control) -> tuple[list[Stage], "queue.Queue[Any]"]:
         rt = self.config.runtime
-        queues = [queue.Queue(maxsize=rt.slots) for _ in range(4)]
+        queues = self._queues = [queue.Queue(maxsize=rt.slots) for _ in range(4)]
         stages: list[Stage] = []
         if self.plan.decoder == "cpu":
             stages.append(DecodeStage(self._source, rt.batch_size, control, queues[0], rt.max_frames))
@@ -161,9 +167,15 @@ class Pipeline:
         control = self._control = Control()
         opened: list[Sink] = []
         stages: list[Stage] = []
-        latency = StageTimer("latency")
+        latency = self._latency
         t0 = time.perf_counter()
         try:
+            if self.config.metrics.enabled:
+                from .metrics import MetricsServer
+
+                m = self.config.metrics
+                self.metrics = MetricsServer(self, m.host, m.port)
+                log.warning("metrics at http://%s:%d/metrics", *self.metrics.address[:2])
             for sink in self.sinks:
                 sink.open(self.source_info.fps)
                 opened.append(sink)
@@ -178,6 +190,8 @@ class Pipeline:
                 stage.join(_JOIN_TIMEOUT_S)
             self._finish_summary(stages, latency, time.perf_counter() - t0)
             self._close_sinks(opened)
+            if self.metrics is not None:
+                self.metrics.close()
             self.close()
         self._raise_failure()
 
@@ -198,6 +212,8 @@ class Pipeline:
                     result.events = [dataclasses.replace(e, message_id=f"{result.message_id}:e{k}")
                                      for k, e in enumerate(result.events)]
                 summary.frames += 1
+                self.frames_per_stream[result.stream_id] += 1
+                self._fps_window.append((time.monotonic(), result.stream_id))
                 summary.detections += len(result.detections)
                 summary.per_class.update(result.detections.class_name)
                 latency.add(result.latency_ms / 1e3)
@@ -207,6 +223,28 @@ class Pipeline:
                     for event in result.events:
                         sink.write_event(event)
                 yield result
+
+    # -- live state, for metrics and status lines -----------------------------------------------
+    def recent_fps(self, window_s: float = 5.0) -> dict[str, float]:
+        now = time.monotonic()
+        recent = [sid for t, sid in list(self._fps_window) if now - t <= window_s]
+        return {sid: n / window_s for sid, n in Counter(recent).items()}
+
+    def timers(self) -> list[StageTimer]:
+        out = [s.timer for s in self._stages]
+        out += [s.track_timer for s in self._stages if isinstance(s, PostprocessStage) and s.tracking is not None]
+        return out + [self._latency]
+
+    def queue_depths(self) -> dict[str, int]:
+        names = ["decoded", "preprocessed", "inferred", "results"]
+        return {n: q.qsize() for n, q in zip(names, self._queues)}
+
+    def bad_frames_now(self) -> int:
+        return self._source.stats.bad_frames if self._source is not None else self.summary.bad_frames
+
+    def pending_records(self) -> int:
+        """Records waiting in network sinks' outboxes."""
+        return sum(s.pending() for s in self.sinks if hasattr(s, "pending"))
 
     def _interrupt(self) -> None:
         """First Ctrl-C: stop reading and drain what is in flight. Second: abort."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import threading
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,28 +32,42 @@ class LatencyStats:
         }
 
 
+HISTOGRAM_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_RECENT = 10_000  # samples kept for percentiles: memory stays flat on 24/7 runs
+
+
 class StageTimer:
-    """Collects (seconds, frames) samples; thread-safe."""
+    """Counts, totals, a fixed-bucket histogram and the most recent samples; thread-safe."""
 
     def __init__(self, name: str):
         self.name = name
-        self._samples: list[float] = []
+        self._recent: deque[float] = deque(maxlen=_RECENT)
+        self._count = 0
+        self._total = 0.0
         self._frames = 0
+        self.buckets = [0] * (len(HISTOGRAM_BUCKETS_S) + 1)
         self._lock = threading.Lock()
 
     def add(self, seconds: float, frames: int = 1) -> None:
         with self._lock:
-            self._samples.append(seconds)
+            self._recent.append(seconds)
+            self._count += 1
+            self._total += seconds
             self._frames += frames
+            self.buckets[bisect.bisect_left(HISTOGRAM_BUCKETS_S, seconds)] += 1
+
+    def histogram(self) -> tuple[list[int], int, float]:
+        """(cumulative counts per bucket incl. +Inf, count, sum) for a Prometheus histogram."""
+        with self._lock:
+            return list(itertools.accumulate(self.buckets)), self._count, self._total
 
     def stats(self) -> LatencyStats:
+        """Totals over the whole run; percentiles over the most recent samples."""
         with self._lock:
-            samples = np.asarray(self._samples, np.float64)
-            frames = self._frames
-        if samples.size == 0:
+            recent = np.asarray(self._recent, np.float64)
+            count, total, frames = self._count, self._total, self._frames
+        if count == 0:
             return LatencyStats(0, 0, 0.0, 0.0, 0.0, 0.0)
-        ms = samples * 1e3
-        return LatencyStats(
-            int(samples.size), frames, float(samples.sum()),
-            float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), float(ms.mean()),
-        )
+        ms = recent * 1e3
+        return LatencyStats(count, frames, total, float(np.percentile(ms, 50)), float(np.percentile(ms, 99)),
+                            1e3 * total / count)

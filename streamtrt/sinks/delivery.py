@@ -49,6 +49,7 @@ class OutboxSink(Sink):
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._worker: Optional[threading.Thread] = None
+        self._left: Optional[int] = None
 
     # -- subclass interface --------------------------------------------------------------------
     @abc.abstractmethod
@@ -83,7 +84,10 @@ class OutboxSink(Sink):
         self._wake.set()
 
     def pending(self) -> int:
-        return self.outbox.pending() if self.outbox is not None else 0
+        """Records not yet acknowledged (after ``close``: those left for the next run)."""
+        if self.outbox is None:
+            return 0
+        return self._left if self._left is not None else self.outbox.pending()
 
     def close(self, summary=None) -> None:
         if self.outbox is None:
@@ -96,7 +100,7 @@ class OutboxSink(Sink):
         self._wake.set()
         if self._worker is not None:
             self._worker.join(self.flush_timeout_s + 5)
-        left = self.outbox.pending()
+        left = self._left = self.outbox.pending()
         if left:
             log.warning("%s: %d records still pending (%s); kept in %s for the next run",
                         self.display, left, self.last_error or "not yet acknowledged", self.outbox_path)

@@ -30,7 +30,7 @@ class MqttSink(OutboxSink):
         self.topic = unquote(parts.path.lstrip("/"))
         if not self.host:
             raise SinkError(f"sink {self.display}: missing broker host (mqtt://host:port/topic)")
-        if not self.topic or any(c in self.topic for c in "#+"):
+        if not self.topic or "#" in uri or "+" in self.topic:
             raise SinkError(f"sink {self.display}: need a topic without wildcards (mqtt://host:port/topic)")
         try:
             self.port = parts.port or (8883 if self.tls else 1883)

@@ -1,0 +1,143 @@
+"""A Prometheus endpoint (``/metrics``, bound to 127.0.0.1 unless configured otherwise) over the
+running pipeline: frames and fps per stream, per-stage latency histograms, queue depths, bad
+frames, sink backlog and reconnects, GPU memory where NVML is available."""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+
+from ..errors import StreamTRTError
+from .timing import HISTOGRAM_BUCKETS_S
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+
+
+def _label(value: str) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
+class _Nvml:
+    """GPU memory through NVML (the driver's libnvidia-ml), if present."""
+
+    def __init__(self) -> None:
+        self.lib = None
+        try:
+            lib = ctypes.CDLL("libnvidia-ml.so.1")
+            if lib.nvmlInit_v2() == 0:
+                self.lib = lib
+        except (OSError, AttributeError):
+            pass
+
+    def memory(self) -> list[tuple[int, int, int]]:
+        if self.lib is None:
+            return []
+
+        class Memory(ctypes.Structure):
+            _fields_ = [("total", ctypes.c_ulonglong), ("free", ctypes.c_ulonglong), ("used", ctypes.c_ulonglong)]
+
+        out = []
+        count = ctypes.c_uint()
+        if self.lib.nvmlDeviceGetCount_v2(ctypes.byref(count)) != 0:
+            return []
+        for i in range(count.value):
+            handle = ctypes.c_void_p()
+            mem = Memory()
+            if self.lib.nvmlDeviceGetHandleByIndex_v2(i, ctypes.byref(handle)) == 0 and \
+                    self.lib.nvmlDeviceGetMemoryInfo(handle, ctypes.byref(mem)) == 0:
+                out.append((i, mem.used, mem.total))
+        return out
+
+
+class MetricsServer:
+    def __init__(self, pipeline: "Pipeline", host: str = "127.0.0.1", port: int = 9400):
+        self.pipeline = pipeline
+        self.nvml = _Nvml()
+        self._started = time.monotonic()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                if self.path.split("?")[0] != "/metrics":
+                    self.send_error(404)
+                    return
+                body = outer.render().encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        try:
+            self.server = ThreadingHTTPServer((host, port), Handler)
+        except OSError as exc:
+            raise StreamTRTError(f"metrics: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        self.address = self.server.server_address
+        self._thread = threading.Thread(target=self.server.serve_forever, name="streamtrt-metrics", daemon=True)
+        self._thread.start()
+
+    def render(self) -> str:
+        p = self.pipeline
+        s = p.summary
+        out: list[str] = []
+
+        def metric(name, kind, help_text, samples):
+            out.append(f"# HELP {name} {help_text}")
+            out.append(f"# TYPE {name} {kind}")
+            out.extend(samples)
+
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        per_stream = dict(p.frames_per_stream)
+        metric("streamtrt_frames_total", "counter", "Frames through the pipeline, per stream.",
+               [f'streamtrt_frames_total{{stream="{_label(k)}"}} {v}' for k, v in per_stream.items()])
+        metric("streamtrt_fps", "gauge", "Frames per second over the last seconds, per stream.",
+               [f'streamtrt_fps{{stream="{_label(k)}"}} {v:.3f}' for k, v in p.recent_fps().items()])
+        metric("streamtrt_bad_frames_total", "counter", "Frames that could not be decoded.",
+               [f'streamtrt_bad_frames_total{{stream="{_label(p.source_info.stream_id)}"}} {p.bad_frames_now()}'])
+        metric("streamtrt_dropped_frames_total", "counter", "Frames dropped by a latency policy (files never drop).",
+               [f'streamtrt_dropped_frames_total{{stream="{_label(p.source_info.stream_id)}"}} 0'])
+        metric("streamtrt_detections_total", "counter", "Detections written to the sinks.",
+               [f"streamtrt_detections_total {s.detections}"])
+        hist = []
+        stage_fps = []
+        for stage in p.timers():
+            cumulative, count, total = stage.histogram()
+            label = _label(stage.name)
+            for bound, c in zip([*HISTOGRAM_BUCKETS_S, "+Inf"], cumulative):
+                hist.append(f'streamtrt_stage_seconds_bucket{{stage="{label}",le="{bound}"}} {c}')
+            hist.append(f'streamtrt_stage_seconds_count{{stage="{label}"}} {count}')
+            hist.append(f'streamtrt_stage_seconds_sum{{stage="{label}"}} {total:.6f}')
+            stats = stage.stats()
+            stage_fps.append(f'streamtrt_stage_fps{{stage="{label}"}} {stats.frames / elapsed:.3f}')
+        metric("streamtrt_stage_seconds", "histogram", "Time per batch in each stage (latency for end_to_end).", hist)
+        metric("streamtrt_stage_fps", "gauge", "Frames each stage handled per second since the start.", stage_fps)
+        metric("streamtrt_queue_depth", "gauge", "Batches waiting between stages.",
+               [f'streamtrt_queue_depth{{queue="{_label(n)}"}} {d}' for n, d in p.queue_depths().items()])
+        backlog, delivered, dropped, reconnects = [], [], [], []
+        for sink in p.sinks:
+            if not hasattr(sink, "pending") or not hasattr(sink, "display"):
+                continue
+            label = _label(sink.display)
+            backlog.append(f'streamtrt_outbox_pending{{sink="{label}"}} {sink.pending()}')
+            delivered.append(f'streamtrt_outbox_delivered_total{{sink="{label}"}} {sink.delivered}')
+            dropped.append(f'streamtrt_outbox_dropped_total{{sink="{label}"}} {sink.outbox.dropped if sink.outbox else 0}')
+            reconnects.append(f'streamtrt_reconnects_total{{sink="{label}"}} {getattr(sink, "reconnects", 0)}')
+        metric("streamtrt_outbox_pending", "gauge", "Records waiting in a sink's outbox.", backlog)
+        metric("streamtrt_outbox_delivered_total", "counter", "Records a sink delivered.", delivered)
+        metric("streamtrt_outbox_dropped_total", "counter", "Records dropped because an outbox was full.", dropped)
+        metric("streamtrt_reconnects_total", "counter", "Reconnections of network sinks.", reconnects)
+        gpu = [f'streamtrt_gpu_memory_used_bytes{{gpu="{i}"}} {used}' for i, used, _ in self.nvml.memory()]
+        if gpu:
+            metric("streamtrt_gpu_memory_used_bytes", "gauge", "GPU memory in use (all processes).", gpu)
+        return "\n".join(out) + "\n"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

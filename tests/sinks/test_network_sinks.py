@@ -1,0 +1,258 @@
+"""MQTT, webhooks, the durable outbox, schemas, filters and metrics, against real servers."""
+
+import hashlib
+import hmac
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import jsonschema
+import pytest
+
+from streamtrt import Pipeline
+from streamtrt.config import load_config
+from streamtrt.errors import SinkError
+from streamtrt.sinks import open_sink
+from streamtrt.sinks.outbox import Outbox
+from streamtrt.sinks.schema import EVENT_SCHEMA, FRAME_SCHEMA
+from tests.conftest import ROOT, SAMPLE_CONFIG, make_config
+from tests.sinks.servers import MOSQUITTO, Broker, Subscriber, Webhook
+from tests.test_cli import assert_one_line_error, streamtrt
+
+needs_broker = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed (.ci/run installs it)")
+
+
+def pipeline_cfg(source, tmp_path, sinks, **runtime):
+    cfg = make_config(source, tmp_path, sinks=sinks, runtime=runtime)
+    return load_config(cfg)
+
+
+# -- outbox -------------------------------------------------------------------------------------
+def test_outbox_is_durable_ordered_and_bounded(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite", max_records=5)
+    for i in range(8):
+        box.put(f"m{i}", f"payload {i}".encode())
+    assert box.dropped == 3 and box.pending() == 5
+    rows = box.peek(2)
+    assert [m for _, m, _ in rows] == ["m3", "m4"]  # the oldest were dropped to make room
+    box.ack([seq for seq, _, _ in rows])
+    box.close()
+    again = Outbox(tmp_path / "o.sqlite")  # a new process sees what is still pending
+    assert [m for _, m, _ in again.peek(10)] == ["m5", "m6", "m7"]
+
+
+# -- schema, filters, CSV -----------------------------------------------------------------------
+def test_records_validate_against_the_versioned_schemas(tmp_path):
+    out = tmp_path / "d.jsonl"
+    cfg = load_config(ROOT / "configs" / "sample-tracking.yaml",
+                      ["runtime.max_frames=150", f"sinks=[jsonl:{out}]", "runtime.decoder=cpu",
+                       "runtime.runner=onnxruntime-cpu"])
+    with Pipeline(cfg) as pipe:
+        pipe.run()
+    lines = [json.loads(l) for l in out.read_text().splitlines()]
+    frames = [l for l in lines if l["schema"] == FRAME_SCHEMA["$id"]]
+    events = [l for l in lines if l["schema"] == EVENT_SCHEMA["$id"]]
+    assert len(frames) == 150 and events
+    for record in frames:
+        jsonschema.validate(record, FRAME_SCHEMA)
+    for record in events:
+        jsonschema.validate(record, EVENT_SCHEMA)
+    assert len({l["message_id"] for l in lines}) == len(lines)
+
+
+def test_per_sink_filters(tmp_path, short_clip):
+    people, cars, other = tmp_path / "p.jsonl", tmp_path / "c.csv", tmp_path / "o.jsonl"
+    cfg = pipeline_cfg(short_clip, tmp_path, [f"jsonl:{people}?classes=person&min_score=0.6",
+                                              f"csv:{cars}?classes=car,truck", f"jsonl:{other}?streams=cam9"])
+    with Pipeline(cfg) as pipe:
+        pipe.run()
+    dets = [d for l in people.read_text().splitlines() for d in json.loads(l)["detections"]]
+    assert dets and all(d["class_name"] == "person" and d["score"] >= 0.6 for d in dets)
+    rows = cars.read_text().splitlines()
+    assert rows[0].startswith("stream_id,frame_index,timestamp,class_id,class_name,score,x1")
+    assert len(rows) > 1 and all(r.split(",")[4] in ("car", "truck") for r in rows[1:])
+    assert other.read_text() == ""  # no frame of stream "cam9"
+    with pytest.raises(SinkError, match="unknown option"):
+        open_sink(f"jsonl:{people}?clases=person")
+
+
+def test_malformed_network_uris():
+    for uri, message in [("mqtt://:1883/topic", "missing broker host"), ("mqtt://host:1883/", "need a topic"),
+                         ("mqtt://host:1883/a/#", "without wildcards"), ("mqtt://host:99999/t", "invalid port")]:
+        with pytest.raises(SinkError, match=message):
+            open_sink(uri)
+    assert_one_line_error(streamtrt("run", SAMPLE_CONFIG, "--sink", "mqtt://broker:1883/"), "need a topic")
+
+
+# -- MQTT ---------------------------------------------------------------------------------------
+@needs_broker
+@pytest.mark.slow
+def test_broker_down_for_30_s_loses_nothing(tmp_path):
+    broker = Broker(tmp_path)
+    broker.start()
+    sub = Subscriber(broker.port, "cam/dets")
+    outbox = tmp_path / "outbox.sqlite"
+    cfg = pipeline_cfg(ROOT / "samples" / "vtest.mp4", tmp_path,
+                       [f"mqtt://127.0.0.1:{broker.port}/cam/dets?outbox={outbox}"], max_frames=500)
+    pipe = Pipeline(cfg)
+    sink = pipe.sinks[0]
+    sink.flush_timeout_s = 60
+    runner = threading.Thread(target=pipe.run)
+    runner.start()
+    while pipe.summary.frames < 40:
+        time.sleep(0.05)
+    broker.stop()
+    time.sleep(30)
+    assert pipe.summary.frames > 100 and sink.pending() > 0  # the pipeline went on; records waited
+    broker.start()
+    runner.join(120)
+    deadline = time.time() + 30
+    while len(sub.ids()) < pipe.summary.frames and time.time() < deadline:
+        time.sleep(0.2)
+    sub.close()
+    broker.stop()
+    ids = sub.ids()  # after dedup by id
+    assert len(ids) == pipe.summary.frames == 500
+    assert ids == {f"{pipe.run_id}:0:{i}" for i in range(500)}
+
+
+@needs_broker
+def test_killed_process_leaves_records_that_the_next_run_delivers(tmp_path, short_clip):
+    broker = Broker(tmp_path)  # not started: the first process cannot deliver
+    outbox = tmp_path / "outbox.sqlite"
+    jsonl = tmp_path / "d.jsonl"
+    sink = f"mqtt://127.0.0.1:{broker.port}/cam/dets?outbox={outbox}"
+    first = subprocess.Popen([sys.executable, "-m", "streamtrt", "run", str(SAMPLE_CONFIG), "--sink", sink,
+                              "--sink", f"jsonl:{jsonl}"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not jsonl.exists() or len(jsonl.read_text().splitlines()) < 40):
+        time.sleep(0.1)
+    first.send_signal(signal.SIGKILL)
+    first.wait(30)
+    written = {json.loads(l)["message_id"] for l in jsonl.read_text().splitlines() if l.strip().endswith("}")}
+    assert len(written) >= 40
+    broker.start()
+    sub = Subscriber(broker.port, "cam/dets")
+    second = streamtrt("run", SAMPLE_CONFIG, "--source", short_clip, "--sink", sink, "--set", "runtime.max_frames=2")
+    assert second.returncode == 0, second.stderr
+    assert "pending; sending them first" in second.stderr
+    deadline = time.time() + 20
+    while not written <= sub.ids() and time.time() < deadline:
+        time.sleep(0.2)
+    got = sub.ids()
+    sub.close()
+    broker.stop()
+    assert written <= got  # every frame the killed process had written arrived
+    assert Outbox(outbox).pending() == 0
+
+
+@needs_broker
+def test_wrong_credentials_are_one_clear_line(tmp_path, short_clip, monkeypatch):
+    broker = Broker(tmp_path, users={"cam": "right"})
+    broker.start()
+    try:
+        env = dict(os.environ, STREAMTRT_MQTT_USERNAME="cam", STREAMTRT_MQTT_PASSWORD="wrong")
+        proc = subprocess.run([sys.executable, "-m", "streamtrt", "run", str(SAMPLE_CONFIG), "--source", str(short_clip),
+                               "--sink", f"mqtt://127.0.0.1:{broker.port}/t?outbox={tmp_path / 'o.sqlite'}"],
+                              cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+        assert_one_line_error(proc, "refused the connection")
+        assert "wrong" not in proc.stderr
+        env["STREAMTRT_MQTT_PASSWORD"] = "right"
+        sub = Subscriber(broker.port, "t", "cam", "right")
+        ok = subprocess.run([sys.executable, "-m", "streamtrt", "run", str(SAMPLE_CONFIG), "--source", str(short_clip),
+                             "--sink", f"mqtt://127.0.0.1:{broker.port}/t?outbox={tmp_path / 'o2.sqlite'}"],
+                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+        assert ok.returncode == 0, ok.stderr
+        time.sleep(1)
+        assert len(sub.ids()) == 12
+        sub.close()
+    finally:
+        broker.stop()
+
+
+def test_unreachable_broker_is_a_status_and_nothing_is_lost(tmp_path, short_clip):
+    from tests.sinks.servers import free_port
+
+    outbox = tmp_path / "o.sqlite"
+    proc = streamtrt("run", SAMPLE_CONFIG, "--source", short_clip, "--sink",
+                     f"mqtt://127.0.0.1:{free_port()}/t?outbox={outbox}")
+    assert proc.returncode == 0, proc.stderr
+    assert "broker not reachable yet" in proc.stderr and "12 records still pending" in proc.stderr
+    assert Outbox(outbox).pending() == 12
+
+
+# -- webhook ------------------------------------------------------------------------------------
+def test_webhook_retries_through_500s_and_signs(tmp_path, short_clip, monkeypatch):
+    monkeypatch.setenv("STREAMTRT_WEBHOOK_SECRET", "s3cret")
+    hook = Webhook(fail=3)
+    cfg = pipeline_cfg(short_clip, tmp_path, [f"{hook.url}?outbox={tmp_path / 'o.sqlite'}"])
+    with Pipeline(cfg) as pipe:
+        pipe.sinks[0].backoff_s = 0.05
+        pipe.run()
+        sink = pipe.sinks[0]
+    assert sink.failures >= 3 and sink.pending() == 0
+    records = hook.records()
+    assert {r["message_id"] for r in records} == {f"{pipe.run_id}:0:{i}" for i in range(12)}
+    for headers, body in hook.requests:
+        expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+        assert headers["X-Streamtrt-Signature"] == expected
+    hook.close()
+
+
+def test_webhook_rejecting_a_batch_does_not_block_the_rest(tmp_path, short_clip):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Reject(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(400)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Reject)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/x?outbox={tmp_path / 'o.sqlite'}"
+    with Pipeline(pipeline_cfg(short_clip, tmp_path, [url])) as pipe:
+        pipe.run()
+        assert pipe.sinks[0].rejected == 12 and pipe.sinks[0].pending() == 0
+    server.shutdown()
+
+
+# -- metrics ------------------------------------------------------------------------------------
+def parse_prometheus(text: str) -> dict[str, float]:
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return values
+
+
+def test_metrics_endpoint_is_scraped_and_parsed(tmp_path):
+    cfg = load_config(make_config(ROOT / "samples" / "vtest.mp4", tmp_path, runtime={"max_frames": 200}),
+                      ["metrics.enabled=true", "metrics.port=0"])
+    pipe = Pipeline(cfg)
+    scraped = {}
+
+    def on_result(result):
+        if result.frame_index == 100 and pipe.metrics is not None:
+            url = "http://%s:%d/metrics" % pipe.metrics.address[:2]
+            scraped.update(parse_prometheus(urllib.request.urlopen(url, timeout=5).read().decode()))
+
+    pipe.run(on_result=on_result)
+    pipe.close()
+    assert pipe.metrics.address[0] == "127.0.0.1"
+    assert scraped['streamtrt_frames_total{stream="0"}'] >= 100
+    assert scraped['streamtrt_fps{stream="0"}'] > 0
+    assert 'streamtrt_queue_depth{queue="decoded"}' in scraped
+    buckets = [v for k, v in scraped.items() if k.startswith('streamtrt_stage_seconds_bucket{stage="infer"')]
+    assert buckets == sorted(buckets) and buckets[-1] == scraped['streamtrt_stage_seconds_count{stage="infer"}']
+    assert 'streamtrt_stage_seconds_count{stage="end_to_end"}' in scraped
