@@ -6,7 +6,7 @@ or a bare path whose suffix picks the kind. Any sink takes filters in its query:
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode
 
 from ..errors import SinkError
 from ..sources.uri import redact
