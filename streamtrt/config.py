@@ -93,6 +93,9 @@ class RuntimeConfig(_Strict):
     the model's shapes are static and the capture succeeds; ``true``: required."""
     max_frames: Optional[int] = Field(None, ge=1)
     """Stop after this many frames (all frames when unset)."""
+    memory_budget_mb: Optional[int] = Field(None, ge=1)
+    """Cap on what streamtrt allocates (frames and tensors in flight, model, TensorRT workspace):
+    the queue depth and workspace are fitted to it, and the run refuses to start if it cannot fit."""
     threads: Optional[int] = Field(None, ge=1)
     """Threads for the CPU runner and DALI CPU pipelines; default: the number of cores."""
 

@@ -57,6 +57,16 @@ def collect() -> dict[str, Any]:
         "pyav": module_version("av") or "not installed",
         "opencv": module_version("cv2") or "not installed",
     }
+    from .jetson import inspect_jetson
+
+    jetson = inspect_jetson()
+    if jetson is not None:
+        r = jetson.release
+        report["jetson"] = {
+            "l4t": r.version if r else "unknown", "jetpack": (r.jetpack if r else None) or "unknown",
+            "board": r.board if r else None, "power_mode": jetson.power_mode or "unknown (nvpmodel not found)",
+            "unified_memory": True, "warnings": jetson.warnings,
+        }
     try:
         plan = make_plan(RuntimeConfig())
         report["plan"] = plan.as_dict()
@@ -87,6 +97,11 @@ def format_report(report: dict[str, Any]) -> str:
         f"cuda-python       {report['cuda_python']}",
         f"PyAV / OpenCV     {report['pyav']} / {report['opencv']}",
     ]
+    if "jetson" in report:
+        j = report["jetson"]
+        lines.append(f"Jetson            L4T {j['l4t']} (JetPack {j['jetpack']}), board {j['board']}, "
+                     f"power mode {j['power_mode']}, unified memory")
+        lines += [f"  warning: {w}" for w in j["warnings"]]
     plan = report["plan"]
     if "error" in plan:
         lines.append(f"default plan      cannot run: {plan['error']}")

@@ -53,6 +53,35 @@ class _Nvml:
         return out
 
 
+def thermal_zones(root: str = "/sys/class/thermal") -> list[tuple[str, float]]:
+    """(type, degrees C) of every readable thermal zone."""
+    from pathlib import Path
+
+    out = []
+    for zone in sorted(Path(root).glob("thermal_zone*")):
+        try:
+            out.append(((zone / "type").read_text().strip(), int((zone / "temp").read_text()) / 1000))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def power_rails(root: str = "/sys/bus/i2c/drivers/ina3221") -> list[tuple[str, float]]:
+    """(rail label, watts) from Jetson's INA3221 monitors, where the kernel exposes them."""
+    from pathlib import Path
+
+    out = []
+    for label in sorted(Path(root).glob("*/hwmon/hwmon*/in*_label")):
+        index = label.name.split("_")[0][2:]
+        try:
+            volts = int((label.parent / f"in{index}_input").read_text()) / 1000
+            amps = int((label.parent / f"curr{index}_input").read_text()) / 1000
+            out.append((label.read_text().strip(), volts * amps))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
 class MetricsServer:
     def __init__(self, pipeline: "Pipeline", host: str = "127.0.0.1", port: int = 9400):
         self.pipeline = pipeline
@@ -133,6 +162,12 @@ class MetricsServer:
         metric("streamtrt_outbox_delivered_total", "counter", "Records a sink delivered.", delivered)
         metric("streamtrt_outbox_dropped_total", "counter", "Records dropped because an outbox was full.", dropped)
         metric("streamtrt_reconnects_total", "counter", "Reconnections of network sinks.", reconnects)
+        temps = [f'streamtrt_temperature_celsius{{zone="{_label(name)}"}} {value:.1f}' for name, value in thermal_zones()]
+        if temps:
+            metric("streamtrt_temperature_celsius", "gauge", "Thermal zones (sysfs; on Jetson: CPU, GPU, SoC).", temps)
+        power = [f'streamtrt_power_watts{{rail="{_label(n)}"}} {w:.3f}' for n, w in power_rails()]
+        if power:
+            metric("streamtrt_power_watts", "gauge", "Power rails (INA3221 on Jetson, via hwmon).", power)
         gpu = [f'streamtrt_gpu_memory_used_bytes{{gpu="{i}"}} {used}' for i, used, _ in self.nvml.memory()]
         if gpu:
             metric("streamtrt_gpu_memory_used_bytes", "gauge", "GPU memory in use (all processes).", gpu)

@@ -67,6 +67,12 @@ class Pipeline:
             self.source_info: SourceInfo = self._source.info
         else:
             self.source_info = probe_video(Path(self.uri.location), self.uri.display)
+        if rt.memory_budget_mb and self.plan.runner == "tensorrt" and config.tensorrt.workspace_mb is None:
+            from .budget import derive_workspace_mb
+
+            ws = derive_workspace_mb(rt.memory_budget_mb, None)
+            config = self.config = config.model_copy(
+                update={"tensorrt": config.tensorrt.model_copy(update={"workspace_mb": ws})})
         # Engine builds take minutes: say so (and why) unless the caller reports elsewhere.
         self.runner: Runner = create_runner(self.plan.runner, config, spin=self.plan.decoder != "cpu",
                                             report=report or log.warning)
@@ -74,6 +80,7 @@ class Pipeline:
             self.spec = self._input_spec()
             low = config.tracker.low_threshold if config.tracker.enabled else None
             self.postprocessor = Postprocessor(self._select_decoder(), self.class_names, config.postprocess, low)
+            self._fit_budget(report or log.warning)
             self._preprocess = self._make_preprocessor()
         except BaseException:
             self.close()
@@ -112,6 +119,24 @@ class Pipeline:
                 raise ModelError(f"{self.config.model.path}: input size is dynamic; set model.input.size: [height, width]")
             h, w = cfg_in.size
         return PreprocessSpec.from_config(cfg_in, h, w, "float16" if info.dtype == np.float16 else "float32")
+
+    def _fit_budget(self, report: Callable[[str], None]) -> None:
+        rt = self.config.runtime
+        if not rt.memory_budget_mb:
+            return
+        from .budget import plan_budget
+
+        info = self.source_info
+        plan = plan_budget(
+            rt.memory_budget_mb, frame_hw=(info.height or 1080, info.width or 1920),
+            input_chw=(3, self.spec.height, self.spec.width), itemsize=self.spec.np_dtype.itemsize,
+            batch=rt.batch_size, slots=rt.slots, keep_images=self.keep_images,
+            model_bytes=Path(self.config.model.path).stat().st_size,
+            workspace_mb=self.config.tensorrt.workspace_mb if self.plan.runner == "tensorrt" else None,
+        )
+        if plan.slots != rt.slots:
+            report(f"memory budget {rt.memory_budget_mb} MB: runtime.slots lowered from {rt.slots} to {plan.slots}")
+            self.config = self.config.model_copy(update={"runtime": rt.model_copy(update={"slots": plan.slots})})
 
     def _select_decoder(self):
         """Run one zero batch to learn the real output shapes (exports often leave them undeclared)."""

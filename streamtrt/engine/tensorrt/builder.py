@@ -158,6 +158,12 @@ class _Logger:
         self.trt_logger = Logger()
 
 
+def gpu_fallback_layers(config, network) -> list[str]:
+    """Names of the layers the builder config cannot place on the DLA (they run on the GPU)."""
+    return [network.get_layer(i).name for i in range(network.num_layers)
+            if not config.can_run_on_DLA(network.get_layer(i))]
+
+
 def make_progress_monitor(trt: ModuleType, report: Callable[[str], None]):
     """A TensorRT progress monitor (TensorRT >= 10) that reports phases, or ``None``."""
     if not hasattr(trt, "IProgressMonitor"):
@@ -286,6 +292,14 @@ def build_serialized(trt: ModuleType, onnx_path: Path, options: BuildOptions,
     if options.dla_core is not None:
         config.default_device_type = trt.DeviceType.DLA
         config.DLA_core = options.dla_core
+        fallback = gpu_fallback_layers(config, network)
+        if fallback:
+            shown = ", ".join(fallback[:20]) + (f" and {len(fallback) - 20} more" if len(fallback) > 20 else "")
+            report(f"build: {len(fallback)} of {network.num_layers} layers cannot run on DLA{options.dla_core}"
+                   + (" and fall back to the GPU: " if options.gpu_fallback else ": ") + shown)
+            if not options.gpu_fallback:
+                raise ModelError(f"{onnx_path}: {len(fallback)} layers cannot run on DLA{options.dla_core} "
+                                 "and tensorrt.gpu_fallback is off")
     if options.calibrator is not None:
         config.int8_calibrator = options.calibrator
         if profile is not None:

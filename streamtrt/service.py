@@ -1,0 +1,52 @@
+"""``streamtrt service install CONFIG``: a systemd unit that runs a job 24/7.
+
+Restart on failure, logs to the journal, and a graceful stop: systemd sends SIGINT, which makes
+streamtrt stop reading, drain what is in flight and flush its sinks (and outboxes) before exiting.
+Credentials go in an optional environment file, never in the unit.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Optional
+
+from .errors import ConfigError
+
+
+def unit_name(config: Path, name: Optional[str] = None) -> str:
+    base = name or f"streamtrt-{config.stem}"
+    if not re.fullmatch(r"[A-Za-z0-9:_.@-]+", base):
+        raise ConfigError(f"service name {base!r}: use letters, digits and :_.@- only")
+    return base if base.endswith(".service") else f"{base}.service"
+
+
+def render_unit(config: Path, name: str, user: Optional[str] = None, python: str = sys.executable,
+                env_file: Optional[Path] = None) -> str:
+    config = config.resolve()
+    env_file = env_file or Path("/etc/streamtrt") / f"{name.removesuffix('.service')}.env"
+    lines = [
+        "[Unit]",
+        f"Description=streamtrt: {config.name}",
+        "Wants=network-online.target",
+        "After=network-online.target",
+        "StartLimitIntervalSec=0",
+        "",
+        "[Service]",
+        "Type=simple",
+        f"ExecStart={python} -m streamtrt run {config} --no-progress",
+        f"WorkingDirectory={config.parent}",
+        "Environment=PYTHONUNBUFFERED=1",
+        f"EnvironmentFile=-{env_file}",
+        "Restart=on-failure",
+        "RestartSec=5",
+        "KillSignal=SIGINT",
+        "TimeoutStopSec=60",
+        "StandardOutput=journal",
+        "StandardError=journal",
+    ]
+    if user:
+        lines.append(f"User={user}")
+    lines += ["", "[Install]", "WantedBy=multi-user.target", ""]
+    return "\n".join(lines)
