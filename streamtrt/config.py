@@ -78,8 +78,9 @@ class PostprocessConfig(_Strict):
 class RuntimeConfig(_Strict):
     """Where each stage runs and how much is in flight."""
 
-    decoder: Literal["auto", "cpu", "dali-gpu"] = "auto"
-    """``cpu``: FFmpeg (PyAV); ``dali-gpu``: DALI on NVDEC; ``auto``: the GPU when there is one."""
+    decoder: Literal["auto", "cpu", "dali-gpu", "gstreamer"] = "auto"
+    """``cpu``: FFmpeg (PyAV); ``dali-gpu``: DALI on NVDEC; ``gstreamer``: Jetson's nvv4l2decoder;
+    ``auto``: DALI on a GPU, GStreamer hardware decode on a Jetson without DALI, else the CPU."""
     preprocessor: Literal["auto", "dali", "opencv"] = "auto"
     """Host-side preprocessing after CPU decode: DALI CPU pipeline or the OpenCV fallback."""
     runner: Literal["auto", "onnxruntime-cpu", "onnxruntime-cuda", "tensorrt"] = "auto"

@@ -65,6 +65,11 @@ class Pipeline:
         if self.plan.decoder == "cpu":
             self._source = open_source(self.uri, threads=rt.threads)
             self.source_info: SourceInfo = self._source.info
+        elif self.plan.decoder == "gstreamer":
+            from ..sources.gstreamer import GStreamerFileSource
+
+            self._source = GStreamerFileSource(self.uri.location, self.uri.display)
+            self.source_info = self._source.info
         else:
             self.source_info = probe_video(Path(self.uri.location), self.uri.display)
         if rt.memory_budget_mb and self.plan.runner == "tensorrt" and config.tensorrt.workspace_mb is None:
@@ -74,7 +79,7 @@ class Pipeline:
             config = self.config = config.model_copy(
                 update={"tensorrt": config.tensorrt.model_copy(update={"workspace_mb": ws})})
         # Engine builds take minutes: say so (and why) unless the caller reports elsewhere.
-        self.runner: Runner = create_runner(self.plan.runner, config, spin=self.plan.decoder != "cpu",
+        self.runner: Runner = create_runner(self.plan.runner, config, spin=self.plan.decoder == "dali-gpu",
                                             report=report or log.warning)
         try:
             self.spec = self._input_spec()
@@ -160,7 +165,7 @@ class Pipeline:
         rt = self.config.runtime
         queues = self._queues = [queue.Queue(maxsize=rt.slots) for _ in range(4)]
         stages: list[Stage] = []
-        if self.plan.decoder == "cpu":
+        if self.plan.decoder in ("cpu", "gstreamer"):
             stages.append(DecodeStage(self._source, rt.batch_size, control, queues[0], rt.max_frames))
             stages.append(PreprocessStage(self._preprocess, self.keep_images, control, queues[0], queues[1]))
         else:

@@ -9,7 +9,8 @@ from ..engine.onnxruntime import cuda_provider_available
 from ..errors import BackendUnavailableError, ConfigError
 from ..preprocess.dali import dali_available
 from ..sources.uri import SourceURI
-from ..system import probe_cuda, tensorrt_module
+from ..sources.gstreamer import gstreamer_available
+from ..system import is_jetson, probe_cuda, tensorrt_module
 
 
 @dataclass
@@ -36,6 +37,9 @@ def make_plan(cfg: RuntimeConfig, uri: SourceURI | None = None) -> Plan:
         if has_gpu and dali_available() and is_video_file:
             decoder = "dali-gpu"
             reasons.append("decoder dali-gpu: CUDA device and DALI found")
+        elif is_video_file and is_jetson() and gstreamer_available() is None:
+            decoder = "gstreamer"
+            reasons.append("decoder gstreamer: Jetson hardware decode (nvv4l2decoder), no DALI")
         else:
             decoder = "cpu"
             why = no_gpu_reason if not has_gpu else ("DALI not installed" if not dali_available() else "input is not a video file")
@@ -47,6 +51,13 @@ def make_plan(cfg: RuntimeConfig, uri: SourceURI | None = None) -> Plan:
             raise BackendUnavailableError("runtime.decoder dali-gpu needs DALI (pip install nvidia-dali-cuda130)")
         if not is_video_file:
             raise ConfigError("runtime.decoder dali-gpu decodes video files only; use cpu for this source")
+
+    elif decoder == "gstreamer":
+        why = gstreamer_available()
+        if why:
+            raise BackendUnavailableError(f"runtime.decoder gstreamer: {why}")
+        if not is_video_file:
+            raise ConfigError("runtime.decoder gstreamer decodes video files only; use cpu for this source")
 
     if decoder == "dali-gpu":
         preprocessor = "dali-gpu"
