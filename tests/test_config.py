@@ -91,3 +91,11 @@ def test_classes_file_must_exist(tmp_path):
         load_config(p)
     (tmp_path / "names.txt").write_text("cat\ndog\n")
     assert load_config(p).model.classes == tmp_path / "names.txt"
+
+
+def test_every_shipped_config_loads():
+    configs = sorted((SAMPLE_CONFIG.parent).glob("*.yaml"))
+    assert len(configs) >= 3
+    for path in configs:
+        cfg = load_config(path)
+        assert cfg.model.path.is_file() and Path(cfg.source).is_file(), path
