@@ -43,3 +43,17 @@ def test_python_api_example_runs(capsys, monkeypatch):
     exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "'runner': 'onnxruntime-" in out and "50 frames" in out
+
+
+def test_record_examples_follow_the_schemas():
+    import json
+
+    import jsonschema
+
+    from streamtrt.sinks.schema import EVENT_SCHEMA, FRAME_SCHEMA
+
+    blocks = [b.split("```", 1)[0] for b in README.split("```json")[1:]]
+    records = [json.loads(b) for b in blocks]
+    assert {r["schema"] for r in records} == {FRAME_SCHEMA["$id"], EVENT_SCHEMA["$id"]}
+    for r in records:
+        jsonschema.validate(r, FRAME_SCHEMA if r["schema"] == FRAME_SCHEMA["$id"] else EVENT_SCHEMA)
