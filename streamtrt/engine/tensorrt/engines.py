@@ -65,6 +65,30 @@ def engine_key(cfg: Config, trt: ModuleType, device: str, model_sha: str, explic
     )
 
 
+@dataclass
+class KeyParts:
+    """What an engine key was computed from; a build needs them again."""
+
+    model_sha: str
+    explicit_q: bool
+    profiles: list
+    device: str
+    calib_path: Optional[Path]
+
+
+def key_for(cfg: Config, trt: ModuleType, model_sha: Optional[str] = None) -> tuple[EngineKey, KeyParts]:
+    """The engine key ``cfg`` gives on this machine, and the parts it was computed from."""
+    t = cfg.tensorrt
+    model = Path(cfg.model.path)
+    model_sha = model_sha or hash_model(model)
+    explicit_q = t.precision == "int8" and is_explicitly_quantized(model)
+    profiles = compute_profiles(onnx_inputs(model), t.profile, cfg.runtime.batch_size, cfg.model.input.size)
+    device = device_identity(cfg.runtime.device_id, t.dla_core, t.gpu_fallback)
+    calib_path = calibration_cache_path(cfg, model_sha) if t.precision == "int8" and not explicit_q else None
+    parts = KeyParts(model_sha, explicit_q, profiles, device, calib_path)
+    return engine_key(cfg, trt, device, model_sha, explicit_q, profiles, calib_path), parts
+
+
 def prepare_engine(cfg: Config, spec=None, report: Callable[[str], None] = log.info,
                    trt: Optional[ModuleType] = None, force: bool = False) -> PreparedEngine:
     """The engine for ``cfg``: from the cache when its key matches, else built and cached."""
@@ -76,12 +100,9 @@ def prepare_engine(cfg: Config, spec=None, report: Callable[[str], None] = log.i
     for p in t.plugins:
         if not Path(p).is_file():
             raise ConfigError(f"tensorrt.plugins: plugin library not found: {p}")
-    model_sha = hash_model(model)
-    explicit_q = t.precision == "int8" and is_explicitly_quantized(model)
-    profiles = compute_profiles(onnx_inputs(model), t.profile, cfg.runtime.batch_size, cfg.model.input.size)
-    device = device_identity(cfg.runtime.device_id, t.dla_core, t.gpu_fallback)
-    calib_path = calibration_cache_path(cfg, model_sha) if t.precision == "int8" and not explicit_q else None
-    key = engine_key(cfg, trt, device, model_sha, explicit_q, profiles, calib_path)
+    key, parts = key_for(cfg, trt)
+    model_sha, explicit_q, profiles, device, calib_path = (
+        parts.model_sha, parts.explicit_q, parts.profiles, parts.device, parts.calib_path)
     cache = EngineCache(cache_root(cfg))
     if not force:
         plan = cache.load(key, model.name)

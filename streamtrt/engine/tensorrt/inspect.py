@@ -68,18 +68,12 @@ def inspect_model(path: Path, config=None) -> dict[str, Any]:
     }
     if config is not None:
         try:
-            from .builder import compute_profiles
             from .cache import EngineCache
-            from .engines import cache_root, calibration_cache_path, device_identity, engine_key
+            from .engines import cache_root, key_for
             from .module import load_tensorrt
 
-            trt = load_tensorrt()
-            t = config.tensorrt
-            profiles = compute_profiles(onnx_inputs(path), t.profile, config.runtime.batch_size, config.model.input.size)
-            device = device_identity(config.runtime.device_id, t.dla_core, t.gpu_fallback)
-            explicit = t.precision == "int8" and info["explicitly_quantized"]
-            calib = calibration_cache_path(config, info["model_sha256"]) if t.precision == "int8" and not explicit else None
-            key = engine_key(config, trt, device, info["model_sha256"], explicit, profiles, calib)
+            config = config.model_copy(update={"model": config.model.model_copy(update={"path": path})})
+            key, _ = key_for(config, load_tensorrt(), info["model_sha256"])
             cache = EngineCache(cache_root(config))
             entry = cache.entry(key, path.name)
             info["engine_key"] = key.as_dict()
