@@ -31,15 +31,19 @@ class Outbox:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
                              "message_id TEXT NOT NULL, payload BLOB NOT NULL)")
+            # Kept in memory: counting rows in SQLite scans the table, too slow for every insert.
+            self._pending = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
         except (OSError, sqlite3.Error) as exc:
             raise SinkError(f"cannot open the outbox {self.path}: {exc}") from None
 
     def put(self, message_id: str, payload: bytes) -> None:
         with self._lock:
             self._db.execute("INSERT INTO outbox (message_id, payload) VALUES (?, ?)", (message_id, payload))
-            over = self._count() - self.max_records
+            self._pending += 1
+            over = self._pending - self.max_records
             if over > 0:
                 self._db.execute("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)", (over,))
+                self._pending -= over
                 self.dropped += over
 
     def peek(self, limit: int) -> list[tuple[int, str, bytes]]:
@@ -51,14 +55,12 @@ class Outbox:
         if not seqs:
             return
         with self._lock:
-            self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+            cursor = self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+            self._pending -= cursor.rowcount
 
     def pending(self) -> int:
         with self._lock:
-            return self._count()
-
-    def _count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+            return self._pending
 
     def close(self) -> None:
         with self._lock:
