@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import SinkError
+from ..fileio import atomic_write
 from .base import Sink
 
 
@@ -20,9 +21,6 @@ class SummarySink(Sink):
         if summary is None:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-            tmp.write_text(json.dumps(summary.as_dict(), indent=2) + "\n", encoding="utf-8")
-            tmp.replace(self.path)
+            atomic_write(self.path, (json.dumps(summary.as_dict(), indent=2) + "\n").encode())
         except OSError as exc:
             raise SinkError(f"cannot write {self.path}: {exc.strerror or exc}") from None
