@@ -129,11 +129,12 @@ def run_bench(config_path: str, overrides: list[str], frames: int, naive_decoder
                 raise SourceError(f"{probe.uri.display}: no frames decoded")
             cache = [f.image for f in decoded[:_CACHED_FRAMES]]
             del decoded
+            preprocess = probe._make_preprocessor(rt.batch_size)
             clock, samples, done = _Clock(), [], 0
             while done < n:
                 batch = [cache[(done + i) % len(cache)] for i in range(min(rt.batch_size, n - done))]
                 t0 = time.perf_counter()
-                host_tensor, _ = probe._preprocess(batch)
+                host_tensor, _ = preprocess(batch)
                 samples.append((time.perf_counter() - t0) * 1e3)
                 done += len(batch)
             measures["preprocess"] = clock.done(f"preprocess ({plan.preprocessor})", done, samples)
@@ -235,7 +236,7 @@ def _naive_loop(cfg: Config, plan, spec, post, probe: Pipeline, n: int, naive_de
             source = iter(open_source(probe.uri, threads=rt.threads))
             read = lambda: (lambda f: f.image if f is not None else None)(next(source, None))  # noqa: E731
             preprocess = (OpenCVPreprocessor(spec) if plan.preprocessor == "opencv"
-                          else probe._make_preprocessor())
+                          else probe._make_preprocessor(1))
             label = f"naive loop ({plan.preprocessor} preprocess)"
         clock = _Clock()
         for _ in range(n):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from typing import Optional
 
@@ -46,24 +47,35 @@ def _guard(fn):
 
 
 class Progress:
-    """Frames, fps and ETA for files; a live frame counter for streams. Writes to stderr."""
+    """Frames, fps and ETA for files; a live frame counter and per-stream states for streams.
+    Drawn on stderr by a ticker thread, so a stream that delivers nothing still shows its state."""
 
-    def __init__(self, total: Optional[int], enabled: bool, tty: bool, extra=None):
+    def __init__(self, total: Optional[int], enabled: bool, tty: bool, extra=None,
+                 interval: Optional[float] = None):
         self.total = total
         self.extra = extra  # () -> str appended to the line, e.g. the sinks' backlog
         self.enabled = enabled
         self.tty = tty
-        self.interval = 0.25 if tty else 10.0
+        self.interval = interval or (0.25 if tty else 10.0)
         self.start = time.perf_counter()
         self.last = 0.0
         self.frames = 0
+        self._done = threading.Event()
+        self._ticker: Optional[threading.Thread] = None
+        if enabled:
+            self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
+            self._ticker.start()
 
     def update(self, _result=None) -> None:
         self.frames += 1
-        now = time.perf_counter()
-        if self.enabled and now - self.last >= self.interval:
-            self.last = now
-            self._draw(now)
+
+    def _tick(self) -> None:
+        while not self._done.wait(self.interval):
+            self.last = time.perf_counter()
+            try:
+                self._draw(self.last)
+            except Exception:  # a status line must never take the run down
+                pass
 
     def _draw(self, now: float) -> None:
         elapsed = max(now - self.start, 1e-9)
@@ -80,8 +92,32 @@ class Progress:
         click.echo(("\r" + text + "  ") if self.tty else text, err=True, nl=not self.tty)
 
     def finish(self) -> None:
+        self._done.set()
+        if self._ticker is not None:
+            self._ticker.join(2.0)
         if self.enabled and self.tty and self.last:
             click.echo("", err=True)
+
+
+def _stream_states(pipeline) -> str:
+    """``cam1 running 9.9 fps | cam2 reconnecting (attempt 3: Connection refused)``, for live or several streams."""
+    streams = pipeline.stream_status()
+    if len(streams) <= 1 and not any(st["live"] for st in streams):
+        return ""
+    fps = pipeline.recent_fps()
+    parts = []
+    for st in streams:
+        text = f"{st['id']} {st['state']}"
+        if st["state"] == "running":
+            text += f" {fps.get(st['id'], 0.0):.1f} fps"
+        elif st.get("error") and st["state"] in ("reconnecting", "connecting", "failed"):
+            text += f" ({st['error'][:60]})"
+        if st["dropped"]:
+            text += f" dropped {st['dropped']}"
+        if st["reconnects"]:
+            text += f" reconnects {st['reconnects']}"
+        parts.append(text)
+    return " | ".join(parts)
 
 
 def _hms(seconds: float) -> str:
@@ -105,32 +141,43 @@ def _notice(message: str) -> None:
 
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False))
-@click.option("--source", "source", metavar="URI", help="Override the config's source.")
+@click.option("--source", "sources", metavar="URI", multiple=True,
+              help="Replace the config's source(s) (repeatable: several streams).")
 @click.option("--sink", "sinks", metavar="URI", multiple=True,
               help="Replace the config's sinks (repeatable): jsonl:PATH, jsonl:- (stdout), video:PATH, summary:PATH.")
 @click.option("--set", "overrides", metavar="KEY=VALUE", multiple=True,
               help="Override a config value, e.g. --set runtime.batch_size=4 (repeatable).")
 @click.option("--progress/--no-progress", default=None, help="Progress line on stderr (default: when stderr is a terminal).")
+@click.option("--status-interval", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
+              help="Seconds between progress lines (default 0.25 on a terminal, 10 otherwise).")
 @click.option("-q", "--quiet", is_flag=True, help="Print no summary.")
 @_guard
-def run(config: str, source: Optional[str], sinks: tuple[str, ...], overrides: tuple[str, ...],
-        progress: Optional[bool], quiet: bool) -> None:
+def run(config: str, sources: tuple[str, ...], sinks: tuple[str, ...], overrides: tuple[str, ...],
+        progress: Optional[bool], status_interval: Optional[float], quiet: bool) -> None:
     """Run the job described by CONFIG (a YAML file)."""
     from .config import load_config
     from .runtime import Pipeline
 
     extra = list(overrides)
-    if source:  # relative to the working directory, like any command-line path
-        extra.append(f"source={json.dumps(source)}")
+    if len(sources) == 1:  # relative to the working directory, like any command-line path
+        extra += [f"source={json.dumps(sources[0])}", "sources=[]"]
+    elif sources:
+        extra += ["source=null", f"sources={json.dumps(list(sources))}"]
     if sinks:
         extra.append(f"sinks={json.dumps(list(sinks))}")
     cfg = load_config(config, extra)
     pipeline = Pipeline(cfg, report=_notice)
     tty = sys.stderr.isatty()
     network = any(hasattr(s, "pending") for s in pipeline.sinks)
-    bar = Progress(pipeline.expected_frames if not pipeline.uri.is_live else None,
-                   enabled=tty if progress is None else progress, tty=tty,
-                   extra=(lambda: f"outbox {pipeline.pending_records()} pending") if network else None)
+
+    def extra() -> str:
+        parts = [_stream_states(pipeline)]
+        if network:
+            parts.append(f"outbox {pipeline.pending_records()} pending")
+        return "  ".join(p for p in parts if p)
+
+    bar = Progress(pipeline.expected_frames, enabled=tty if progress is None else progress, tty=tty,
+                   extra=extra, interval=status_interval)
     try:
         summary = pipeline.run(on_result=bar.update)
     except KeyboardInterrupt:
@@ -168,16 +215,39 @@ def doctor(as_json: bool) -> None:
               help="Decoder of the naive loop: the pipeline's own, or OpenCV on the CPU.")
 @click.option("--repeat", type=click.IntRange(min=1), default=2, show_default=True,
               help="Alternating runs of the naive loop and the pipeline; the best of each is reported.")
+@click.option("--streams", metavar="N,M,...",
+              help="Multi-stream mode: for each count, decode alone, the pipeline unpaced, and real-time "
+                   "replay of the source (--source or the config's first) as N camera streams.")
+@click.option("--duration", type=click.FloatRange(min=2), default=12.0, show_default=True,
+              help="Multi-stream mode: seconds measured per real-time run.")
+@click.option("--latency-ms", type=click.FloatRange(min=1), default=250.0, show_default=True,
+              help="Multi-stream mode: p99 latency limit of a real-time stream.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results as JSON.")
 @_guard
 def bench(config: str, source: Optional[str], overrides: tuple[str, ...], frames: int, naive_decoder: str,
-          repeat: int, json_path: Optional[str]) -> None:
-    """Measure each stage alone, a naive sequential loop and the pipeline, side by side."""
-    from .bench import format_table, run_bench
+          repeat: int, streams: Optional[str], duration: float, latency_ms: float, json_path: Optional[str]) -> None:
+    """Measure each stage alone, a naive sequential loop and the pipeline, side by side
+    (or, with --streams, how many real-time streams one process holds)."""
+    log = lambda m: click.echo(m, err=True)  # noqa: E731
+    if streams:
+        from .bench_streams import format_stream_table, run_stream_bench
+        from .config import ConfigError, load_config
 
-    extra = list(overrides) + ([f"source={json.dumps(source)}"] if source else [])
-    report = run_bench(config, extra, frames, naive_decoder, log=lambda m: click.echo(m, err=True), repeat=repeat)
-    click.echo(format_table(report))
+        try:
+            counts = sorted({int(x) for x in streams.split(",") if x.strip()})
+        except ValueError:
+            raise ConfigError(f"--streams {streams!r}: expected stream counts like 8,16,32") from None
+        if not counts or min(counts) < 1:
+            raise ConfigError(f"--streams {streams!r}: expected stream counts like 8,16,32")
+        clip = source or load_config(config, list(overrides)).streams()[0].uri
+        report = run_stream_bench(config, list(overrides), clip, counts, duration, latency_ms, log=log)
+        click.echo(format_stream_table(report))
+    else:
+        from .bench import format_table, run_bench
+
+        extra = list(overrides) + ([f"source={json.dumps(source)}", "sources=[]"] if source else [])
+        report = run_bench(config, extra, frames, naive_decoder, log=log, repeat=repeat)
+        click.echo(format_table(report))
     if json_path:
         with open(json_path, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
@@ -84,6 +85,10 @@ class RuntimeConfig(_Strict):
     preprocessor: Literal["auto", "dali", "opencv"] = "auto"
     """Host-side preprocessing after CPU decode: DALI CPU pipeline or the OpenCV fallback."""
     runner: Literal["auto", "onnxruntime-cpu", "onnxruntime-cuda", "tensorrt"] = "auto"
+    postprocessor: Literal["auto", "cpu", "gpu"] = "auto"
+    """Where decode and NMS run. ``gpu``: CuPy on the runner's device outputs, so only final
+    detections cross to the host (NanoDet outputs with ``onnxruntime-cuda``); ``auto``: there when
+    possible, else the CPU."""
     device_id: int = Field(0, ge=0)
     batch_size: int = Field(1, ge=1, le=1024)
     """Frames per inference batch."""
@@ -99,6 +104,69 @@ class RuntimeConfig(_Strict):
     the queue depth and workspace are fitted to it, and the run refuses to start if it cannot fit."""
     threads: Optional[int] = Field(None, ge=1)
     """Threads for the CPU runner and DALI CPU pipelines; default: the number of cores."""
+    batch_timeout_ms: float = Field(20.0, ge=0.0)
+    """With several streams: a batch that is not full goes to inference this long after its first frame."""
+    stream_batch: Optional[int] = Field(None, ge=1)
+    """Frames one stream decodes and hands over at a time; default ``batch_size`` for files read as fast
+    as possible, 1 for live or paced sources (latency)."""
+
+
+class SourceConfig(_Strict):
+    """One input stream. A plain string in ``sources`` is the same as ``{uri: ...}``."""
+
+    uri: str
+    """A path, ``file://``, image folder or glob, ``rtsp://``, ``http(s)://``, ``v4l2:///dev/videoN``,
+    a camera index, ``csi://N``, ``gst://PIPELINE`` or ``ffmpeg://INPUT``."""
+    id: Optional[str] = None
+    """Stream id in records, metrics and status; default: its position in ``sources`` (``0``, ``1``, ...)."""
+    transport: Literal["tcp", "udp"] = "tcp"
+    """RTSP transport."""
+    options: dict[str, str] = Field(default_factory=dict)
+    """Extra FFmpeg demuxer/protocol options (e.g. ``{buffer_size: "1048576"}``)."""
+    format: Optional[str] = None
+    """Force an FFmpeg input format (e.g. ``mjpeg``, ``v4l2``); probed when unset."""
+    pace: bool = False
+    """Replay a file at its frame rate, like a camera (for tests and benchmarks)."""
+    live: Optional[bool] = None
+    """Treat as live (reconnect, drop stale frames); default: true for network and camera sources."""
+    hwaccel: Optional[Literal["cuda"]] = None
+    """Decode through FFmpeg's NVDEC hwaccel (live sources on a GPU machine); CPU decode when unset."""
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_label(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", v):
+            raise ValueError("a stream id is 1-64 letters, digits or _ . : -")
+        return v
+
+
+class LiveConfig(_Strict):
+    """Supervision of live sources: reconnecting, stall detection and the latency policy."""
+
+    reconnect_initial_s: float = Field(0.5, gt=0.0)
+    """First backoff delay after a failure; doubles (with jitter) up to ``reconnect_max_s``."""
+    reconnect_max_s: float = Field(30.0, gt=0.0)
+    max_reconnects: Optional[int] = Field(None, ge=0)
+    """Give a live stream up after this many failed attempts in a row; retry forever when unset."""
+    stall_timeout_s: float = Field(5.0, gt=0.0)
+    """No frame for this long means the stream is reconnected."""
+    open_timeout_s: float = Field(10.0, gt=0.0)
+    """Connecting (and reading the stream header) may take this long."""
+    drop_stale: Union[bool, Literal["auto"]] = "auto"
+    """Drop the oldest waiting frames instead of queueing when inference falls behind.
+    ``auto``: for live sources; file frames are never dropped."""
+    queue_frames: int = Field(2, ge=1, le=256)
+    """Frames a live stream may have waiting before stale ones are dropped."""
+
+
+class ControlConfig(_Strict):
+    """An HTTP endpoint to list, add and remove streams while running."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    """Bind address; only loopback unless you choose otherwise."""
+    port: int = Field(9401, ge=0, le=65535)
+    """0 picks a free port (logged)."""
 
 
 class ProfileConfig(_Strict):
@@ -210,18 +278,51 @@ class MetricsConfig(_Strict):
 class Config(_Strict):
     """A whole streamtrt job."""
 
-    source: str
-    """A path, ``file://`` URI, image folder or glob."""
+    source: Optional[str] = None
+    """One input: see :class:`SourceConfig` ``uri``. Use ``sources`` for several."""
+    sources: list[SourceConfig] = Field(default_factory=list)
+    """Several inputs, decoded side by side and batched together for inference; each a URI
+    string or a mapping (see :class:`SourceConfig`)."""
     model: ModelConfig
     postprocess: PostprocessConfig = PostprocessConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     tensorrt: TensorRTConfig = TensorRTConfig()
     tracker: TrackerConfig = TrackerConfig()
     analytics: AnalyticsConfig = AnalyticsConfig()
+    live: LiveConfig = LiveConfig()
     metrics: MetricsConfig = MetricsConfig()
+    control: ControlConfig = ControlConfig()
     sinks: list[str] = Field(default_factory=list)
     """Sink URIs: ``jsonl:PATH`` (``jsonl:-`` for stdout), ``video:PATH``, ``summary:PATH``,
     or a bare path whose suffix picks the kind (.jsonl, .mp4/.mkv/.avi, .json)."""
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _strings_are_uris(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [{"uri": item} if isinstance(item, str) else item for item in v]
+        return v
+
+    @model_validator(mode="after")
+    def _one_kind_of_source(self) -> "Config":
+        if self.source is not None and self.sources:
+            raise ValueError("set either source or sources, not both")
+        if self.source is None and not self.sources and not self.control.enabled:
+            raise ValueError("no input: set source or sources (or enable control to add streams later)")
+        ids = [s.id for s in self.streams()]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"sources: duplicate stream id {dup[0]!r}")
+        return self
+
+    def streams(self) -> list[SourceConfig]:
+        """Every input as a :class:`SourceConfig` with its stream id filled in."""
+        items = [self.source] if self.source is not None else list(self.sources)
+        out = []
+        for i, item in enumerate(items):
+            sc = SourceConfig(uri=item) if isinstance(item, str) else item
+            out.append(sc if sc.id is not None else sc.model_copy(update={"id": str(i)}))
+        return out
 
     @model_validator(mode="after")
     def _analytics_need_tracking(self) -> "Config":
@@ -268,6 +369,13 @@ def _format_validation_error(err: ValidationError, origin: str) -> str:
 
 
 def _resolve_input_paths(raw: dict[str, Any], base: Path) -> None:
+    sources = raw.get("sources")
+    if isinstance(sources, list):
+        for i, item in enumerate(sources):
+            if isinstance(item, str) and not _is_uri_or_device(item):
+                sources[i] = _resolve(item, base)
+            elif isinstance(item, dict) and isinstance(item.get("uri"), str) and not _is_uri_or_device(item["uri"]):
+                item["uri"] = _resolve(item["uri"], base)
     for key_path in _INPUT_PATH_KEYS:
         node: Any = raw
         for k in key_path[:-1]:
@@ -275,7 +383,7 @@ def _resolve_input_paths(raw: dict[str, Any], base: Path) -> None:
         if not isinstance(node, dict):
             continue
         value = node.get(key_path[-1])
-        if not isinstance(value, str) or value == "coco" or "://" in value:
+        if not isinstance(value, str) or value == "coco" or _is_uri_or_device(value):
             continue
         node[key_path[-1]] = _resolve(value, base)
     for key_path in _INPUT_PATH_LISTS:
@@ -285,6 +393,10 @@ def _resolve_input_paths(raw: dict[str, Any], base: Path) -> None:
         values = node.get(key_path[-1]) if isinstance(node, dict) else None
         if isinstance(values, list):
             node[key_path[-1]] = [_resolve(v, base) if isinstance(v, str) else v for v in values]
+
+
+def _is_uri_or_device(value: str) -> bool:
+    return "://" in value or value.isdigit() or value.startswith("/dev/")
 
 
 def _resolve(value: str, base: Path) -> str:

@@ -49,7 +49,7 @@ def test_malformed_yaml_names_the_line(tmp_path):
 
 def test_missing_required_key(tmp_path):
     p = write(tmp_path, "model: {path: m.onnx}\n")
-    with pytest.raises(ConfigError, match=r"missing required key 'source'"):
+    with pytest.raises(ConfigError, match=r"no input: set source or sources"):
         load_config(p)
 
 
@@ -98,4 +98,4 @@ def test_every_shipped_config_loads():
     assert len(configs) >= 3
     for path in configs:
         cfg = load_config(path)
-        assert cfg.model.path.is_file() and Path(cfg.source).is_file(), path
+        assert cfg.model.path.is_file() and all(Path(s.uri).is_file() for s in cfg.streams()), path

@@ -1,3 +1,4 @@
+import typing
 """The README is checked against the code: its commands, its config table, its API example."""
 
 import re
@@ -14,8 +15,12 @@ def schema_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
     keys = set()
     for name, field in model.model_fields.items():
         ann = field.annotation
+        item = typing.get_args(ann)[0] if typing.get_origin(ann) is list else None
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             keys |= schema_keys(ann, f"{prefix}{name}.")
+        elif not prefix and isinstance(item, type) and issubclass(item, BaseModel):  # `sources`: each item's keys
+            keys.add(prefix + name)
+            keys |= schema_keys(item, f"{prefix}{name}.")
         else:
             keys.add(prefix + name)
     return keys

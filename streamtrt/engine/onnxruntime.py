@@ -145,7 +145,31 @@ class OnnxRuntimeRunner(Runner):
         except Exception as exc:
             raise InferenceError(f"{self.name}: inference failed: {str(exc).strip().splitlines()[0][:300]}") from None
 
+    def infer_on_device(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
+        """Like :meth:`infer`, but outputs stay in device memory: name -> OrtValue, valid until
+        the next call (for GPU postprocessing). CUDA provider only."""
+        if self.provider != "cuda" or self._session is None:
+            raise InferenceError(f"{self.name}: device outputs need an active CUDA runner")
+        names = [o.name for o in self._outputs]
+        try:
+            if self._graph_io is not None:
+                self._graph_io.run(self._session, feeds, to_host=False)
+                return dict(self._graph_io.outputs)
+            binding = self._bind(feeds, names, "cuda")
+            self._session.run_with_iobinding(binding)
+            self._device_binding = binding  # owns the outputs until the next call
+            return dict(zip(names, binding.get_outputs()))
+        except (BackendUnavailableError, InferenceError):
+            raise
+        except Exception as exc:
+            raise InferenceError(f"{self.name}: inference failed: {str(exc).strip().splitlines()[0][:300]}") from None
+
     def _infer_iobinding(self, feeds: Mapping[str, Any], names: list[str]) -> dict[str, np.ndarray]:
+        binding = self._bind(feeds, names, "cpu")
+        self._session.run_with_iobinding(binding)
+        return dict(zip(names, binding.copy_outputs_to_cpu()))
+
+    def _bind(self, feeds: Mapping[str, Any], names: list[str], output_device: str):
         binding = self._session.io_binding()
         info = {i.name: i for i in self._inputs}
         for name, value in feeds.items():
@@ -157,9 +181,11 @@ class OnnxRuntimeRunner(Runner):
             else:
                 binding.bind_cpu_input(name, np.ascontiguousarray(value))
         for name in names:
-            binding.bind_output(name, "cpu")
-        self._session.run_with_iobinding(binding)
-        return dict(zip(names, binding.copy_outputs_to_cpu()))
+            if output_device == "cuda":
+                binding.bind_output(name, "cuda", self.device_id)
+            else:
+                binding.bind_output(name, "cpu")
+        return binding
 
     def deactivate(self) -> None:
         self._graph_io = None
@@ -203,7 +229,7 @@ class _GraphIO:
         for _ in range(_GRAPH_WARMUP_RUNS):
             session.run_with_iobinding(self.binding)
 
-    def run(self, session, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    def run(self, session, feeds: Mapping[str, Any], to_host: bool = True) -> dict[str, np.ndarray]:
         for name, value in feeds.items():
             target = self.inputs[name]
             if isinstance(value, DeviceTensor) and not isinstance(value, np.ndarray):
@@ -217,4 +243,6 @@ class _GraphIO:
             else:
                 target.update_inplace(np.ascontiguousarray(value))
         session.run_with_iobinding(self.binding)
+        if not to_host:
+            return {}
         return {name: value.numpy() for name, value in self.outputs}

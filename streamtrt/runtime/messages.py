@@ -24,6 +24,8 @@ class FrameMeta:
     timestamp: Optional[float]
     height: int
     width: int
+    started: float = 0.0
+    """perf_counter() when the frame came out of the decoder (or was due, for a paced source)."""
 
 
 @dataclass

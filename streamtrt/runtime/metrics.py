@@ -128,10 +128,32 @@ class MetricsServer:
                [f'streamtrt_frames_total{{stream="{_label(k)}"}} {v}' for k, v in per_stream.items()])
         metric("streamtrt_fps", "gauge", "Frames per second over the last seconds, per stream.",
                [f'streamtrt_fps{{stream="{_label(k)}"}} {v:.3f}' for k, v in p.recent_fps().items()])
+        streams = p.stream_status()
         metric("streamtrt_bad_frames_total", "counter", "Frames that could not be decoded.",
-               [f'streamtrt_bad_frames_total{{stream="{_label(p.source_info.stream_id)}"}} {p.bad_frames_now()}'])
-        metric("streamtrt_dropped_frames_total", "counter", "Frames dropped by a latency policy (files never drop).",
-               [f'streamtrt_dropped_frames_total{{stream="{_label(p.source_info.stream_id)}"}} 0'])
+               [f'streamtrt_bad_frames_total{{stream="{_label(st["id"])}"}} {st["bad_frames"]}' for st in streams])
+        metric("streamtrt_dropped_frames_total", "counter", "Frames dropped by the latency policy (files never drop).",
+               [f'streamtrt_dropped_frames_total{{stream="{_label(st["id"])}"}} {st["dropped"]}' for st in streams])
+        metric("streamtrt_stream_reconnects_total", "counter", "Reconnections of a live source.",
+               [f'streamtrt_stream_reconnects_total{{stream="{_label(st["id"])}"}} {st["reconnects"]}'
+                for st in streams])
+        metric("streamtrt_stream_frames_lost_total", "counter",
+               "Frames a live source did not deliver (outages, gaps), estimated from its frame rate.",
+               [f'streamtrt_stream_frames_lost_total{{stream="{_label(st["id"])}"}} {st["frames_lost"]}'
+                for st in streams])
+        metric("streamtrt_stream_up", "gauge", "1 while a stream delivers frames, 0 while it (re)connects or has ended.",
+               [f'streamtrt_stream_up{{stream="{_label(st["id"])}",state="{_label(st["state"])}"}} '
+                f'{1 if st["state"] == "running" else 0}' for st in streams])
+        metric("streamtrt_stream_last_frame_age_seconds", "gauge", "Seconds since a stream's last frame reached the sinks.",
+               [f'streamtrt_stream_last_frame_age_seconds{{stream="{_label(st["id"])}"}} {st["last_frame_age_s"]}'
+                for st in streams if st["last_frame_age_s"] is not None])
+        lat = []
+        for st in streams:
+            if st["latency_ms"]:
+                for q, key in (("0.5", "p50"), ("0.99", "p99")):
+                    lat.append(f'streamtrt_stream_latency_seconds{{stream="{_label(st["id"])}",quantile="{q}"}} '
+                               f'{st["latency_ms"][key] / 1e3:.6f}')
+        metric("streamtrt_stream_latency_seconds", "summary",
+               "Per-frame latency from decode to sink, per stream (over the most recent frames).", lat)
         metric("streamtrt_detections_total", "counter", "Detections written to the sinks.",
                [f"streamtrt_detections_total {s.detections}"])
         hist = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import queue
+import threading
 import uuid
 import time
 from collections import Counter, deque
@@ -14,94 +15,253 @@ from typing import Any, Callable, Iterator, Optional, Union
 
 import numpy as np
 
-from ..config import Config, load_config
+from ..config import Config, SourceConfig, load_config
 from ..engine import Runner, create_runner
-from ..errors import ModelError, PipelineError, StreamTRTError
+from ..errors import ConfigError, DecodeError, ModelError, PipelineError, StreamTRTError
 from ..postprocess.classes import load_class_names
 from ..postprocess.decoders import select_decoder
 from ..postprocess.postprocessor import Postprocessor
-from ..preprocess.dali import DaliCpuPreprocessor, DaliGpuVideoDecoder
+from ..preprocess.dali import DaliCpuPreprocessor, DaliGpuVideoDecoder, dali_available
 from ..preprocess.opencv import OpenCVPreprocessor
 from ..preprocess.spec import PreprocessSpec
 from ..sinks import Sink, open_sink
 from ..sources import SourceInfo, SourceStats, decode_error_for, open_source, parse_source_uri, probe_video
-from .control import Control
+from ..sources.pace import PacedSource
+from ..sources.uri import SourceURI, redact
+from .batcher import BatchStage
+from .control import Control, StreamControl
 from .messages import EOS, FrameResult
+from .mux import StreamMux
 from .plan import Plan, make_plan
 from .stages import DecodeStage, GpuDecodeStage, InferStage, PostprocessStage, PreprocessStage, Stage
+from .streams import StreamState, drop_stale_for
 from .summary import RunSummary
-from .timing import StageTimer
+from .timing import StageTimer, merge_timers
 
 _JOIN_TIMEOUT_S = 10.0
 log = logging.getLogger("streamtrt")
 
 
 class Pipeline:
-    """A detector running over one source.
+    """A detector running over one or many sources.
 
     >>> with Pipeline.from_config("configs/sample.yaml") as pipe:   # doctest: +SKIP
     ...     for result in pipe:
-    ...         print(result.frame_index, len(result.detections))
+    ...         print(result.stream_id, result.frame_index, len(result.detections))
 
-    Construction loads the model and opens the source, so configuration, model and input
-    errors surface before any thread starts. Iterating runs the stages concurrently: decoding
-    and preprocessing of batch N+1 overlap inference of batch N and postprocessing of N-1.
-    A pipeline runs once.
+    Construction loads the model and opens file sources, so configuration, model and input
+    errors surface before any thread starts (live sources connect in the background and
+    reconnect on their own). Iterating runs the stages concurrently: each stream decodes and
+    preprocesses on its own threads; frames of all streams are batched for inference; the
+    postprocessor sends each result back to its stream. A pipeline runs once.
+
+    ``keep_alive``: keep running when every stream has ended, waiting for :meth:`add_source`
+    (until :meth:`stop`); implied by ``control.enabled``.
     """
 
     def __init__(self, config: Config, sinks: Optional[list[Sink]] = None, keep_images: bool = False,
-                 report: Optional[Callable[[str], None]] = None):
+                 report: Optional[Callable[[str], None]] = None, keep_alive: bool = False):
         self.config = config
         rt = config.runtime
-        self.uri = parse_source_uri(config.source)
-        self.plan: Plan = make_plan(rt, self.uri)
+        stream_configs = config.streams()
+        uris = [parse_source_uri(sc.uri) for sc in stream_configs]
+        self.plan: Plan = make_plan(rt, uris)
         self.class_names = load_class_names(config.model.classes)
         self.sinks = sinks if sinks is not None else [open_sink(s) for s in config.sinks]
         self.keep_images = keep_images or any(s.needs_images for s in self.sinks)
+        self.keep_alive = keep_alive or config.control.enabled
         for sink in self.sinks:
             if hasattr(sink, "analytics_config"):
                 sink.analytics_config = config.analytics
-        self._source = None
-        if self.plan.decoder == "cpu":
-            self._source = open_source(self.uri, threads=rt.threads)
-            self.source_info: SourceInfo = self._source.info
-        elif self.plan.decoder == "gstreamer":
-            from ..sources.gstreamer import GStreamerFileSource
-
-            self._source = GStreamerFileSource(self.uri.location, self.uri.display)
-            self.source_info = self._source.info
-        else:
-            self.source_info = probe_video(Path(self.uri.location), self.uri.display)
-        if rt.memory_budget_mb and self.plan.runner == "tensorrt" and config.tensorrt.workspace_mb is None:
-            from .budget import derive_workspace_mb
-
-            ws = derive_workspace_mb(rt.memory_budget_mb, None)
-            config = self.config = config.model_copy(
-                update={"tensorrt": config.tensorrt.model_copy(update={"workspace_mb": ws})})
-        # Engine builds take minutes: say so (and why) unless the caller reports elsewhere.
-        self.runner: Runner = create_runner(self.plan.runner, config, spin=self.plan.decoder == "dali-gpu",
-                                            report=report or log.warning)
+        self.streams: dict[str, StreamState] = {}
+        self.runner: Optional[Runner] = None
+        self._lock = threading.RLock()
         try:
+            for sc, uri in zip(stream_configs, uris):
+                self.streams[sc.id] = self._open_stream(sc, uri)
+            self._check_image_sinks()
+            if rt.memory_budget_mb and self.plan.runner == "tensorrt" and config.tensorrt.workspace_mb is None:
+                from .budget import derive_workspace_mb
+
+                ws = derive_workspace_mb(rt.memory_budget_mb, None)
+                config = self.config = config.model_copy(
+                    update={"tensorrt": config.tensorrt.model_copy(update={"workspace_mb": ws})})
+            # Engine builds take minutes: say so (and why) unless the caller reports elsewhere.
+            self.runner = create_runner(self.plan.runner, config, spin=self.plan.decoder == "dali-gpu",
+                                        report=report or log.warning)
             self.spec = self._input_spec()
             low = config.tracker.low_threshold if config.tracker.enabled else None
             self.postprocessor = Postprocessor(self._select_decoder(), self.class_names, config.postprocess, low)
+            self.device_post = self._device_postprocessor(report or log.warning)
             self._fit_budget(report or log.warning)
-            self._preprocess = self._make_preprocessor()
         except BaseException:
             self.close()
             raise
-        self.summary = RunSummary(source=self.uri.display, plan=self.plan.as_dict())
-        count = self.source_info.frame_count
-        self.expected_frames = min(count, rt.max_frames) if count and rt.max_frames else (count or rt.max_frames)
+        displays = [st.display for st in self.streams.values()]
+        self.summary = RunSummary(source=displays[0] if len(displays) == 1 else f"{len(displays)} streams",
+                                  plan=self.plan.as_dict())
+        counts = [st.expected_frames for st in self.streams.values()]
+        self.expected_frames = sum(counts) if counts and all(counts) and not self.keep_alive else None
         self._control: Optional[Control] = None
+        self._mux: Optional[StreamMux] = None
         self._stages: list[Stage] = []
         self._queues: list[queue.Queue] = []
         self._latency = StageTimer("end_to_end")
         self._started = False
+        self._finished = False
         self.run_id = uuid.uuid4().hex[:12]
         self.frames_per_stream: Counter = Counter()
-        self._fps_window: deque = deque(maxlen=2048)  # (time, stream) of recent frames
+        self._fps_window: deque = deque(maxlen=4096)  # (time, stream) of recent frames
         self.metrics = None
+        self.control_server = None
+
+    # -- streams ---------------------------------------------------------------------------------
+    @property
+    def uri(self) -> SourceURI:
+        """The first stream's source (single-stream convenience)."""
+        return next(iter(self.streams.values())).uri
+
+    @property
+    def source_info(self) -> SourceInfo:
+        """The first stream's :class:`SourceInfo` (single-stream convenience)."""
+        return next(iter(self.streams.values())).info
+
+    def _open_stream(self, sc: SourceConfig, uri: SourceURI) -> StreamState:
+        rt = self.config.runtime
+        live = sc.live if sc.live is not None else uri.is_live
+        decoder = self.plan.decoder if uri.kind == "file" else "cpu"
+        source = None
+        if decoder == "cpu":
+            source = open_source(uri, sc.id, rt.threads, sc, self.config.live)
+            info = source.info
+        elif decoder == "gstreamer":
+            from ..sources.gstreamer import GStreamerFileSource
+
+            source = GStreamerFileSource(uri.location, uri.display, sc.id)
+            info = source.info
+        else:
+            info = probe_video(Path(uri.location), uri.display, sc.id)
+        if sc.pace and source is not None:
+            source = PacedSource(source)
+        chunk = rt.stream_batch or (1 if (live or sc.pace) else rt.batch_size)
+        stream = StreamState(sc.id, uri, sc, info, decoder, live, drop_stale_for(live, self.config.live),
+                             min(chunk, rt.batch_size), source)
+        count = info.frame_count
+        stream.expected_frames = None if live else (min(count, rt.max_frames) if count and rt.max_frames
+                                                    else (count or rt.max_frames))
+        return stream
+
+    def _check_image_sinks(self) -> None:
+        if len(self.streams) <= 1 and not self.keep_alive:
+            return
+        for sink in self.sinks:
+            if sink.needs_images:
+                rule = getattr(sink, "rule", None)
+                if rule is None or rule.streams is None or len(rule.streams) != 1:
+                    raise ConfigError(f"{getattr(sink, 'display', 'video sink')}: with several sources a video "
+                                      "sink shows one stream: add ?streams=ID to its URI")
+
+    def add_source(self, source: Union[str, dict, SourceConfig]) -> str:
+        """Add a stream, while running or before; returns its id. Raises for a bad or duplicate source."""
+        sc = source if isinstance(source, SourceConfig) else (
+            SourceConfig(uri=source) if isinstance(source, str) else _validate_source(source))
+        with self._lock:
+            if self._finished:
+                raise StreamTRTError("the pipeline has ended; streams can no longer be added")
+            if sc.id is None:
+                n = 0
+                while str(n) in self.streams:
+                    n += 1
+                sc = sc.model_copy(update={"id": str(n)})
+            old = self.streams.get(sc.id)
+            if old is not None and old.state not in ("ended", "failed", "removed"):
+                raise ConfigError(f"stream id {sc.id!r} is already in use")
+            uri = parse_source_uri(sc.uri)
+            if uri.kind == "file" and self.plan.decoder not in ("cpu", "dali-gpu", "gstreamer"):
+                raise ConfigError(f"{uri.display}: cannot decode this source here")
+            stream = self._open_stream(sc, uri)
+            self.streams[sc.id] = stream
+            if self._control is not None:
+                self._launch_stream(stream)
+            log.warning("stream %s added: %s", sc.id, stream.display)
+            return sc.id
+
+    def remove_source(self, stream_id: str) -> None:
+        """Stop a stream; frames already decoded still reach the sinks."""
+        with self._lock:
+            stream = self.streams.get(stream_id)
+            if stream is None or stream.state in ("ended", "failed", "removed"):
+                raise ConfigError(f"no running stream {stream_id!r}")
+            stream.state = "removed"
+            if stream.control is not None:
+                stream.control.stop.set()
+            if stream.source is not None and hasattr(stream.source, "bind_stop"):
+                stream.source.close()  # also ends a backoff wait at once
+            log.warning("stream %s removed", stream_id)
+
+    def stream_status(self) -> list[dict]:
+        """Per-stream state and counters (JSON-ready; credentials hidden)."""
+        with self._lock:
+            streams = list(self.streams.values())
+        out = []
+        for st in streams:
+            status = st.status()
+            status["bad_frames"] = st.source.stats.bad_frames if st.source is not None else 0
+            out.append(status)
+        return out
+
+    def _launch_stream(self, stream: StreamState) -> None:
+        """Start a stream's own stages (decode, preprocess) writing into its mux lane."""
+        control, rt = self._control, self.config.runtime
+        stream.control = StreamControl(control, lambda stage, exc: self._stream_failed(stream, stage, exc))
+        lane_frames = self.config.live.queue_frames if stream.drop_stale else rt.slots
+        inlet = self._mux.add(stream.id, lane_frames, stream.drop_stale, lambda item: self._dropped(stream, item))
+        if stream.decoder == "dali-gpu":
+            info = stream.info
+            decoder = DaliGpuVideoDecoder(
+                stream.uri.location, self.spec, stream.chunk, stream.expected_frames or 0, info.height,
+                info.width, device_id=rt.device_id, keep_frames=self.keep_images, prefetch=rt.slots,
+            )
+            uri = stream.uri
+            fallback = lambda: open_source(uri, stream.id, rt.threads)  # noqa: E731
+            stages: list[Stage] = [GpuDecodeStage(decoder, stream.id, info.fps, (info.height, info.width),
+                                                  stream.control, inlet, rt.max_frames, cpu_fallback=fallback,
+                                                  pace=stream.config.pace)]
+        else:
+            between: queue.Queue = queue.Queue(maxsize=rt.slots)
+            if hasattr(stream.source, "bind_stop"):
+                stream.source.bind_stop(stream.control.stop, stream.control.abort)
+            stages = [DecodeStage(stream.source, stream.chunk, stream.control, between, rt.max_frames),
+                      PreprocessStage(self._make_preprocessor(stream.chunk), self.keep_images, stream.control,
+                                      between, inlet)]
+        for stage in stages:
+            stage.name = f"{stage.name}-{stream.id}"
+        stream.stages = stages
+        stream.state = "running" if not stream.live else "connecting"
+        with self._lock:
+            self._stages.extend(stages)
+        for stage in stages:
+            stage.start()
+
+    def _dropped(self, stream: StreamState, item: Any) -> None:
+        stream.count_dropped(len(item.meta))
+        if getattr(item, "release", None) is not None:
+            item.release.set()
+
+    def _stream_failed(self, stream: StreamState, stage: str, exc: BaseException) -> None:
+        stream.state = "failed"
+        stream.error = redact(_describe(stage, exc))
+        stream.exception = exc
+        if self._mux is not None:
+            for item in self._mux.remove(stream.id):
+                self._dropped(stream, item)
+        if len(self.streams) > 1 or self.keep_alive:
+            log.error("stream %s failed: %s", stream.id, stream.error)
+
+    def _stream_ended(self, stream_id: str) -> None:
+        stream = self.streams.get(stream_id)
+        if stream is not None and stream.state not in ("failed", "removed"):
+            stream.state = "ended"
 
     @classmethod
     def from_config(cls, config: Union[str, Path, dict, Config], overrides: Optional[list[str]] = None,
@@ -131,9 +291,9 @@ class Pipeline:
             return
         from .budget import plan_budget
 
-        info = self.source_info
+        sizes = [(st.info.height or 1080, st.info.width or 1920) for st in self.streams.values()] or [(1080, 1920)]
         plan = plan_budget(
-            rt.memory_budget_mb, frame_hw=(info.height or 1080, info.width or 1920),
+            rt.memory_budget_mb, frame_hw=max(sizes, key=lambda hw: hw[0] * hw[1]),
             input_chw=(3, self.spec.height, self.spec.width), itemsize=self.spec.np_dtype.itemsize,
             batch=rt.batch_size, slots=rt.slots, keep_images=self.keep_images,
             model_bytes=Path(self.config.model.path).stat().st_size,
@@ -153,41 +313,64 @@ class Pipeline:
         return select_decoder(self.config.model.format, shapes, (self.spec.height, self.spec.width),
                               len(self.class_names))
 
-    def _make_preprocessor(self) -> Optional[Callable]:
-        rt = self.config.runtime
-        if self.plan.preprocessor == "dali-cpu":
-            return DaliCpuPreprocessor(self.spec, rt.batch_size, rt.threads)
-        if self.plan.preprocessor == "opencv":
-            return OpenCVPreprocessor(self.spec)
-        return None  # dali-gpu: decode and preprocess are one DALI pipeline, built per run
+    def _device_postprocessor(self, report: Callable[[str], None]) -> Optional[Callable[[dict], dict]]:
+        """Decode+NMS on the GPU when the plan says so and the model format allows it; the host
+        postprocessor then only maps the final boxes back to source pixels."""
+        if self.plan.postprocessor != "gpu":
+            return None
+        from ..postprocess.decoders.nanodet import NanoDetDecoder
+        from ..postprocess.device import DeviceNanoDetPostprocessor, FinalDetectionsDecoder, as_cupy
 
-    def _build_stages(self, control: Control) -> tuple[list[Stage], "queue.Queue[Any]"]:
+        host = self.postprocessor
+        if not isinstance(host.decoder, NanoDetDecoder):
+            if self.config.runtime.postprocessor == "gpu":
+                raise ConfigError(f"runtime.postprocessor gpu supports NanoDet outputs; this model's are "
+                                  f"{host.decoder.name}")
+            self.plan.postprocessor = "cpu"
+            self.plan.reasons.append(f"postprocessor cpu: no GPU decoder for {host.decoder.name} outputs")
+            return None
+        import cupy
+
+        cfg = self.config.postprocess
+        post = DeviceNanoDetPostprocessor(host.decoder, host.threshold, cfg.iou_threshold, cfg.max_detections,
+                                          host.class_filter, len(self.class_names), xp=cupy)
+        dtypes = {o.name: o.dtype for o in self.runner.outputs}
+        self.postprocessor = Postprocessor(FinalDetectionsDecoder(), self.class_names, cfg, host.threshold)
+        return lambda outs: post({k: as_cupy(v, dtypes[k]) for k, v in outs.items()})
+
+    def _make_preprocessor(self, batch: int) -> Callable:
         rt = self.config.runtime
-        queues = self._queues = [queue.Queue(maxsize=rt.slots) for _ in range(4)]
-        stages: list[Stage] = []
-        if self.plan.decoder in ("cpu", "gstreamer"):
-            stages.append(DecodeStage(self._source, rt.batch_size, control, queues[0], rt.max_frames))
-            stages.append(PreprocessStage(self._preprocess, self.keep_images, control, queues[0], queues[1]))
-        else:
-            info = self.source_info
-            decoder = DaliGpuVideoDecoder(
-                self.uri.location, self.spec, rt.batch_size, self.expected_frames or 0, info.height, info.width,
-                device_id=rt.device_id, keep_frames=self.keep_images, prefetch=rt.slots,
-            )
-            fallback = lambda: open_source(self.uri, info.stream_id, rt.threads)  # noqa: E731
-            stages.append(GpuDecodeStage(decoder, info.stream_id, info.fps, (info.height, info.width),
-                                         control, queues[1], rt.max_frames, cpu_fallback=fallback))
-        stages.append(InferStage(self.runner, control, queues[1], queues[2]))
+        if self.plan.preprocessor == "opencv" or (self.plan.preprocessor == "dali-gpu" and not dali_available()):
+            return OpenCVPreprocessor(self.spec)
+        return DaliCpuPreprocessor(self.spec, batch, rt.threads)
+
+    def _build_stages(self, control: Control) -> "queue.Queue[Any]":
+        rt = self.config.runtime
+        queues = self._queues = [queue.Queue(maxsize=rt.slots) for _ in range(3)]
+        self._mux = StreamMux()
+        keep_running = lambda: self.keep_alive and not control.stop.is_set()  # noqa: E731
+        shared: list[Stage] = [BatchStage(self._mux, rt.batch_size, rt.batch_timeout_ms / 1e3, control, queues[0],
+                                          keep_running, self._stream_ended, rt.slots + 2)]
+        shared.append(InferStage(self.runner, control, queues[0], queues[1], self.device_post))
         tracking = None
         if self.config.tracker.enabled:
             from ..track.stream import StreamTracking
 
-            cfg, fps = self.config, self.source_info.fps
+            cfg, streams = self.config, self.streams
             tracking = lambda sid: StreamTracking(cfg.tracker, cfg.analytics,  # noqa: E731
-                                                  cfg.postprocess.score_threshold, fps)
-        stages.append(PostprocessStage(self.postprocessor, control, queues[2], queues[3], tracking,
+                                                  cfg.postprocess.score_threshold,
+                                                  streams[sid].info.fps if sid in streams else None)
+        shared.append(PostprocessStage(self.postprocessor, control, queues[1], queues[2], tracking,
                                        snapshot=self.keep_images))
-        return stages, queues[3]
+        with self._lock:
+            self._stages = list(shared)
+            for stream in self.streams.values():
+                if stream.state == "removed":
+                    continue
+                self._launch_stream(stream)
+        for stage in shared:
+            stage.start()
+        return queues[2]
 
     # -- running -------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[FrameResult]:
@@ -196,7 +379,6 @@ class Pipeline:
         self._started = True
         control = self._control = Control()
         opened: list[Sink] = []
-        stages: list[Stage] = []
         latency = self._latency
         t0 = time.perf_counter()
         try:
@@ -206,22 +388,33 @@ class Pipeline:
                 m = self.config.metrics
                 self.metrics = MetricsServer(self, m.host, m.port)
                 log.warning("metrics at http://%s:%d/metrics", *self.metrics.address[:2])
+            if self.config.control.enabled:
+                from .control_api import ControlServer
+
+                c = self.config.control
+                self.control_server = ControlServer(self, c.host, c.port)
+                log.warning("control at http://%s:%d/streams", *self.control_server.address[:2])
+            fps = [st.info.fps for st in self.streams.values() if st.info.fps]
             for sink in self.sinks:
-                sink.open(self.source_info.fps)
+                rule = getattr(sink, "rule", None)
+                chosen = [self.streams[i].info.fps for i in (rule.streams or ()) if i in self.streams] \
+                    if rule is not None and rule.streams else fps
+                sink.open(chosen[0] if chosen and chosen[0] else (fps[0] if fps else None))
                 opened.append(sink)
-            stages, results = self._build_stages(control)
-            self._stages = stages
-            for stage in stages:
-                stage.start()
+            results = self._build_stages(control)
             yield from self._consume(control, results, opened, latency)
         finally:
+            with self._lock:
+                self._finished = True
             control.abort.set()
-            for stage in stages:
+            for stage in list(self._stages):
                 stage.join(_JOIN_TIMEOUT_S)
-            self._finish_summary(stages, latency, time.perf_counter() - t0)
+            self._finish_summary(latency, time.perf_counter() - t0)
             self._close_sinks(opened)
             if self.metrics is not None:
                 self.metrics.close()
+            if self.control_server is not None:
+                self.control_server.close()
             self.close()
         self._raise_failure()
 
@@ -243,6 +436,9 @@ class Pipeline:
                                      for k, e in enumerate(result.events)]
                 summary.frames += 1
                 self.frames_per_stream[result.stream_id] += 1
+                stream = self.streams.get(result.stream_id)
+                if stream is not None:
+                    stream.frame_done(result.latency_ms / 1e3)
                 self._fps_window.append((time.monotonic(), result.stream_id))
                 summary.detections += len(result.detections)
                 summary.per_class.update(result.detections.class_name)
@@ -261,16 +457,22 @@ class Pipeline:
         return {sid: n / window_s for sid, n in Counter(recent).items()}
 
     def timers(self) -> list[StageTimer]:
-        out = [s.timer for s in self._stages]
-        out += [s.track_timer for s in self._stages if isinstance(s, PostprocessStage) and s.tracking is not None]
+        """One timer per stage kind (per-stream stages merged), then end to end."""
+        with self._lock:
+            stages = list(self._stages)
+        out = merge_timers([s.timer for s in stages])
+        out += [s.track_timer for s in stages if isinstance(s, PostprocessStage) and s.tracking is not None]
         return out + [self._latency]
 
     def queue_depths(self) -> dict[str, int]:
-        names = ["decoded", "preprocessed", "inferred", "results"]
-        return {n: q.qsize() for n, q in zip(names, self._queues)}
+        names = ["batches", "inferred", "results"]
+        depths = {n: q.qsize() for n, q in zip(names, self._queues)}
+        if self._mux is not None:
+            depths["streams"] = sum(self._mux.depths().values())
+        return depths
 
     def bad_frames_now(self) -> int:
-        return self._source.stats.bad_frames if self._source is not None else self.summary.bad_frames
+        return sum(st.source.stats.bad_frames for st in self.streams.values() if st.source is not None)
 
     def pending_records(self) -> int:
         """Records waiting in network sinks' outboxes."""
@@ -318,22 +520,32 @@ class Pipeline:
             raise KeyboardInterrupt
         return self.summary
 
-    def _finish_summary(self, stages: list[Stage], latency: StageTimer, wall_s: float) -> None:
+    def _finish_summary(self, latency: StageTimer, wall_s: float) -> None:
         summary = self.summary
         summary.wall_s = wall_s
-        summary.stages = {s.stage_name: s.timer.stats() for s in stages}
+        stages = list(self._stages)
+        summary.stages = {t.name: t.stats() for t in merge_timers([s.timer for s in stages]) if t.stats().count}
         for stage in stages:
             if isinstance(stage, PostprocessStage) and stage.tracking is not None:
                 summary.stages[stage.track_timer.name] = stage.track_timer.stats()
                 summary.analytics = {sid: state.summary() for sid, state in stage.per_stream.items()}
         summary.latency = latency.stats()
-        if self._source is not None:
-            summary.bad_frames = self._source.stats.bad_frames
-        elif self.expected_frames and not summary.interrupted and self._control and not self._control.error:
-            summary.bad_frames = max(0, self.expected_frames - summary.frames)
+        interrupted = summary.interrupted or (self._control is not None and self._control.error is not None)
+        bad = 0
+        for st in self.streams.values():
+            if st.source is not None:
+                bad += st.source.stats.bad_frames
+            elif st.expected_frames and not interrupted and st.state == "ended":
+                bad += max(0, st.expected_frames - self.frames_per_stream[st.id])
+        summary.bad_frames = bad
+        summary.streams = {st["id"]: st for st in self.stream_status()}
         error = self._control.error if self._control else None
         if error is not None:
             summary.error = _describe(error[0], error[1])
+        else:
+            failed = [st for st in self.streams.values() if st.state == "failed"]
+            if failed:
+                summary.error = "; ".join(f"stream {st.id}: {st.error}" for st in failed)
 
     def _close_sinks(self, sinks: list[Sink]) -> None:
         first: Optional[BaseException] = None
@@ -354,29 +566,59 @@ class Pipeline:
             if isinstance(exc, KeyboardInterrupt):
                 raise KeyboardInterrupt
             raise PipelineError(_describe(stage, exc)) from exc
+        failed = [st for st in self.streams.values() if st.state == "failed"]
+        if len(self.streams) == 1 and failed and isinstance(failed[0].exception, StreamTRTError):
+            raise failed[0].exception
+        if failed:
+            ok = len(self.streams) - len(failed)
+            detail = "; ".join(f"stream {st.id} ({st.display}): {st.error}" for st in failed)
+            prefix = "" if len(self.streams) == 1 else f"{len(failed)} of {len(self.streams)} streams failed " \
+                                                       f"({ok} completed): "
+            raise PipelineError(prefix + detail) from failed[0].exception
         if self.summary.interrupted or self.config.runtime.max_frames:
             return
-        if self._source is not None:
-            stats = self._source.stats
-        else:
-            notes = [e for st in self._stages if isinstance(st, GpuDecodeStage) for e in st.fallback_errors]
-            stats = SourceStats(decoded=self.summary.frames, bad_frames=self.summary.bad_frames, errors=notes)
-        decode_error = decode_error_for(self.uri.display, stats)
-        if decode_error is not None:
-            raise decode_error
+        errors = []
+        for st in self.streams.values():
+            if st.state == "removed":
+                continue
+            if st.source is not None:
+                stats = st.source.stats
+            else:
+                notes = [e for stage in st.stages if isinstance(stage, GpuDecodeStage) for e in stage.fallback_errors]
+                done = self.frames_per_stream[st.id]
+                stats = SourceStats(decoded=done, bad_frames=max(0, (st.expected_frames or done) - done), errors=notes)
+            err = decode_error_for(st.display, stats)
+            if err is not None:
+                errors.append(err)
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise DecodeError("; ".join(str(e) for e in errors))
 
     def close(self) -> None:
-        """Release the model and the source (also when the pipeline never ran)."""
+        """Release the model and the sources (also when the pipeline never ran)."""
         if self.runner is not None:
             self.runner.deactivate()
-        if self._source is not None:
-            self._source.close()
+        for st in getattr(self, "streams", {}).values():
+            if st.source is not None:
+                st.source.close()
 
     def __enter__(self) -> "Pipeline":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _validate_source(raw: dict) -> SourceConfig:
+    from pydantic import ValidationError
+
+    try:
+        return SourceConfig.model_validate(raw)
+    except ValidationError as exc:
+        from ..config import _format_validation_error
+
+        raise ConfigError(_format_validation_error(exc, "source")) from None
 
 
 def _describe(stage: str, exc: BaseException) -> str:

@@ -19,20 +19,26 @@ class Plan:
     preprocessor: str  # "dali-cpu", "opencv" or "dali-gpu"
     runner: str  # "onnxruntime-cpu", "onnxruntime-cuda" or "tensorrt"
     reasons: list[str] = field(default_factory=list)
+    postprocessor: str = "cpu"  # "cpu" or "gpu"
 
     def as_dict(self) -> dict:
-        return {"decoder": self.decoder, "preprocessor": self.preprocessor, "runner": self.runner}
+        out = {"decoder": self.decoder, "preprocessor": self.preprocessor, "runner": self.runner}
+        if self.postprocessor != "cpu":
+            out["postprocessor"] = self.postprocessor
+        return out
 
 
-def make_plan(cfg: RuntimeConfig, uri: SourceURI | None = None) -> Plan:
-    """Resolve the runtime choices, explaining each in ``reasons``."""
+def make_plan(cfg: RuntimeConfig, uri: SourceURI | list[SourceURI] | None = None) -> Plan:
+    """Resolve the runtime choices, explaining each in ``reasons``. ``decoder`` applies to video
+    files; other sources (images, live streams) are decoded on the CPU."""
     cuda = probe_cuda()
     has_gpu = cuda.available and cfg.device_id < len(cuda.gpus)
     reasons = []
     no_gpu_reason = cuda.error or (f"no CUDA device {cfg.device_id}" if cuda.available else "no CUDA device")
 
     decoder = cfg.decoder
-    is_video_file = uri is None or uri.kind == "file"
+    uris = uri if isinstance(uri, list) else ([uri] if uri is not None else [])
+    is_video_file = not uris or any(u.kind == "file" for u in uris)
     if decoder == "auto":
         if has_gpu and dali_available() and is_video_file:
             decoder = "dali-gpu"
@@ -87,4 +93,18 @@ def make_plan(cfg: RuntimeConfig, uri: SourceURI | None = None) -> Plan:
         if tensorrt_module() is None:
             raise BackendUnavailableError(
                 "runtime.runner tensorrt: TensorRT is not installed (pip install 'streamtrt[gpu]')")
-    return Plan(decoder, preprocessor, runner, reasons)
+    postprocessor = "cpu"
+    if cfg.postprocessor != "cpu":
+        from ..postprocess.device import cupy_available
+
+        why = None if runner == "onnxruntime-cuda" else f"the {runner} runner keeps outputs on the host"
+        if why is None and not cupy_available():
+            why = "CuPy is not installed (pip install cupy-cuda12x or cupy-cuda13x)"
+        if why is None:
+            postprocessor = "gpu"
+            reasons.append("postprocessor gpu: CuPy on the CUDA runner's outputs")
+        elif cfg.postprocessor == "gpu":
+            raise BackendUnavailableError(f"runtime.postprocessor gpu: {why}")
+        else:
+            reasons.append(f"postprocessor cpu: {why}")
+    return Plan(decoder, preprocessor, runner, reasons, postprocessor)

@@ -97,7 +97,7 @@ class DecodeStage(Stage):
             meta, images = [], []
             for frame in frames:
                 h, w = frame.image.shape[:2]
-                meta.append(FrameMeta(sid, frame.index, frame.timestamp, h, w))
+                meta.append(FrameMeta(sid, frame.index, frame.timestamp, h, w, time.perf_counter()))
                 images.append(frame.image)
                 if len(images) == self.batch_size or self.control.stop.is_set():
                     break
@@ -134,8 +134,9 @@ class GpuDecodeStage(Stage):
 
     def __init__(self, decoder: DaliGpuVideoDecoder, stream_id: str, fps: Optional[float],
                  size: tuple[int, int], control: Control, outbox, max_frames: Optional[int] = None,
-                 cpu_fallback: Optional[Callable[[], FrameSource]] = None):
+                 cpu_fallback: Optional[Callable[[], FrameSource]] = None, pace: bool = False):
         super().__init__("decode+preprocess", control, outbox)
+        self.pace = pace
         self.decoder = decoder
         self.max_frames = max_frames
         self.cpu_fallback = cpu_fallback
@@ -146,6 +147,7 @@ class GpuDecodeStage(Stage):
 
     def produce(self) -> Iterator[TensorBatch]:
         index = 0
+        t0 = 0.0
         batches = iter(self.decoder)
         while not self.control.stop.is_set():
             started = time.perf_counter()
@@ -167,8 +169,17 @@ class GpuDecodeStage(Stage):
                 n = self.max_frames - index  # the last sequence may run past max_frames
                 tensor = device_batch.slice(0, n)
             self.timer.add(time.perf_counter() - started, n)
+            now = time.perf_counter()
+            arrived = [now] * n
+            if self.pace:  # frames arrive at their timestamps, like a camera's
+                t0 = t0 if index else now
+                arrived = [t0 + (index + i) / (self.fps or 30.0) for i in range(n)]
+                wait = arrived[-1] - time.perf_counter()
+                if wait > 0 and self.control.stop.wait(wait):
+                    return
+                arrived = [max(a, now) for a in arrived]
             meta = [FrameMeta(self.stream_id, index + i, (index + i) / self.fps if self.fps else None,
-                              self.height, self.width) for i in range(n)]
+                              self.height, self.width, a) for i, a in enumerate(arrived)]
             index += n
             images = list(device_batch.frames[:n]) if device_batch.frames is not None else None
             release = threading.Event()
@@ -193,7 +204,8 @@ class GpuDecodeStage(Stage):
                     return
                 tensor, geoms = preprocess([f.image for f in chunk])
                 self.timer.add(time.perf_counter() - started, len(chunk))
-                meta = [FrameMeta(self.stream_id, f.index, f.timestamp, self.height, self.width) for f in chunk]
+                now = time.perf_counter()
+                meta = [FrameMeta(self.stream_id, f.index, f.timestamp, self.height, self.width, now) for f in chunk]
                 yield TensorBatch(meta, tensor, geoms, [f.image for f in chunk] if keep else None, started)
         finally:
             source.close()
@@ -207,14 +219,25 @@ class InferStage(Stage):
     submitted before the previous one is collected; batches larger than a fixed-batch model
     accepts are split, smaller ones padded."""
 
-    def __init__(self, runner: Runner, control: Control, inbox, outbox):
+    def __init__(self, runner: Runner, control: Control, inbox, outbox,
+                 device_post: Optional[Callable[[dict], dict]] = None):
         super().__init__("infer", control, outbox, inbox)
         self.runner = runner
+        self.device_post = device_post  # GPU decode+NMS on the device outputs: only detections come back
         self.input_name = runner.inputs[0].name
         self._pending: deque[tuple[TensorBatch, float]] = deque()
 
     def process(self, batch: TensorBatch) -> Iterable[OutputBatch]:
         t0 = time.perf_counter()
+        if self.device_post is not None:
+            try:
+                outputs = run_batched_on_device(self.runner, self.input_name, batch.tensor, self.device_post)
+            finally:
+                if batch.release is not None:
+                    batch.release.set()
+            self.timer.add(time.perf_counter() - t0, len(batch.meta))
+            yield OutputBatch(batch.meta, outputs, batch.geometries, batch.images, batch.started)
+            return
         limit = self.runner.max_batch
         if self.runner.in_flight > 1 and (limit is None or len(batch.meta) <= limit):
             try:
@@ -272,6 +295,31 @@ def run_batched(runner: Runner, input_name: str, tensor: Any) -> dict[str, np.nd
     return {name: np.concatenate([r[name][:s] for r, s in zip(results, sizes)]) for name in results[0]}
 
 
+def run_batched_on_device(runner: Runner, input_name: str, tensor: Any,
+                          device_post: Callable[[dict], dict]) -> dict[str, np.ndarray]:
+    """Like :func:`run_batched`, with outputs kept on the device and reduced there by
+    ``device_post`` (per chunk) to small host arrays, concatenated."""
+    n = int(tensor.shape[0])
+    limit = runner.max_batch
+    if limit is None or limit == n:
+        return device_post(runner.infer_on_device({input_name: tensor}))
+    on_device = hasattr(tensor, "ptr") and not isinstance(tensor, np.ndarray)
+    parts, sizes = [], []
+    if on_device and n % limit == 0:
+        for i in range(0, n, limit):
+            parts.append(device_post(runner.infer_on_device({input_name: tensor.slice(i, i + limit)})))
+            sizes.append(limit)
+    else:
+        host = tensor.to_host() if on_device else tensor
+        for i in range(0, n, limit):
+            part = host[i:i + limit]
+            sizes.append(len(part))
+            if len(part) < limit:
+                part = np.concatenate([part, np.zeros((limit - len(part),) + part.shape[1:], part.dtype)])
+            parts.append(device_post(runner.infer_on_device({input_name: part})))
+    return {name: np.concatenate([p[name][:s] for p, s in zip(parts, sizes)]) for name in parts[0]}
+
+
 class PostprocessStage(Stage):
     """Raw outputs -> per-frame results with detections in source pixels; then, per stream and
     in frame order, tracking and analytics (timed on their own)."""
@@ -305,6 +353,6 @@ class PostprocessStage(Stage):
         now = time.perf_counter()
         if self.tracking is not None:
             self.track_timer.add(now - t1, len(batch.meta))
-        for r in results:
-            r.latency_ms = (now - batch.started) * 1e3
+        for r, m in zip(results, batch.meta):
+            r.latency_ms = (now - (m.started or batch.started)) * 1e3
         yield ResultBatch(results)

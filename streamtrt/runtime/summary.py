@@ -24,6 +24,7 @@ class RunSummary:
     error: Optional[str] = None
     events: Counter = field(default_factory=Counter)
     analytics: dict = field(default_factory=dict)  # stream id -> lines/zones summaries
+    streams: dict = field(default_factory=dict)  # stream id -> state, counters, latency p50/p99
 
     @property
     def fps(self) -> float:
@@ -44,6 +45,7 @@ class RunSummary:
                 "p50": round(self.latency.p50_ms, 2), "p99": round(self.latency.p99_ms, 2)},
             "events": dict(self.events),
             "analytics": self.analytics,
+            "streams": self.streams,
             "interrupted": self.interrupted,
             "error": self.error,
         }
@@ -70,4 +72,11 @@ class RunSummary:
             lines.append(f"  {name:<18} {s.ms_per_frame:7.2f} ms/frame   batch p50 {s.p50_ms:7.2f} ms  p99 {s.p99_ms:7.2f} ms")
         if self.latency is not None and self.latency.count:
             lines.append(f"  {'end-to-end latency':<18} p50 {self.latency.p50_ms:.1f} ms  p99 {self.latency.p99_ms:.1f} ms")
+        if len(self.streams) > 1 or any(s.get("live") for s in self.streams.values()):
+            for sid, s in self.streams.items():
+                lat = s.get("latency_ms") or {}
+                extra = "".join(f", {k.replace('_', ' ')} {s[k]}" for k in ("dropped", "reconnects", "frames_lost")
+                                if s.get(k))
+                lines.append(f"  stream {sid:<10} {s['state']:<12} {s['frames']:>7} frames, latency p50 "
+                             f"{lat.get('p50', 0):.1f} ms p99 {lat.get('p99', 0):.1f} ms{extra}  {s['uri']}")
         return "\n".join(lines)

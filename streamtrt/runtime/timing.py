@@ -71,3 +71,25 @@ class StageTimer:
         ms = recent * 1e3
         return LatencyStats(count, frames, total, float(np.percentile(ms, 50)), float(np.percentile(ms, 99)),
                             1e3 * total / count)
+
+
+def merge_timers(timers: list[StageTimer]) -> list[StageTimer]:
+    """One timer per name, in first-seen order: the per-stream timers of a stage kind combined."""
+    groups: dict[str, list[StageTimer]] = {}
+    for t in timers:
+        groups.setdefault(t.name, []).append(t)
+    out = []
+    for name, group in groups.items():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        merged = StageTimer(name)
+        for t in group:
+            with t._lock:
+                merged._recent.extend(t._recent)
+                merged._count += t._count
+                merged._total += t._total
+                merged._frames += t._frames
+                merged.buckets = [a + b for a, b in zip(merged.buckets, t.buckets)]
+        out.append(merged)
+    return out

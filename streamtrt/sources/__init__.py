@@ -1,4 +1,4 @@
-"""Sources: where frames come from (files, image folders; live streams follow)."""
+"""Sources: where frames come from (files, image folders, live streams)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from ..errors import UnsupportedSourceError
 from .base import Frame, FrameSource, SourceInfo, SourceStats
 from .file import VideoFileSource, decode_error_for, probe_video
 from .images import ImageFolderSource
-from .uri import SourceURI, parse_source_uri, redact
+from .uri import LIVE_KINDS, SourceURI, parse_source_uri, redact
 
 __all__ = [
     "Frame", "FrameSource", "SourceInfo", "SourceStats", "SourceURI", "VideoFileSource",
@@ -16,12 +16,18 @@ __all__ = [
 ]
 
 
-def open_source(uri: SourceURI, stream_id: str = "0", threads: Optional[int] = None) -> FrameSource:
-    """Open a CPU-decoding source for a parsed URI."""
+def open_source(uri: SourceURI, stream_id: str = "0", threads: Optional[int] = None,
+                options=None, live=None) -> FrameSource:
+    """Open a CPU-decoding source for a parsed URI.
+
+    ``options`` is the stream's :class:`~streamtrt.config.SourceConfig`, ``live`` the run's
+    :class:`~streamtrt.config.LiveConfig` (supervision of live sources)."""
     if uri.kind == "file":
         return VideoFileSource(uri.location, uri.display, stream_id, threads=threads)
     if uri.kind == "images":
         return ImageFolderSource(uri.location, uri.display, stream_id)
-    raise UnsupportedSourceError(
-        f"{uri.display}: {uri.kind} sources are parsed but not supported in this release yet"
-    )
+    if uri.kind in LIVE_KINDS:
+        from .live import open_live_source
+
+        return open_live_source(uri, stream_id, options, live)
+    raise UnsupportedSourceError(f"{uri.display}: {uri.kind} sources are not supported")

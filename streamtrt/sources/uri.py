@@ -15,11 +15,11 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import SourceError, UnsupportedSourceError
 
-SourceKind = Literal["file", "images", "rtsp", "http", "v4l2", "csi"]
+SourceKind = Literal["file", "images", "rtsp", "http", "v4l2", "csi", "gstreamer", "ffmpeg"]
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".ts", ".m2ts", ".mov", ".m4v", ".webm", ".h264", ".h265", ".hevc"})
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
-LIVE_KINDS = frozenset({"rtsp", "http", "v4l2", "csi"})
+LIVE_KINDS = frozenset({"rtsp", "http", "v4l2", "csi", "gstreamer", "ffmpeg"})
 
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
 
@@ -34,7 +34,9 @@ class SourceURI:
     """A parsed source.
 
     ``location`` is a filesystem path for ``file``, a folder or glob pattern for ``images``,
-    the URL for network sources, a device path for ``v4l2`` and a sensor id for ``csi``.
+    the URL for network sources, a device path for ``v4l2``, a sensor id for ``csi``, a
+    GStreamer pipeline for ``gstreamer`` (``gst://...``) and an FFmpeg input for ``ffmpeg``
+    (``ffmpeg://...``, with ``format`` and ``options`` in the source's config).
     """
 
     kind: SourceKind
@@ -62,6 +64,11 @@ def parse_source_uri(text: str) -> SourceURI:
     scheme_match = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://", raw)
     if scheme_match:
         scheme = scheme_match.group(1).lower()
+        rest = raw[scheme_match.end():]
+        if scheme in ("gst", "gstreamer", "ffmpeg"):
+            if not rest.strip():
+                raise SourceError(f"{redact(raw)}: empty {scheme}:// input")
+            return SourceURI("gstreamer" if scheme.startswith("gst") else "ffmpeg", rest.strip(), raw)
         parts = urlsplit(raw)
         if scheme == "file":
             path = unquote(parts.path) if not parts.netloc else unquote(parts.netloc + parts.path)
@@ -82,7 +89,8 @@ def parse_source_uri(text: str) -> SourceURI:
             return SourceURI("csi", sensor, raw)
         raise UnsupportedSourceError(
             f"unsupported source scheme '{scheme}://' in {redact(raw)} "
-            "(supported: file://, a path, an image folder or glob, rtsp://, http(s)://, v4l2://, csi://)"
+            "(supported: file://, a path, an image folder or glob, rtsp://, http(s)://, v4l2://, csi://, "
+            "gst://, ffmpeg://)"
         )
     if raw.isdigit():
         return SourceURI("v4l2", f"/dev/video{raw}", raw)

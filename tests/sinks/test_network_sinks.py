@@ -252,7 +252,9 @@ def test_metrics_endpoint_is_scraped_and_parsed(tmp_path):
     assert pipe.metrics.address[0] == "127.0.0.1"
     assert scraped['streamtrt_frames_total{stream="0"}'] >= 100
     assert scraped['streamtrt_fps{stream="0"}'] > 0
-    assert 'streamtrt_queue_depth{queue="decoded"}' in scraped
+    assert 'streamtrt_queue_depth{queue="batches"}' in scraped
+    assert scraped['streamtrt_stream_latency_seconds{stream="0",quantile="0.99"}'] > 0
+    assert scraped['streamtrt_stream_up{stream="0",state="running"}'] == 1
     buckets = [v for k, v in scraped.items() if k.startswith('streamtrt_stage_seconds_bucket{stage="infer"')]
     assert buckets == sorted(buckets) and buckets[-1] == scraped['streamtrt_stage_seconds_count{stage="infer"}']
     assert 'streamtrt_stage_seconds_count{stage="end_to_end"}' in scraped

@@ -1,0 +1,181 @@
+"""``streamtrt bench --streams N,M,...``: how many concurrent real-time streams one process holds.
+
+For each stream count, in one run:
+
+* **decode alone**: every stream decoded at full speed in parallel (NVDEC through DALI on a GPU,
+  FFmpeg on the CPU), nothing else running: the decode ceiling in total frames per second;
+* **pipeline, unpaced**: the whole pipeline over N copies of the clip as fast as it goes;
+* **pipeline, real time**: N copies replayed at the clip's frame rate like cameras
+  (``pace: true``). Streams are real time when every one of them keeps the clip's rate
+  (within 3%) and its p99 latency from decode to sink stays within the limit.
+
+The largest real-time count is reported with the bottleneck (the stage whose alone-rate is
+closest to the pipeline's unpaced total).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .config import Config, load_config
+from .preprocess.dali import DaliGpuVideoDecoder
+from .runtime.pipeline import Pipeline
+from .sources import open_source, parse_source_uri, probe_video
+from .system import module_version, probe_cuda
+
+
+def _config(base: Config, clip: str, n: int, pace: bool, overrides: list[str]) -> Config:
+    raw = base.model_dump(mode="json")
+    raw["source"] = None
+    raw["sources"] = [{"uri": clip, "id": f"s{i}", "pace": pace} for i in range(n)]
+    raw["sinks"] = []
+    raw["runtime"]["max_frames"] = None
+    return load_config(raw, overrides)
+
+
+def decode_alone(cfg: Config, clip: str, n: int, seconds: float, gpu: bool) -> float:
+    """Total frames per second of ``n`` parallel decoders, nothing else running."""
+    info = probe_video(Path(clip), clip)
+    counts = [0] * n
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            while not stop.is_set():
+                if gpu:
+                    from .preprocess.spec import PreprocessSpec
+
+                    spec = PreprocessSpec(416, 416)
+                    dec = DaliGpuVideoDecoder(clip, spec, cfg.runtime.stream_batch or cfg.runtime.batch_size,
+                                              info.frame_count or 0, info.height, info.width,
+                                              device_id=cfg.runtime.device_id, decode_only=True)
+                    for batch in dec:
+                        counts[i] += int(batch.shape[0])
+                        if stop.is_set():
+                            break
+                    dec.close()
+                else:
+                    with open_source(parse_source_uri(clip), f"s{i}", 1) as src:
+                        for _ in src:
+                            counts[i] += 1
+                            if stop.is_set():
+                                break
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    time.sleep(min(2.0, seconds / 4))  # start-up (pipeline builds) excluded
+    start_frames, t0 = sum(counts), time.perf_counter()
+    time.sleep(seconds)
+    total = sum(counts) - start_frames
+    elapsed = time.perf_counter() - t0
+    stop.set()
+    for t in threads:
+        t.join(30)
+    if errors:
+        raise errors[0]
+    return total / elapsed
+
+
+def run_pipeline(cfg: Config, seconds: float, warmup: float) -> dict[str, Any]:
+    """Run for ``warmup + seconds``; per-stream frame rates and latencies over the last ``seconds``."""
+    pipe = Pipeline(cfg)
+    arrivals: dict[str, list[tuple[float, float]]] = {}
+    timer = threading.Timer(warmup + seconds, pipe.stop)
+    t0 = time.perf_counter()
+    timer.start()
+    try:
+        with pipe:
+            for r in pipe:
+                arrivals.setdefault(r.stream_id, []).append((time.perf_counter() - t0, r.latency_ms))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        timer.cancel()
+    end = time.perf_counter() - t0
+    per_stream = {}
+    for sid in pipe.streams:
+        window = [(t, lat) for t, lat in arrivals.get(sid, []) if t >= warmup]
+        span = max(end - warmup, 1e-9)
+        lat = np.asarray([l for _, l in window] or [0.0])
+        per_stream[sid] = {"fps": len(window) / span, "p50_ms": float(np.percentile(lat, 50)),
+                           "p99_ms": float(np.percentile(lat, 99))}
+    fps = [s["fps"] for s in per_stream.values()]
+    return {
+        "total_fps": float(sum(fps)), "min_stream_fps": float(min(fps)) if fps else 0.0,
+        "max_p99_ms": float(max(s["p99_ms"] for s in per_stream.values())) if per_stream else 0.0,
+        "median_p50_ms": float(np.median([s["p50_ms"] for s in per_stream.values()])) if per_stream else 0.0,
+        "stages": {k: round(v.ms_per_frame, 3) for k, v in pipe.summary.stages.items()},
+        "plan": pipe.plan.as_dict(),
+    }
+
+
+def run_stream_bench(config_path: str, overrides: list[str], clip: str, counts: list[int], seconds: float,
+                     latency_ms: float, log: Callable[[str], None] = lambda m: None,
+                     stop_after_failure: bool = True) -> dict[str, Any]:
+    base = load_config(config_path, overrides)
+    info = probe_video(Path(clip), clip)
+    rate = info.fps or 30.0
+    rows = []
+    gpu = None
+    best = 0
+    for n in counts:
+        unpaced_cfg = _config(base, clip, n, False, overrides)
+        paced_cfg = _config(base, clip, n, True, overrides)
+        log(f"bench: {n} streams: decode alone")
+        probe = Pipeline(unpaced_cfg)
+        plan = probe.plan.as_dict()
+        probe.close()
+        gpu = plan["decoder"] == "dali-gpu"
+        dec = decode_alone(unpaced_cfg, clip, n, seconds / 2, gpu)
+        log(f"bench: {n} streams: pipeline, unpaced")
+        unpaced = run_pipeline(unpaced_cfg, seconds / 2, warmup=2.0)
+        log(f"bench: {n} streams: pipeline, real time ({rate:g} fps each)")
+        paced = run_pipeline(paced_cfg, seconds, warmup=3.0)
+        realtime = paced["min_stream_fps"] >= 0.97 * rate and paced["max_p99_ms"] <= latency_ms
+        rows.append({"streams": n, "decode_alone_fps": round(dec, 1), "unpaced_fps": round(unpaced["total_fps"], 1),
+                     "realtime_min_stream_fps": round(paced["min_stream_fps"], 2),
+                     "realtime_max_p99_ms": round(paced["max_p99_ms"], 1),
+                     "realtime_median_p50_ms": round(paced["median_p50_ms"], 1),
+                     "realtime": realtime, "stages_ms_per_frame": unpaced["stages"], "plan": plan})
+        log(f"bench: {n} streams: decode {dec:.0f} fps, unpaced {unpaced['total_fps']:.0f} fps, real time: "
+            f"min {paced['min_stream_fps']:.1f} fps/stream, p99 {paced['max_p99_ms']:.0f} ms -> "
+            f"{'yes' if realtime else 'no'}")
+        if realtime:
+            best = max(best, n)
+        elif stop_after_failure and best:
+            break
+    cuda = probe_cuda()
+    return {
+        "machine": {"gpu": cuda.gpus[0].name if cuda.gpus else None, "cuda_driver": cuda.driver_version,
+                    "dali": module_version("nvidia.dali"), "onnxruntime": module_version("onnxruntime"),
+                    "cupy": module_version("cupy"), "pyav": module_version("av")},
+        "clip": {"uri": clip, "width": info.width, "height": info.height, "fps": rate, "codec": info.codec},
+        "model": str(base.model.path.name), "batch_size": base.runtime.batch_size,
+        "batch_timeout_ms": base.runtime.batch_timeout_ms, "latency_limit_ms": latency_ms,
+        "rows": rows, "max_realtime_streams": best,
+    }
+
+
+def format_stream_table(r: dict) -> str:
+    m, c = r["machine"], r["clip"]
+    lines = [f"{c['width']}x{c['height']} {c['codec']} at {c['fps']:g} fps, {r['model']}, batch {r['batch_size']} "
+             f"(timeout {r['batch_timeout_ms']:g} ms); {m['gpu'] or 'no GPU'}, DALI {m['dali']}, ORT {m['onnxruntime']}, "
+             f"CuPy {m['cupy']}", "",
+             "| streams | decode alone (fps, total) | pipeline unpaced (fps, total) | real time: slowest stream fps | "
+             "p99 latency ms (worst stream) | real time |", "|---:|---:|---:|---:|---:|:---:|"]
+    for row in r["rows"]:
+        lines.append(f"| {row['streams']} | {row['decode_alone_fps']:.0f} | {row['unpaced_fps']:.0f} | "
+                     f"{row['realtime_min_stream_fps']:.1f} | {row['realtime_max_p99_ms']:.0f} | "
+                     f"{'yes' if row['realtime'] else 'no'} |")
+    lines += ["", f"largest real-time stream count: {r['max_realtime_streams']} "
+                  f"(each >= 97% of {c['fps']:g} fps, p99 <= {r['latency_limit_ms']:g} ms)"]
+    return "\n".join(lines)

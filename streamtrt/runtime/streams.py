@@ -1,0 +1,80 @@
+"""Per-stream state of a running pipeline: where a stream comes from, how it is decoded, and
+its live counters (state, frames, drops, reconnects, latency) for status lines and metrics."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ..config import LiveConfig, SourceConfig
+from ..sources import SourceInfo
+from ..sources.uri import SourceURI
+from .timing import StageTimer
+
+
+@dataclass
+class StreamState:
+    """One stream. ``state`` is ``starting``, ``connecting``, ``running``, ``reconnecting``,
+    ``ended``, ``failed`` or ``removed``."""
+
+    id: str
+    uri: SourceURI
+    config: SourceConfig
+    info: SourceInfo
+    decoder: str  # "cpu", "dali-gpu" or "gstreamer"
+    live: bool
+    drop_stale: bool
+    chunk: int  # frames handed over at once
+    source: Any = None  # the FrameSource, for CPU decode
+    state: str = "starting"
+    frames: int = 0
+    dropped: int = 0
+    reconnects: int = 0
+    lost: int = 0
+    last_frame_at: Optional[float] = None  # time.time()
+    error: Optional[str] = None
+    exception: Optional[BaseException] = None
+    expected_frames: Optional[int] = None
+    stages: list = field(default_factory=list)
+    control: Any = None
+    latency: StageTimer = field(default_factory=lambda: StageTimer("end_to_end"))
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def display(self) -> str:
+        return self.uri.display
+
+    def count_dropped(self, frames: int) -> None:
+        with self._lock:
+            self.dropped += frames
+
+    def frame_done(self, latency_s: float) -> None:
+        self.frames += 1
+        self.last_frame_at = time.time()
+        self.latency.add(latency_s)
+
+    def status(self) -> dict:
+        """A JSON-ready snapshot (credentials never included)."""
+        supervisor = getattr(self.source, "supervisor", None)
+        counters = supervisor.snapshot() if supervisor is not None else {}
+        lat = self.latency.stats()
+        out = {
+            "id": self.id, "uri": self.display, "state": counters.get("state", self.state),
+            "decoder": self.decoder, "live": self.live, "frames": self.frames, "dropped": self.dropped,
+            "reconnects": counters.get("reconnects", self.reconnects),
+            "frames_lost": counters.get("frames_lost", self.lost),
+            "last_frame_age_s": None if self.last_frame_at is None else round(time.time() - self.last_frame_at, 3),
+            "latency_ms": {"p50": round(lat.p50_ms, 2), "p99": round(lat.p99_ms, 2)} if lat.count else None,
+        }
+        if self.state in ("ended", "failed", "removed"):
+            out["state"] = self.state
+        if self.error or counters.get("error"):
+            out["error"] = self.error or counters.get("error")
+        return out
+
+
+def drop_stale_for(live: bool, cfg: LiveConfig) -> bool:
+    """Whether a stream drops stale frames under the configured policy."""
+    return live if cfg.drop_stale == "auto" else bool(cfg.drop_stale)
