@@ -25,6 +25,7 @@ import numpy as np
 from .config import Config, load_config
 from .preprocess.dali import DaliGpuVideoDecoder
 from .runtime.pipeline import Pipeline
+from .runtime.plan import make_plan
 from .sources import open_source, parse_source_uri, probe_video
 from .system import module_version, probe_cuda
 
@@ -118,6 +119,22 @@ def run_pipeline(cfg: Config, seconds: float, warmup: float) -> dict[str, Any]:
     }
 
 
+def _phase(kind: str, raw: dict, clip: str, n: int, seconds: float, gpu: bool) -> Any:
+    """One measurement in a fresh process, so GPU memory pools (DALI, CuPy, ONNX Runtime) of one
+    stream count never carry into the next."""
+    cfg = load_config(raw)
+    if kind == "decode":
+        return decode_alone(cfg, clip, n, seconds, gpu)
+    return run_pipeline(cfg, seconds, warmup=2.0 if kind == "unpaced" else 3.0)
+
+
+def _isolated(*args) -> Any:
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_phase, args)
+
+
 def run_stream_bench(config_path: str, overrides: list[str], clip: str, counts: list[int], seconds: float,
                      latency_ms: float, log: Callable[[str], None] = lambda m: None,
                      stop_after_failure: bool = True) -> dict[str, Any]:
@@ -128,18 +145,19 @@ def run_stream_bench(config_path: str, overrides: list[str], clip: str, counts: 
     gpu = None
     best = 0
     for n in counts:
-        unpaced_cfg = _config(base, clip, n, False, overrides)
+        # unpaced: chunks of up to 8 frames per stream (decoder memory grows with streams x chunk)
+        chunk = [] if base.runtime.stream_batch else [f"runtime.stream_batch={min(8, base.runtime.batch_size)}"]
+        unpaced_cfg = _config(base, clip, n, False, overrides + chunk)
         paced_cfg = _config(base, clip, n, True, overrides)
-        log(f"bench: {n} streams: decode alone")
-        probe = Pipeline(unpaced_cfg)
-        plan = probe.plan.as_dict()
-        probe.close()
+        plan = make_plan(unpaced_cfg.runtime, [parse_source_uri(clip)]).as_dict()
         gpu = plan["decoder"] == "dali-gpu"
-        dec = decode_alone(unpaced_cfg, clip, n, seconds / 2, gpu)
+        log(f"bench: {n} streams: decode alone")
+        dec = _isolated("decode", unpaced_cfg.model_dump(mode="json"), clip, n, seconds / 2, gpu)
         log(f"bench: {n} streams: pipeline, unpaced")
-        unpaced = run_pipeline(unpaced_cfg, seconds / 2, warmup=2.0)
+        unpaced = _isolated("unpaced", unpaced_cfg.model_dump(mode="json"), clip, n, seconds / 2, gpu)
         log(f"bench: {n} streams: pipeline, real time ({rate:g} fps each)")
-        paced = run_pipeline(paced_cfg, seconds, warmup=3.0)
+        paced = _isolated("paced", paced_cfg.model_dump(mode="json"), clip, n, seconds, gpu)
+        plan = paced["plan"]
         realtime = paced["min_stream_fps"] >= 0.97 * rate and paced["max_p99_ms"] <= latency_ms
         rows.append({"streams": n, "decode_alone_fps": round(dec, 1), "unpaced_fps": round(unpaced["total_fps"], 1),
                      "realtime_min_stream_fps": round(paced["min_stream_fps"], 2),

@@ -3,7 +3,9 @@
 A batch goes when it is full or ``timeout`` after its first frame, so a slow or ended stream
 never holds the others back. A stream's chunk that fills a batch exactly passes through
 untouched (zero copy on the GPU); otherwise frames are gathered into a new tensor: on the host
-with numpy, on the GPU with device-to-device copies into a small pool of buffers.
+with numpy, on the GPU with device-to-device copies into a small pool of buffers, made as each
+chunk arrives so that its decoder gets its buffer back at once. Host and device frames (CPU- and
+GPU-decoded streams in one run) form separate batches.
 """
 
 from __future__ import annotations
@@ -33,19 +35,6 @@ class _Part:
     stop: int
 
 
-class _Remaining:
-    """Counts the frames of a device chunk not yet copied; frees the chunk when none are left."""
-
-    def __init__(self, batch: TensorBatch):
-        self.batch = batch
-        self.left = len(batch.meta)
-
-    def consumed(self, n: int) -> None:
-        self.left -= n
-        if self.left <= 0 and self.batch.release is not None:
-            self.batch.release.set()
-
-
 class DevicePool:
     """A few device buffers of one batch each, reused once the runner has released them."""
 
@@ -63,23 +52,22 @@ class DevicePool:
         self._stream = cuda.Stream()
         self._next = 0
 
-    def gather(self, parts: list[_Part], abort: threading.Event) -> tuple[DeviceView, threading.Event]:
+    def acquire(self, abort: threading.Event) -> tuple[int, threading.Event]:
+        """The next buffer (pointer, release event), once the runner is done with it."""
         i = self._next
         self._next = (i + 1) % len(self._buffers)
         while not self._free[i].wait(0.05):
             if abort.is_set():
                 raise InterruptedError
         self._free[i].clear()
-        dst = self._buffers[i].ptr
-        offset = 0
-        for p in parts:
-            n = p.stop - p.start
-            src = p.batch.tensor.ptr + p.start * self.frame_bytes
-            self._cuda.copy_async(dst + offset, src, n * self.frame_bytes, "d2d", self._stream)
-            offset += n * self.frame_bytes
+        return self._buffers[i].ptr, self._free[i]
+
+    def copy(self, dst: int, offset_frames: int, src: Any, start: int, stop: int) -> None:
+        """Frames ``start:stop`` of device tensor ``src`` to frame ``offset_frames`` of ``dst``; waits."""
+        n = stop - start
+        self._cuda.copy_async(dst + offset_frames * self.frame_bytes, src.ptr + start * self.frame_bytes,
+                              n * self.frame_bytes, "d2d", self._stream)
         self._stream.synchronize()
-        frames = offset // self.frame_bytes
-        return DeviceView(dst, (frames,) + self.frame_shape, self.itemsize), self._free[i]
 
     def close(self) -> None:
         for e in self._free:
@@ -87,6 +75,34 @@ class DevicePool:
         for b in self._buffers:
             b.free()
         self._stream.destroy()
+
+
+class _Pending:
+    """Frames waiting for a batch. Host frames are kept as slices and concatenated when the batch
+    goes; device frames are copied into a pool buffer as they arrive, so each stream's decoder
+    gets its buffer back at once instead of waiting for the batch to fill."""
+
+    def __init__(self) -> None:
+        self.parts: list[_Part] = []  # host
+        self.frames = 0
+        self.first_at = 0.0
+        self.meta: list = []
+        self.geoms: list = []
+        self.images: Optional[list] = []
+        self.started = float("inf")
+        self.buffer: Optional[tuple[int, threading.Event]] = None  # device
+
+    def note(self, batch: TensorBatch, start: int, stop: int) -> None:
+        if not self.frames:
+            self.first_at = time.perf_counter()
+        self.meta += batch.meta[start:stop]
+        self.geoms += batch.geometries[start:stop]
+        if self.images is not None and batch.images is not None:
+            self.images += batch.images[start:stop]
+        else:
+            self.images = None
+        self.started = min(self.started, batch.started)
+        self.frames += stop - start
 
 
 class BatchStage(Stage):
@@ -102,109 +118,89 @@ class BatchStage(Stage):
         self.on_stream_end = on_stream_end
         self.pool_size = pool_size
         self._pool: Optional[DevicePool] = None
-        self._pending: list[_Part] = []
-        self._pending_frames = 0
-        self._first_at = 0.0
-        self._owners: dict[int, _Remaining] = {}
+        self._host = _Pending()
+        self._device = _Pending()
+
+    def _waiting(self) -> list[_Pending]:
+        return [p for p in (self._host, self._device) if p.frames]
 
     def produce(self) -> Iterator[TensorBatch]:
         while not self.control.abort.is_set():
+            waiting = self._waiting()
             wait = 0.05
-            if self._pending:
-                wait = max(0.0, min(wait, self._first_at + self.timeout_s - time.perf_counter()))
+            if waiting:
+                due = min(p.first_at for p in waiting) + self.timeout_s
+                wait = max(0.0, min(wait, due - time.perf_counter()))
             got = self.mux.get(wait)
+            now = time.perf_counter()
+            for p in self._waiting():
+                if now - p.first_at >= self.timeout_s:
+                    yield self._emit(p)
             if got is None:
-                if self._pending and time.perf_counter() - self._first_at >= self.timeout_s:
-                    yield self._emit(self._pending_frames)
                 if len(self.mux) == 0 and not self.keep_running():
                     break
                 continue
             sid, item = got
             if item is EOS:
                 self.on_stream_end(sid)
-                if len(self.mux) == 0 and self._pending:
-                    yield self._emit(self._pending_frames)  # nothing else can fill it
-                if len(self.mux) == 0 and not self.keep_running():
-                    break
+                if len(self.mux) == 0:
+                    for p in self._waiting():  # nothing else can fill them
+                        yield self._emit(p)
+                    if not self.keep_running():
+                        break
                 continue
             n = len(item.meta)
-            if not self._pending and n == self.batch_size:
+            device = _on_device(item.tensor)
+            pending = self._device if device else self._host
+            if not pending.frames and n == self.batch_size:
                 yield item  # a whole batch from one stream: as is
                 continue
-            if not self._pending:
-                self._first_at = time.perf_counter()
-            self._pending.append(_Part(item, 0, n))
-            if _on_device(item.tensor):
-                self._owners[id(item)] = _Remaining(item)
-            self._pending_frames += n
-            while self._pending_frames >= self.batch_size:
-                yield self._emit(self.batch_size)
-        if self._pending and not self.control.abort.is_set():
-            yield self._emit(self._pending_frames)
+            start = 0
+            while start < n:
+                take = min(n - start, self.batch_size - pending.frames)
+                t0 = time.perf_counter()
+                if device:
+                    self._copy_in(item, start, start + take)
+                else:
+                    pending.parts.append(_Part(item, start, start + take))
+                pending.note(item, start, start + take)
+                self.timer.add(time.perf_counter() - t0, take)
+                start += take
+                if pending.frames >= self.batch_size:
+                    yield self._emit(pending)
+                    pending = self._device if device else self._host  # a fresh one
+            if device and item.release is not None:
+                item.release.set()  # copied: the decoder may reuse its buffer
+        if not self.control.abort.is_set():
+            for p in self._waiting():
+                yield self._emit(p)
 
-    def _take(self, n: int) -> list[_Part]:
-        """The oldest ``n`` pending frames, splitting a chunk if needed."""
-        taken, need = [], n
-        while need:
-            part = self._pending[0]
-            size = part.stop - part.start
-            if size <= need:
-                taken.append(self._pending.pop(0))
-                need -= size
-            else:
-                taken.append(_Part(part.batch, part.start, part.start + need))
-                part.start += need
-                need = 0
-        self._pending_frames -= n
-        if self._pending:
-            self._first_at = time.perf_counter()
-        return taken
+    def _copy_in(self, item: TensorBatch, start: int, stop: int) -> None:
+        t = item.tensor
+        if self._pool is None:
+            self._pool = DevicePool(self.pool_size, tuple(t.shape[1:]), self.batch_size, getattr(t, "itemsize", 4))
+        if self._device.buffer is None:
+            self._device.buffer = self._pool.acquire(self.control.abort)
+        self._pool.copy(self._device.buffer[0], self._device.frames, t, start, stop)
 
-    def _emit(self, n: int) -> TensorBatch:
-        t0 = time.perf_counter()
-        batch = self._gather(self._take(n))
-        self.timer.add(time.perf_counter() - t0, n)
+    def _emit(self, pending: _Pending) -> TensorBatch:
+        n = pending.frames
+        if pending is self._device:
+            ptr, release = pending.buffer
+            tensor: Any = DeviceView(ptr, (n,) + self._pool.frame_shape, self._pool.itemsize)
+        else:
+            release = None
+            arrays = [p.batch.tensor[p.start:p.stop] for p in pending.parts]
+            tensor = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+        batch = TensorBatch(pending.meta, tensor, pending.geoms, pending.images, pending.started, release)
+        if pending is self._device:
+            self._device = _Pending()
+        else:
+            self._host = _Pending()
         return batch
 
-    def _gather(self, parts: list[_Part]) -> TensorBatch:
-        meta = [m for p in parts for m in p.batch.meta[p.start:p.stop]]
-        geoms = [g for p in parts for g in p.batch.geometries[p.start:p.stop]]
-        images = None
-        if all(p.batch.images is not None for p in parts):
-            images = [im for p in parts for im in p.batch.images[p.start:p.stop]]
-        started = min(p.batch.started for p in parts)
-        devices = [_on_device(p.batch.tensor) for p in parts]
-        release = None
-        if all(devices):
-            if self._pool is None:
-                t = parts[0].batch.tensor
-                self._pool = DevicePool(self.pool_size, tuple(t.shape[1:]), self.batch_size,
-                                        getattr(t, "itemsize", 4))
-            try:
-                tensor, release = self._pool.gather(parts, self.control.abort)
-            finally:
-                self._consumed(parts)
-        else:
-            arrays = []
-            for p in parts:
-                t = p.batch.tensor
-                arrays.append(t.to_host()[p.start:p.stop] if _on_device(t) else t[p.start:p.stop])
-            self._consumed(parts)
-            tensor = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
-        return TensorBatch(meta, tensor, geoms, images, started, release)
-
-    def _consumed(self, parts: list[_Part]) -> None:
-        for p in parts:
-            owner = self._owners.get(id(p.batch))
-            if owner is not None:
-                owner.consumed(p.stop - p.start)
-                if owner.left <= 0:
-                    del self._owners[id(p.batch)]
-
     def cleanup(self) -> None:
-        for owner in self._owners.values():
-            if owner.batch.release is not None:
-                owner.batch.release.set()
-        self._owners.clear()
+        if self._device.buffer is not None:
+            self._device.buffer[1].set()
         if self._pool is not None:
             self._pool.close()

@@ -147,13 +147,14 @@ class FFmpegLiveSource(SupervisedSource):
             bad_in_a_row = 0
             gating = ctx.name in _INTER_CODECS
             for packet in container.demux(stream):
-                if packet.size == 0:
-                    continue
-                if gating:
+                # the last, empty packet flushes the decoder (hardware decoders hold frames back)
+                if gating and packet.size:
                     if not packet.is_keyframe:
                         self.supervisor.skipped_until_keyframe += 1
                         continue
                     gating = False
+                elif gating:
+                    continue
                 try:
                     frames = packet.decode()
                     bad_in_a_row = 0

@@ -81,7 +81,8 @@ def test_auto_plan_picks_the_gpu_and_writes_sinks(short_clip, tmp_path):
     cfg = make_config(short_clip, tmp_path, sinks=[f"jsonl:{out}", f"video:{video}"],
                       runtime={"decoder": "auto", "runner": "auto", "batch_size": 3})
     with Pipeline.from_config(cfg) as pipe:
-        assert pipe.plan.as_dict() == {"decoder": "dali-gpu", "preprocessor": "dali-gpu", "runner": "onnxruntime-cuda"}
+        assert pipe.plan.as_dict() == {"decoder": "dali-gpu", "preprocessor": "dali-gpu", "runner": "onnxruntime-cuda",
+                                       "postprocessor": "gpu"}
         summary = pipe.run()
     assert summary.frames == 12 and summary.bad_frames == 0
     lines = [json.loads(l) for l in out.read_text().splitlines()]
@@ -127,3 +128,83 @@ def test_tracking_counts_agree_between_cpu_and_gpu_paths(tmp_path):
     print("CPU path (in, out, zone enters):", cpu, "GPU path:", gpu)
     # NVDEC's colour conversion shifts scores slightly; counts may move by one, not more
     assert all(abs(a - b) <= 1 for a, b in zip(cpu, gpu)), (cpu, gpu)
+
+
+def _same(a, b) -> bool:
+    if len(a) != len(b):
+        return False
+    if not len(a):
+        return True
+    oa, ob = np.lexsort(a.xyxy.T[::-1]), np.lexsort(b.xyxy.T[::-1])
+    return (np.array_equal(a.class_id[oa], b.class_id[ob]) and np.allclose(a.xyxy[oa], b.xyxy[ob], atol=0.05)
+            and np.allclose(a.confidence[oa], b.confidence[ob], atol=1e-3))
+
+
+@needs_ort_cuda
+def test_gpu_postprocessing_matches_the_cpu_postprocessing(short_clip, tmp_path):
+    """Same decoder and model; decode+NMS in CuPy vs numpy: the same detections."""
+    runs = {}
+    for post in ("gpu", "cpu"):
+        cfg = make_config(short_clip, tmp_path, runtime={"decoder": "dali-gpu", "runner": "onnxruntime-cuda",
+                                                         "postprocessor": post, "batch_size": 4},
+                          postprocess={"score_threshold": 0.2})
+        with Pipeline.from_config(cfg) as pipe:
+            assert pipe.plan.postprocessor == post
+            runs[post] = [r.detections for r in pipe]
+    assert len(runs["gpu"]) == len(runs["cpu"]) == 12
+    assert sum(len(d) for d in runs["cpu"]) > 12
+    assert all(_same(g, c) for g, c in zip(runs["gpu"], runs["cpu"]))
+
+
+@needs_ort_cuda
+def test_device_outputs_match_host_outputs(short_clip):
+    import cupy
+
+    from streamtrt.postprocess.device import as_cupy
+
+    dec = DaliGpuVideoDecoder(str(short_clip), SPEC, 1, 12, 576, 768)
+    batch = next(iter(dec))
+    with OnnxRuntimeRunner(MODEL, "cuda") as runner:
+        host = runner.infer({"input_1:0": batch})
+        dtypes = {o.name: o.dtype for o in runner.outputs}
+        device = {k: cupy.asnumpy(as_cupy(v, dtypes[k])) for k, v in runner.infer_on_device({"input_1:0": batch}).items()}
+    assert host.keys() == device.keys()
+    assert all(np.abs(host[k] - device[k]).max() < 1e-4 for k in host)
+
+
+@needs_ort_cuda
+def test_many_gpu_streams_match_single_stream_runs(tmp_path):
+    """NVDEC per stream, frames of 3 streams gathered on the device into shared batches."""
+    from tests.conftest import SAMPLES, VIDEO, write_video
+
+    frames = decode_frames(VIDEO, 40)
+    clips = {"a": (write_video(tmp_path / "a.mp4", frames[:12], "libx264"), 12),
+             "b": (write_video(tmp_path / "b.mp4", frames[20:27], "libx264"), 7),
+             "c": (write_video(tmp_path / "c.mp4", frames[27:37], "libx264"), 10)}
+    cfg = make_config(clips["a"][0], tmp_path, runtime={"decoder": "dali-gpu", "runner": "onnxruntime-cuda",
+                                                        "batch_size": 6, "stream_batch": 4})
+    del cfg["source"]
+    cfg["sources"] = [{"uri": str(p), "id": k} for k, (p, _) in clips.items()]
+    cfg["model"]["path"] = str(SAMPLES / "nanodet-m-416-dynamic.onnx")
+    with Pipeline.from_config(cfg) as pipe:
+        got: dict = {}
+        for r in pipe:
+            got.setdefault(r.stream_id, []).append(r)
+        stages = pipe.summary.stages
+    assert {k: [r.frame_index for r in v] for k, v in got.items()} == {k: list(range(n)) for k, (_, n) in clips.items()}
+    assert "batch" in stages  # chunks of 4 were gathered into batches of 6 on the device
+    for sid, (path, n) in clips.items():
+        single = make_config(path, tmp_path, runtime={"decoder": "dali-gpu", "runner": "onnxruntime-cuda"})
+        with Pipeline.from_config(single) as pipe:
+            alone = [r.detections for r in pipe]
+        assert all(_same(m.detections, a) for m, a in zip(got[sid], alone)), sid
+
+
+@needs_ort_cuda
+def test_live_source_decodes_through_nvdec_hwaccel(short_clip, tmp_path):
+    cfg = make_config(short_clip, tmp_path, runtime={"runner": "onnxruntime-cuda"})
+    del cfg["source"]
+    cfg["sources"] = [{"uri": f"ffmpeg://{short_clip}", "live": False, "hwaccel": "cuda"}]
+    with Pipeline.from_config(cfg) as pipe:
+        results = list(pipe)
+    assert len(results) == 12 and sum(len(r.detections) for r in results) > 12
