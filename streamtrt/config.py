@@ -129,8 +129,6 @@ class SourceConfig(_Strict):
     """Replay a file at its frame rate, like a camera (for tests and benchmarks)."""
     live: Optional[bool] = None
     """Treat as live (reconnect, drop stale frames); default: true for network and camera sources."""
-    hwaccel: Optional[Literal["cuda"]] = None
-    """Decode through FFmpeg's NVDEC hwaccel (live sources on a GPU machine); CPU decode when unset."""
 
     @field_validator("id")
     @classmethod

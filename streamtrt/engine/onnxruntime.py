@@ -65,6 +65,7 @@ class OnnxRuntimeRunner(Runner):
         self.cuda_graph = cuda_graph if provider == "cuda" else False
         self.batch_size = batch_size
         self._graph_io = None
+        self.dynamic_batch = False
         self.name = f"onnxruntime-{provider}"
         self._session = None
 
@@ -75,6 +76,7 @@ class OnnxRuntimeRunner(Runner):
             raise ModelError(f"model not found: {path}")
         if not os.access(path, os.R_OK):
             raise ModelError(f"model is not readable (permission denied): {path}")
+        self.dynamic_batch = _has_dynamic_batch(ort, path)
         self._session = self._create_session(ort, path, with_graph=bool(self.cuda_graph))
         self._inputs = [_tensor_info(a) for a in self._session.get_inputs()]
         self._outputs = [_tensor_info(a) for a in self._session.get_outputs()]
@@ -118,6 +120,10 @@ class OnnxRuntimeRunner(Runner):
                 except Exception:
                     pass
             cuda_options = {"device_id": self.device_id}
+            if self.dynamic_batch:
+                # Every new batch size would start an exhaustive cuDNN search (seconds each): a
+                # multi-stream batcher sends many sizes, so pick convolution algorithms by heuristics.
+                cuda_options["cudnn_conv_algo_search"] = "HEURISTIC"
             if with_graph:
                 cuda_options["enable_cuda_graph"] = "1"
             providers = [("CUDAExecutionProvider", cuda_options), "CPUExecutionProvider"]
@@ -191,6 +197,17 @@ class OnnxRuntimeRunner(Runner):
         self._graph_io = None
         self._session = None
         super().deactivate()
+
+
+def _has_dynamic_batch(ort, path: Path) -> bool:
+    try:
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+        dim = model.graph.input[0].type.tensor_type.shape.dim[0]
+        return not dim.HasField("dim_value")
+    except Exception:
+        return False
 
 
 def _as_host(value: Any) -> np.ndarray:

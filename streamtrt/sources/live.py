@@ -126,13 +126,8 @@ class FFmpegLiveSource(SupervisedSource):
         import av
 
         target, fmt, options = self._open_args()
-        kwargs = {}
-        if self.sc.hwaccel:
-            from av.codec.hwaccel import HWAccel
-
-            kwargs["hwaccel"] = HWAccel(device_type=self.sc.hwaccel, allow_software_fallback=True)
         container = av.open(target, format=fmt, options=options,
-                            timeout=(self.live.open_timeout_s, self.live.stall_timeout_s), **kwargs)
+                            timeout=(self.live.open_timeout_s, self.live.stall_timeout_s))
         try:
             if not container.streams.video:
                 raise RuntimeError("no video stream")
@@ -145,6 +140,7 @@ class FFmpegLiveSource(SupervisedSource):
             self.info.codec = ctx.name
             last_frame = time.monotonic()
             bad_in_a_row = 0
+            packets = frames_out = 0
             gating = ctx.name in _INTER_CODECS
             for packet in container.demux(stream):
                 # the last, empty packet flushes the decoder (hardware decoders hold frames back)
@@ -155,6 +151,7 @@ class FFmpegLiveSource(SupervisedSource):
                     gating = False
                 elif gating:
                     continue
+                packets += 1
                 try:
                     frames = packet.decode()
                     bad_in_a_row = 0
@@ -167,11 +164,14 @@ class FFmpegLiveSource(SupervisedSource):
                         raise RuntimeError(f"{bad_in_a_row} undecodable packets in a row") from None
                     continue
                 for vframe in frames:
+                    frames_out += 1
                     last_frame = time.monotonic()
                     self.info.width, self.info.height = vframe.width, vframe.height
                     yield vframe.to_ndarray(format="bgr24"), True
                 if time.monotonic() - last_frame > self.live.stall_timeout_s:
                     raise StallError(f"no frame for {self.live.stall_timeout_s:g} s")
+            if packets > 1 and not frames_out:
+                raise RuntimeError(f"{packets} packets but no decodable frame")
         finally:
             container.close()
 

@@ -198,13 +198,3 @@ def test_many_gpu_streams_match_single_stream_runs(tmp_path):
         with Pipeline.from_config(single) as pipe:
             alone = [r.detections for r in pipe]
         assert all(_same(m.detections, a) for m, a in zip(got[sid], alone)), sid
-
-
-@needs_ort_cuda
-def test_live_source_decodes_through_nvdec_hwaccel(short_clip, tmp_path):
-    cfg = make_config(short_clip, tmp_path, runtime={"runner": "onnxruntime-cuda"})
-    del cfg["source"]
-    cfg["sources"] = [{"uri": f"ffmpeg://{short_clip}", "live": False, "hwaccel": "cuda"}]
-    with Pipeline.from_config(cfg) as pipe:
-        results = list(pipe)
-    assert len(results) == 12 and sum(len(r.detections) for r in results) > 12
