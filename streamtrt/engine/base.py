@@ -50,6 +50,8 @@ class DeviceView:
     ptr: int
     shape: tuple[int, ...]
     itemsize: int = 4
+    capacity: int = 0
+    """Rows the allocation holds beyond ``shape[0]`` (0: unknown); lets a batch be padded in place."""
 
     def slice(self, start: int, stop: int) -> "DeviceView":
         """Rows ``start:stop`` of the first dimension: the same memory, no copy."""

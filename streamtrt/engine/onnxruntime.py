@@ -120,10 +120,6 @@ class OnnxRuntimeRunner(Runner):
                 except Exception:
                     pass
             cuda_options = {"device_id": self.device_id}
-            if self.dynamic_batch:
-                # Every new batch size would start an exhaustive cuDNN search (seconds each): a
-                # multi-stream batcher sends many sizes, so pick convolution algorithms by heuristics.
-                cuda_options["cudnn_conv_algo_search"] = "HEURISTIC"
             if with_graph:
                 cuda_options["enable_cuda_graph"] = "1"
             providers = [("CUDAExecutionProvider", cuda_options), "CPUExecutionProvider"]

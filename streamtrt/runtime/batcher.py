@@ -187,7 +187,7 @@ class BatchStage(Stage):
         n = pending.frames
         if pending is self._device:
             ptr, release = pending.buffer
-            tensor: Any = DeviceView(ptr, (n,) + self._pool.frame_shape, self._pool.itemsize)
+            tensor: Any = DeviceView(ptr, (n,) + self._pool.frame_shape, self._pool.itemsize, self.batch_size)
         else:
             release = None
             arrays = [p.batch.tensor[p.start:p.stop] for p in pending.parts]

@@ -353,7 +353,8 @@ class Pipeline:
         keep_running = lambda: self.keep_alive and not control.stop.is_set()  # noqa: E731
         shared: list[Stage] = [BatchStage(self._mux, rt.batch_size, rt.batch_timeout_ms / 1e3, control, queues[0],
                                           keep_running, self._stream_ended, rt.slots + 2)]
-        shared.append(InferStage(self.runner, control, queues[0], queues[1], self.device_post))
+        shared.append(InferStage(self.runner, control, queues[0], queues[1], self.device_post,
+                                 rt.batch_size))
         tracking = None
         if self.config.tracker.enabled:
             from ..track.stream import StreamTracking

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 import numpy as np
 
-from ..engine.base import Runner
+from ..engine.base import DeviceView, Runner
 from ..postprocess.postprocessor import Postprocessor
 from ..errors import DecodeError
 from ..preprocess.dali import DaliGpuVideoDecoder, DeviceBatch
@@ -220,18 +220,39 @@ class InferStage(Stage):
     accepts are split, smaller ones padded."""
 
     def __init__(self, runner: Runner, control: Control, inbox, outbox,
-                 device_post: Optional[Callable[[dict], dict]] = None):
+                 device_post: Optional[Callable[[dict], dict]] = None, batch_size: Optional[int] = None):
         super().__init__("infer", control, outbox, inbox)
         self.runner = runner
         self.device_post = device_post  # GPU decode+NMS on the device outputs: only detections come back
+        # A batch-dynamic model on the GPU always gets full batches (padded; outputs trimmed), so
+        # cuDNN tunes one shape once instead of every size a timeout-cut batch can have.
+        self.pad_to = batch_size if runner.device == "cuda" and runner.max_batch is None else None
         self.input_name = runner.inputs[0].name
-        self._pending: deque[tuple[TensorBatch, float]] = deque()
+        self._pending: deque[tuple[TensorBatch, float, Optional[int]]] = deque()
+
+    def _padded(self, tensor: Any) -> tuple[Any, Optional[int]]:
+        """``tensor`` grown to ``pad_to`` rows where that is free (a pool buffer) or cheap (host)."""
+        n = int(tensor.shape[0])
+        if self.pad_to is None or n >= self.pad_to:
+            return tensor, None
+        if isinstance(tensor, np.ndarray):
+            pad = np.zeros((self.pad_to - n,) + tensor.shape[1:], tensor.dtype)
+            return np.concatenate([tensor, pad]), n
+        if getattr(tensor, "capacity", 0) >= self.pad_to:
+            return DeviceView(tensor.ptr, (self.pad_to,) + tuple(tensor.shape[1:]), tensor.itemsize,
+                              tensor.capacity), n
+        return tensor, None
 
     def process(self, batch: TensorBatch) -> Iterable[OutputBatch]:
         t0 = time.perf_counter()
+        tensor, keep = self._padded(batch.tensor)
+        if keep is not None:
+            batch = TensorBatch(batch.meta, tensor, batch.geometries, batch.images, batch.started, batch.release)
         if self.device_post is not None:
             try:
                 outputs = run_batched_on_device(self.runner, self.input_name, batch.tensor, self.device_post)
+                if keep is not None:
+                    outputs = {k: v[:keep] for k, v in outputs.items()}
             finally:
                 if batch.release is not None:
                     batch.release.set()
@@ -246,13 +267,15 @@ class InferStage(Stage):
             finally:
                 if batch.release is not None:
                     batch.release.set()
-            self._pending.append((batch, t0))
+            self._pending.append((batch, t0, keep))
             if len(self._pending) >= self.runner.in_flight:
                 yield self._collect()
             return
         yield from self.flush()
         try:
             outputs = run_batched(self.runner, self.input_name, batch.tensor)
+            if keep is not None:
+                outputs = {k: v[:keep] for k, v in outputs.items()}
         finally:
             if batch.release is not None:
                 batch.release.set()
@@ -260,8 +283,10 @@ class InferStage(Stage):
         yield OutputBatch(batch.meta, outputs, batch.geometries, batch.images, batch.started)
 
     def _collect(self) -> OutputBatch:
-        batch, t0 = self._pending.popleft()
+        batch, t0, keep = self._pending.popleft()
         outputs = self.runner.collect()
+        if keep is not None:
+            outputs = {k: v[:keep] for k, v in outputs.items()}
         self.timer.add(time.perf_counter() - t0, len(batch.meta))
         return OutputBatch(batch.meta, outputs, batch.geometries, batch.images, batch.started)
 
