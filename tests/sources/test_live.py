@@ -249,18 +249,21 @@ def test_ffmpeg_escape_hatch_and_missing_camera(tmp_path):
 def test_credentials_never_leak(tmp_path, caplog):
     """Status, metrics, the summary, logs and errors show the URI with its credentials hidden."""
     port = free_port()
-    cfg = live_config(f"rtsp://admin:hunter2@127.0.0.1:{port}/cam", tmp_path, supervision={"max_reconnects": 2})
+    cfg = live_config(f"rtsp://admin:hunter2@127.0.0.1:{port}/cam", tmp_path,
+                      supervision={"max_reconnects": 5, "reconnect_initial_s": 0.3, "reconnect_max_s": 0.6})
     cfg["metrics"] = {"enabled": True, "port": 0}
     cfg["sinks"] = [f"summary:{tmp_path / 's.json'}", f"jsonl:{tmp_path / 'd.jsonl'}"]
     pipe = Pipeline.from_config(cfg)
     seen: dict[str, str] = {}
 
     def scrape():
-        time.sleep(0.5)
+        deadline = time.monotonic() + 10
+        while pipe.metrics is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # a few failed attempts (~2.5 s of backoff in all)
         seen["status"] = json.dumps(pipe.stream_status())
-        if pipe.metrics is not None:
-            url = "http://%s:%d/metrics" % pipe.metrics.address[:2]
-            seen["metrics"] = urllib.request.urlopen(url, timeout=5).read().decode()
+        url = "http://%s:%d/metrics" % pipe.metrics.address[:2]
+        seen["metrics"] = urllib.request.urlopen(url, timeout=5).read().decode()
 
     t = threading.Thread(target=scrape)
     t.start()
@@ -274,6 +277,7 @@ def test_credentials_never_leak(tmp_path, caplog):
     for text in texts:
         assert "hunter2" not in text and "admin:" not in text
     assert "rtsp://***@" in seen["status"]
+    assert 'streamtrt_stream_up{stream="cam",state="reconnecting"} 0' in seen["metrics"]
 
 
 def test_control_endpoint_adds_and_removes_streams(tmp_path, camera_clip):
