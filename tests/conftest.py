@@ -98,3 +98,14 @@ def unmatched(a: list[dict], b: list[dict], threshold: float, margin: float = 0.
                    and _iou(d["bbox"], e["bbox"]) >= iou for e in b):
             missing.append(d)
     return missing
+
+
+def same_detections(a, b, box_atol: float = 1e-2, score_atol: float = 1e-4) -> bool:
+    """Equal detections up to order and float noise (batched vs single runs, GPU vs CPU)."""
+    if len(a) != len(b):
+        return False
+    if not len(a):
+        return True
+    oa, ob = np.lexsort(a.xyxy.T[::-1]), np.lexsort(b.xyxy.T[::-1])
+    return (np.array_equal(a.class_id[oa], b.class_id[ob]) and np.allclose(a.xyxy[oa], b.xyxy[ob], atol=box_atol)
+            and np.allclose(a.confidence[oa], b.confidence[ob], atol=score_atol))

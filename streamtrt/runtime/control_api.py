@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
 from ..errors import ConfigError, StreamTRTError
+from .http import BackgroundServer, QuietHandler
 
 log = logging.getLogger("streamtrt")
 _MAX_BODY = 64 * 1024
@@ -28,7 +27,7 @@ class ControlServer:
         self.pipeline = pipeline
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):
                 if self.path.rstrip("/") == "/streams":
                     self._reply(200, api.pipeline.stream_status())
@@ -71,25 +70,10 @@ class ControlServer:
                 self._reply(200, {"removed": unquote(parts[1])})
 
             def _reply(self, code: int, payload: Any) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(code, json.dumps(payload).encode(), "application/json")
 
-            def log_message(self, *args):
-                pass
-
-        try:
-            self.server = ThreadingHTTPServer((host, port), Handler)
-        except OSError as exc:
-            raise StreamTRTError(f"control: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        self.address = self.server.server_address
-        self._thread = threading.Thread(target=self.server.serve_forever, name="streamtrt-control", daemon=True)
-        self._thread.start()
+        self._http = BackgroundServer("control", Handler, host, port)
+        self.address = self._http.address
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(5.0)
+        self._http.close()

@@ -5,12 +5,10 @@ frames, sink backlog and reconnects, GPU memory where NVML is available."""
 from __future__ import annotations
 
 import ctypes
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
-from ..errors import StreamTRTError
+from .http import BackgroundServer, QuietHandler
 from .timing import HISTOGRAM_BUCKETS_S
 
 if TYPE_CHECKING:
@@ -89,28 +87,16 @@ class MetricsServer:
         self._started = time.monotonic()
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):  # noqa: N802
                 if self.path.split("?")[0] != "/metrics":
                     self.send_error(404)
                     return
-                body = outer.render().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(200, outer.render().encode(), "text/plain; version=0.0.4; charset=utf-8")
 
-            def log_message(self, *args):
-                pass
-
-        try:
-            self.server = ThreadingHTTPServer((host, port), Handler)
-        except OSError as exc:
-            raise StreamTRTError(f"metrics: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        self.address = self.server.server_address
-        self._thread = threading.Thread(target=self.server.serve_forever, name="streamtrt-metrics", daemon=True)
-        self._thread.start()
+        self._http = BackgroundServer("metrics", Handler, host, port)
+        self.server = self._http.server
+        self.address = self._http.address
 
     def render(self) -> str:
         p = self.pipeline
@@ -196,5 +182,4 @@ class MetricsServer:
         return "\n".join(out) + "\n"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._http.close()

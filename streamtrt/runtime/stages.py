@@ -249,15 +249,8 @@ class InferStage(Stage):
         if keep is not None:
             batch = TensorBatch(batch.meta, tensor, batch.geometries, batch.images, batch.started, batch.release)
         if self.device_post is not None:
-            try:
-                outputs = run_batched_on_device(self.runner, self.input_name, batch.tensor, self.device_post)
-                if keep is not None:
-                    outputs = {k: v[:keep] for k, v in outputs.items()}
-            finally:
-                if batch.release is not None:
-                    batch.release.set()
-            self.timer.add(time.perf_counter() - t0, len(batch.meta))
-            yield OutputBatch(batch.meta, outputs, batch.geometries, batch.images, batch.started)
+            yield self._run_now(batch, t0, keep, lambda t: run_batched_on_device(
+                self.runner, self.input_name, t, self.device_post))
             return
         limit = self.runner.max_batch
         if self.runner.in_flight > 1 and (limit is None or len(batch.meta) <= limit):
@@ -272,15 +265,19 @@ class InferStage(Stage):
                 yield self._collect()
             return
         yield from self.flush()
+        yield self._run_now(batch, t0, keep, lambda t: run_batched(self.runner, self.input_name, t))
+
+    def _run_now(self, batch: TensorBatch, t0: float, keep: Optional[int], run: Callable) -> OutputBatch:
+        """Run a batch to completion; outputs of padding rows dropped, the input released."""
         try:
-            outputs = run_batched(self.runner, self.input_name, batch.tensor)
+            outputs = run(batch.tensor)
             if keep is not None:
                 outputs = {k: v[:keep] for k, v in outputs.items()}
         finally:
             if batch.release is not None:
                 batch.release.set()
         self.timer.add(time.perf_counter() - t0, len(batch.meta))
-        yield OutputBatch(batch.meta, outputs, batch.geometries, batch.images, batch.started)
+        return OutputBatch(batch.meta, outputs, batch.geometries, batch.images, batch.started)
 
     def _collect(self) -> OutputBatch:
         batch, t0, keep = self._pending.popleft()

@@ -13,7 +13,7 @@ from streamtrt.preprocess.dali import DaliGpuVideoDecoder, dali_available
 from streamtrt.preprocess.opencv import OpenCVPreprocessor
 from streamtrt.preprocess.spec import PreprocessSpec
 from streamtrt.system import probe_cuda
-from tests.conftest import MODEL, NANODET_INPUT, decode_frames, make_config, unmatched
+from tests.conftest import MODEL, NANODET_INPUT, decode_frames, make_config, same_detections, unmatched
 
 pytestmark = [
     pytest.mark.gpu,
@@ -131,13 +131,7 @@ def test_tracking_counts_agree_between_cpu_and_gpu_paths(tmp_path):
 
 
 def _same(a, b) -> bool:
-    if len(a) != len(b):
-        return False
-    if not len(a):
-        return True
-    oa, ob = np.lexsort(a.xyxy.T[::-1]), np.lexsort(b.xyxy.T[::-1])
-    return (np.array_equal(a.class_id[oa], b.class_id[ob]) and np.allclose(a.xyxy[oa], b.xyxy[ob], atol=0.05)
-            and np.allclose(a.confidence[oa], b.confidence[ob], atol=1e-3))
+    return same_detections(a, b, box_atol=0.05, score_atol=1e-3)
 
 
 @needs_ort_cuda

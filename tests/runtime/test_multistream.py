@@ -14,7 +14,7 @@ from streamtrt import Pipeline
 from streamtrt.errors import ConfigError, PipelineError
 from streamtrt.runtime.mux import StreamMux
 from streamtrt.runtime.messages import EOS
-from tests.conftest import ROOT, SAMPLES, decode_frames, make_config, write_video
+from tests.conftest import ROOT, SAMPLES, decode_frames, make_config, same_detections, write_video
 
 DYNAMIC = SAMPLES / "nanodet-m-416-dynamic.onnx"
 
@@ -44,17 +44,6 @@ def by_stream(results):
     for r in results:
         out.setdefault(r.stream_id, []).append(r)
     return out
-
-
-def same_detections(a, b) -> bool:
-    if len(a) != len(b):
-        return False
-    if not len(a):
-        return True
-    order_a, order_b = np.lexsort(a.xyxy.T[::-1]), np.lexsort(b.xyxy.T[::-1])
-    return (np.array_equal(a.class_id[order_a], b.class_id[order_b])
-            and np.allclose(a.xyxy[order_a], b.xyxy[order_b], atol=1e-2)
-            and np.allclose(a.confidence[order_a], b.confidence[order_b], atol=1e-4))
 
 
 def test_every_frame_of_every_stream_and_identical_to_single_stream_runs(clips, tmp_path):

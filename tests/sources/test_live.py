@@ -50,6 +50,18 @@ def live_config(uri, tmp_path, supervision=None, **source):
     return cfg
 
 
+def run_for(cfg: dict, seconds: float):
+    """Run a live pipeline for ``seconds``, then stop it gracefully; (pipeline, results)."""
+    pipe = Pipeline.from_config(cfg)
+    stopper = threading.Timer(seconds, pipe.stop)
+    stopper.start()
+    try:
+        with pipe:
+            return pipe, list(pipe)
+    finally:
+        stopper.cancel()
+
+
 def fd_count() -> int:
     return len(os.listdir("/proc/self/fd"))
 
@@ -187,12 +199,7 @@ def test_mjpeg_slower_than_declared_is_not_a_stall(tmp_path, mjpeg_frames):
     """FFmpeg assumes 25 fps for MJPEG; this camera sends 4 fps. Nothing is lost or reconnected."""
     with MjpegServer(mjpeg_frames, fps=4) as server:
         cfg = live_config(server.url, tmp_path, supervision={"stall_timeout_s": 2.0})
-        pipe = Pipeline.from_config(cfg)
-        stopper = threading.Timer(4.0, pipe.stop)
-        stopper.start()
-        with pipe:
-            results = list(pipe)
-        stopper.cancel()
+        pipe, results = run_for(cfg, 4.0)
     assert len(results) >= 10 and [r.frame_index for r in results] == list(range(len(results)))
     status = pipe.summary.streams["cam"]
     assert status["dropped"] == 0 and status["reconnects"] == 0
@@ -204,12 +211,7 @@ def test_mjpeg_faster_than_inference_drops_stale_frames(tmp_path, mjpeg_frames):
     """A 150 fps camera outruns CPU inference: stale frames are dropped, latency stays bounded."""
     with MjpegServer(mjpeg_frames, fps=150) as server:
         cfg = live_config(server.url, tmp_path)
-        pipe = Pipeline.from_config(cfg)
-        stopper = threading.Timer(5.0, pipe.stop)
-        stopper.start()
-        with pipe:
-            results = list(pipe)
-        stopper.cancel()
+        pipe, results = run_for(cfg, 5.0)
     status = pipe.summary.streams["cam"]
     assert status["dropped"] > len(results)  # most frames were stale by the time inference was free
     assert status["latency_ms"]["p99"] < 1000
@@ -221,12 +223,7 @@ def test_queue_policy_keeps_every_frame_of_a_live_source(tmp_path, mjpeg_frames)
     """With drop_stale off, a burst faster than inference queues up instead (and is all processed)."""
     with MjpegServer(mjpeg_frames, fps=100, count=60) as server:
         cfg = live_config(server.url, tmp_path, supervision={"drop_stale": False})
-        pipe = Pipeline.from_config(cfg)
-        stopper = threading.Timer(6.0, pipe.stop)
-        stopper.start()
-        with pipe:
-            results = list(pipe)
-        stopper.cancel()
+        pipe, results = run_for(cfg, 6.0)
     assert [r.frame_index for r in results][:60] == list(range(60))
     assert pipe.summary.streams["cam"]["dropped"] == 0
 
