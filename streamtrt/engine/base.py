@@ -43,6 +43,11 @@ class DeviceTensor(Protocol):
     def shape(self) -> tuple[int, ...]: ...
 
 
+def is_device_tensor(value: Any) -> bool:
+    """Whether ``value`` lives in device memory (a numpy array has ``shape`` but no ``ptr``)."""
+    return isinstance(value, DeviceTensor) and not isinstance(value, np.ndarray)
+
+
 @dataclass(frozen=True)
 class DeviceView:
     """Device memory someone else owns, seen as a tensor: a pointer, a shape and an item size."""

@@ -10,7 +10,7 @@ from typing import Any, Mapping, Optional, Union
 import numpy as np
 
 from ..errors import BackendUnavailableError, InferenceError, ModelError
-from .base import DeviceTensor, Runner, TensorInfo
+from .base import Runner, TensorInfo, is_device_tensor
 
 log = logging.getLogger("streamtrt")
 
@@ -179,7 +179,7 @@ class OnnxRuntimeRunner(Runner):
         binding = self._session.io_binding()
         info = {i.name: i for i in self._inputs}
         for name, value in feeds.items():
-            if isinstance(value, DeviceTensor) and not isinstance(value, np.ndarray):
+            if is_device_tensor(value):
                 binding.bind_input(
                     name=name, device_type="cuda", device_id=self.device_id,
                     element_type=info[name].dtype.type, shape=tuple(value.shape), buffer_ptr=value.ptr,
@@ -249,7 +249,7 @@ class _GraphIO:
     def run(self, session, feeds: Mapping[str, Any], to_host: bool = True) -> dict[str, np.ndarray]:
         for name, value in feeds.items():
             target = self.inputs[name]
-            if isinstance(value, DeviceTensor) and not isinstance(value, np.ndarray):
+            if is_device_tensor(value):
                 from . import cuda
 
                 if tuple(value.shape) != tuple(target.shape()):

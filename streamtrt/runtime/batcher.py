@@ -12,27 +12,15 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from ..engine.base import DeviceView
+from ..engine.base import DeviceView, is_device_tensor
 from .control import Control
 from .messages import EOS, TensorBatch
 from .mux import StreamMux
 from .stages import Stage
-
-
-def _on_device(tensor: Any) -> bool:
-    return hasattr(tensor, "ptr") and not isinstance(tensor, np.ndarray)
-
-
-@dataclass
-class _Part:
-    batch: TensorBatch
-    start: int
-    stop: int
 
 
 class DevicePool:
@@ -83,7 +71,7 @@ class _Pending:
     gets its buffer back at once instead of waiting for the batch to fill."""
 
     def __init__(self) -> None:
-        self.parts: list[_Part] = []  # host
+        self.arrays: list[np.ndarray] = []  # host frames, as slices of their chunks
         self.frames = 0
         self.first_at = 0.0
         self.meta: list = []
@@ -150,7 +138,7 @@ class BatchStage(Stage):
                         break
                 continue
             n = len(item.meta)
-            device = _on_device(item.tensor)
+            device = is_device_tensor(item.tensor)
             pending = self._device if device else self._host
             if not pending.frames and n == self.batch_size:
                 yield item  # a whole batch from one stream: as is
@@ -162,7 +150,7 @@ class BatchStage(Stage):
                 if device:
                     self._copy_in(item, start, start + take)
                 else:
-                    pending.parts.append(_Part(item, start, start + take))
+                    pending.arrays.append(item.tensor[start:start + take])
                 pending.note(item, start, start + take)
                 self.timer.add(time.perf_counter() - t0, take)
                 start += take
@@ -190,7 +178,7 @@ class BatchStage(Stage):
             tensor: Any = DeviceView(ptr, (n,) + self._pool.frame_shape, self._pool.itemsize, self.batch_size)
         else:
             release = None
-            arrays = [p.batch.tensor[p.start:p.stop] for p in pending.parts]
+            arrays = pending.arrays
             tensor = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
         batch = TensorBatch(pending.meta, tensor, pending.geoms, pending.images, pending.started, release)
         if pending is self._device:

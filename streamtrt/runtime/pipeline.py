@@ -177,10 +177,7 @@ class Pipeline:
             old = self.streams.get(sc.id)
             if old is not None and old.state not in ("ended", "failed", "removed"):
                 raise ConfigError(f"stream id {sc.id!r} is already in use")
-            uri = parse_source_uri(sc.uri)
-            if uri.kind == "file" and self.plan.decoder not in ("cpu", "dali-gpu", "gstreamer"):
-                raise ConfigError(f"{uri.display}: cannot decode this source here")
-            stream = self._open_stream(sc, uri)
+            stream = self._open_stream(sc, parse_source_uri(sc.uri))
             self.streams[sc.id] = stream
             if self._control is not None:
                 self._launch_stream(stream)

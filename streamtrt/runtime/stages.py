@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 import numpy as np
 
-from ..engine.base import DeviceView, Runner
+from ..engine.base import DeviceView, Runner, is_device_tensor
 from ..postprocess.postprocessor import Postprocessor
 from ..errors import DecodeError
 from ..preprocess.dali import DaliGpuVideoDecoder, DeviceBatch
@@ -296,7 +296,7 @@ def run_batched(runner: Runner, input_name: str, tensor: Any) -> dict[str, np.nd
     """Run ``tensor`` (N, ...) through ``runner`` in chunks the model accepts; concatenate outputs."""
     n = int(tensor.shape[0])
     limit = runner.max_batch
-    on_device = hasattr(tensor, "ptr") and not isinstance(tensor, np.ndarray)
+    on_device = is_device_tensor(tensor)
     if limit is None or limit == n:
         if on_device and runner.device == "cpu":
             tensor = tensor.to_host()
@@ -325,7 +325,7 @@ def run_batched_on_device(runner: Runner, input_name: str, tensor: Any,
     limit = runner.max_batch
     if limit is None or limit == n:
         return device_post(runner.infer_on_device({input_name: tensor}))
-    on_device = hasattr(tensor, "ptr") and not isinstance(tensor, np.ndarray)
+    on_device = is_device_tensor(tensor)
     parts, sizes = [], []
     if on_device and n % limit == 0:
         for i in range(0, n, limit):

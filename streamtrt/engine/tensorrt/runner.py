@@ -16,7 +16,7 @@ import numpy as np
 
 from ...errors import InferenceError, ModelError
 from .. import cuda
-from ..base import DeviceTensor, Runner, TensorInfo
+from ..base import Runner, TensorInfo, is_device_tensor
 
 
 @dataclass
@@ -137,7 +137,7 @@ class TensorRTRunner(Runner):
                 raise InferenceError(f"batch {n} exceeds the engine's maximum {self._max_batch}")
             shape = self._full_shape(info, n)
             nbytes = int(np.prod(shape)) * info.dtype.itemsize
-            if isinstance(value, DeviceTensor) and not isinstance(value, np.ndarray):
+            if is_device_tensor(value):
                 cuda.copy_async(slot.inputs[info.name].ptr, value.ptr, nbytes, "d2d", slot.stream)
             else:
                 host = np.ascontiguousarray(value, dtype=info.dtype)
