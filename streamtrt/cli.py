@@ -101,7 +101,7 @@ class Progress:
 
 def _stream_states(pipeline) -> str:
     """``cam1 running 9.9 fps | cam2 reconnecting (attempt 3: Connection refused)``, for live or several streams."""
-    streams = pipeline.stream_status()
+    streams = pipeline.stream_status(latency=False)
     if len(streams) <= 1 and not any(st["live"] for st in streams):
         return ""
     fps = pipeline.recent_fps()

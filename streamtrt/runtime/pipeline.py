@@ -10,7 +10,7 @@ import queue
 import threading
 import uuid
 import time
-from collections import Counter, deque
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Union
 
@@ -111,8 +111,6 @@ class Pipeline:
         self._started = False
         self._finished = False
         self.run_id = uuid.uuid4().hex[:12]
-        self.frames_per_stream: Counter = Counter()
-        self._fps_window: deque = deque(maxlen=4096)  # (time, stream) of recent frames
         self.metrics = None
         self.control_server = None
 
@@ -197,13 +195,13 @@ class Pipeline:
                 stream.source.close()  # also ends a backoff wait at once
             log.warning("stream %s removed", stream_id)
 
-    def stream_status(self) -> list[dict]:
-        """Per-stream state and counters (JSON-ready; credentials hidden)."""
+    def stream_status(self, latency: bool = True) -> list[dict]:
+        """Per-stream state and counters (JSON-ready; credentials hidden); ``latency`` adds p50/p99."""
         with self._lock:
             streams = list(self.streams.values())
         out = []
         for st in streams:
-            status = st.status()
+            status = st.status(latency)
             status["bad_frames"] = st.source.stats.bad_frames if st.source is not None else 0
             out.append(status)
         return out
@@ -435,11 +433,9 @@ class Pipeline:
                     result.events = [dataclasses.replace(e, message_id=f"{result.message_id}:e{k}")
                                      for k, e in enumerate(result.events)]
                 summary.frames += 1
-                self.frames_per_stream[result.stream_id] += 1
                 stream = self.streams.get(result.stream_id)
                 if stream is not None:
                     stream.frame_done(result.latency_ms / 1e3)
-                self._fps_window.append((time.monotonic(), result.stream_id))
                 summary.detections += len(result.detections)
                 summary.per_class.update(result.detections.class_name)
                 latency.add(result.latency_ms / 1e3)
@@ -451,10 +447,15 @@ class Pipeline:
                 yield result
 
     # -- live state, for metrics and status lines -----------------------------------------------
+    @property
+    def frames_per_stream(self) -> Counter:
+        """Frames that reached the sinks, per stream id."""
+        return Counter({sid: st.frames for sid, st in list(self.streams.items()) if st.frames})
+
     def recent_fps(self, window_s: float = 5.0) -> dict[str, float]:
-        now = time.monotonic()
-        recent = [sid for t, sid in list(self._fps_window) if now - t <= window_s]
-        return {sid: n / window_s for sid, n in Counter(recent).items()}
+        """Per-stream frame rate at the sinks over the last ``window_s`` seconds (at most 5)."""
+        rates = {sid: st.recent_fps(window_s) for sid, st in list(self.streams.items())}
+        return {sid: r for sid, r in rates.items() if r > 0}
 
     def timers(self) -> list[StageTimer]:
         """One timer per stage kind (per-stream stages merged), then end to end."""
@@ -536,7 +537,7 @@ class Pipeline:
             if st.source is not None:
                 bad += st.source.stats.bad_frames
             elif st.expected_frames and not interrupted and st.state == "ended":
-                bad += max(0, st.expected_frames - self.frames_per_stream[st.id])
+                bad += max(0, st.expected_frames - st.frames)
         summary.bad_frames = bad
         summary.streams = {st["id"]: st for st in self.stream_status()}
         error = self._control.error if self._control else None
@@ -585,7 +586,7 @@ class Pipeline:
                 stats = st.source.stats
             else:
                 notes = [e for stage in st.stages if isinstance(stage, GpuDecodeStage) for e in stage.fallback_errors]
-                done = self.frames_per_stream[st.id]
+                done = st.frames
                 stats = SourceStats(decoded=done, bad_frames=max(0, (st.expected_frames or done) - done), errors=notes)
             err = decode_error_for(st.display, stats)
             if err is not None:

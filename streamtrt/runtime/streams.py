@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -12,6 +13,8 @@ from ..config import LiveConfig, SourceConfig
 from ..sources import SourceInfo
 from ..sources.uri import SourceURI
 from .timing import StageTimer
+
+RECENT_S = 5.0  # how far back the per-stream frame rate looks
 
 
 @dataclass
@@ -31,8 +34,6 @@ class StreamState:
     state: str = "starting"
     frames: int = 0
     dropped: int = 0
-    reconnects: int = 0
-    lost: int = 0
     last_frame_at: Optional[float] = None  # time.time()
     error: Optional[str] = None
     exception: Optional[BaseException] = None
@@ -40,6 +41,7 @@ class StreamState:
     stages: list = field(default_factory=list)
     control: Any = None
     latency: StageTimer = field(default_factory=lambda: StageTimer("end_to_end"))
+    _recent: deque = field(default_factory=deque, repr=False)  # monotonic times of the last RECENT_S
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -51,22 +53,34 @@ class StreamState:
             self.dropped += frames
 
     def frame_done(self, latency_s: float) -> None:
-        self.frames += 1
+        now = time.monotonic()
+        with self._lock:
+            self.frames += 1
+            self._recent.append(now)
+            while self._recent[0] < now - RECENT_S:
+                self._recent.popleft()
         self.last_frame_at = time.time()
         self.latency.add(latency_s)
 
-    def status(self) -> dict:
-        """A JSON-ready snapshot (credentials never included)."""
+    def recent_fps(self, window_s: float = RECENT_S) -> float:
+        """Frames per second that reached the sinks over the last ``window_s`` (at most ``RECENT_S``)."""
+        since = time.monotonic() - window_s
+        with self._lock:
+            return sum(1 for t in self._recent if t >= since) / window_s
+
+    def status(self, latency: bool = True) -> dict:
+        """A JSON-ready snapshot (credentials never included); ``latency`` adds the percentiles,
+        which cost a sort of the recent samples."""
         supervisor = getattr(self.source, "supervisor", None)
         counters = supervisor.snapshot() if supervisor is not None else {}
-        lat = self.latency.stats()
+        lat = self.latency.stats() if latency else None
         out = {
             "id": self.id, "uri": self.display, "state": counters.get("state", self.state),
             "decoder": self.decoder, "live": self.live, "frames": self.frames, "dropped": self.dropped,
-            "reconnects": counters.get("reconnects", self.reconnects),
-            "frames_lost": counters.get("frames_lost", self.lost),
+            "reconnects": counters.get("reconnects", 0),
+            "frames_lost": counters.get("frames_lost", 0),
             "last_frame_age_s": None if self.last_frame_at is None else round(time.time() - self.last_frame_at, 3),
-            "latency_ms": {"p50": round(lat.p50_ms, 2), "p99": round(lat.p99_ms, 2)} if lat.count else None,
+            "latency_ms": {"p50": round(lat.p50_ms, 2), "p99": round(lat.p99_ms, 2)} if lat and lat.count else None,
         }
         if self.state in ("ended", "failed", "removed"):
             out["state"] = self.state
