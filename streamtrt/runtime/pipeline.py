@@ -157,8 +157,8 @@ class Pipeline:
             if sink.needs_images:
                 rule = getattr(sink, "rule", None)
                 if rule is None or rule.streams is None or len(rule.streams) != 1:
-                    raise ConfigError(f"{getattr(sink, 'display', 'video sink')}: with several sources a video "
-                                      "sink shows one stream: add ?streams=ID to its URI")
+                    raise ConfigError(f"{getattr(sink, 'display', 'video sink')}: with several sources (or streams "
+                                      "added while running) a video sink shows one stream: add ?streams=ID to its URI")
 
     def add_source(self, source: Union[str, dict, SourceConfig]) -> str:
         """Add a stream, while running or before; returns its id. Raises for a bad or duplicate source."""
