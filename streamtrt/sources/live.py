@@ -15,9 +15,12 @@ import threading
 import time
 from typing import Iterator, Optional
 
+import numpy as np
+
 from ..config import LiveConfig, SourceConfig
 from ..errors import UnsupportedSourceError
 from .base import Frame, FrameSource, SourceInfo, SourceStats
+from .file import _ffmpeg_reason
 from .supervisor import AnyEvent, StallError, Supervisor
 from .uri import SourceURI, redact
 
@@ -44,8 +47,8 @@ class SupervisedSource(FrameSource):
         """Also stop (during a backoff wait, or between frames) when any of ``events`` is set."""
         self.supervisor.stop = AnyEvent(self.stop, *events)
 
-    def _frames(self) -> Iterator[tuple]:
-        """One connection: yields ``(bgr_image, is_keyframe)``; returns at end of stream."""
+    def _frames(self) -> Iterator[np.ndarray]:
+        """One connection: yields BGR images, from a keyframe on; returns at end of stream."""
         raise NotImplementedError
 
     def __iter__(self) -> Iterator[Frame]:
@@ -56,16 +59,13 @@ class SupervisedSource(FrameSource):
         while not sup.stopped:
             sup.state = "connecting" if not sup.connected_once else "reconnecting"
             try:
-                gating = True
-                for image, key in self._frames():
+                first = True
+                for image in self._frames():
                     if sup.stopped:
                         return
-                    if gating and not key:
-                        sup.skipped_until_keyframe += 1
-                        continue
                     now = time.monotonic()
-                    if gating:
-                        gating = False
+                    if first:
+                        first = False
                         sup.connected()
                         if last is not None and self.info.fps:
                             sup.count_lost(round((now - last) * self.info.fps) - 1)
@@ -96,8 +96,8 @@ class SupervisedSource(FrameSource):
 
 
 def _reason(exc: BaseException) -> str:
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return redact(text.strip().splitlines()[0] if text.strip() else type(exc).__name__)
+    text = (_ffmpeg_reason(exc) or "").strip()
+    return redact(text.splitlines()[0] if text else type(exc).__name__)
 
 
 class FFmpegLiveSource(SupervisedSource):
@@ -122,7 +122,7 @@ class FFmpegLiveSource(SupervisedSource):
         options.update({str(k): str(v) for k, v in sc.options.items()})
         return target, fmt, options
 
-    def _frames(self) -> Iterator[tuple]:
+    def _frames(self) -> Iterator[np.ndarray]:
         import av
 
         target, fmt, options = self._open_args()
@@ -167,7 +167,7 @@ class FFmpegLiveSource(SupervisedSource):
                     frames_out += 1
                     last_frame = time.monotonic()
                     self.info.width, self.info.height = vframe.width, vframe.height
-                    yield vframe.to_ndarray(format="bgr24"), True
+                    yield vframe.to_ndarray(format="bgr24")
                 if time.monotonic() - last_frame > self.live.stall_timeout_s:
                     raise StallError(f"no frame for {self.live.stall_timeout_s:g} s")
             if packets > 1 and not frames_out:
@@ -190,7 +190,7 @@ class GStreamerLiveSource(SupervisedSource):
         text = self.uri.location
         return text if "appsink" in text else text + " ! videoconvert ! video/x-raw,format=BGR ! appsink drop=true max-buffers=2"
 
-    def _frames(self) -> Iterator[tuple]:
+    def _frames(self) -> Iterator[np.ndarray]:
         import cv2
 
         from .gstreamer import opencv_has_gstreamer
@@ -217,7 +217,7 @@ class GStreamerLiveSource(SupervisedSource):
                 if not ok:
                     return
                 self.info.height, self.info.width = image.shape[:2]
-                yield image, True
+                yield image
         finally:
             cap.release()
 
