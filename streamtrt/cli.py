@@ -282,10 +282,15 @@ def build(targets: tuple[str, ...], overrides: tuple[str, ...], precision: Optio
             cfg = load_config({"source": "unused", "model": {"path": os.path.abspath(target)}}, extra)
         else:
             cfg = load_config(target, extra)
-        prepared = prepare_engine(cfg, report=lambda m: click.echo(m, err=True), trt=trt, force=force)
-        state = "built" if prepared.built else "cached"
-        click.echo(f"{target}: {state} {prepared.path} (key {prepared.key.digest}, {prepared.key.precision}, "
-                   f"{prepared.key.tensorrt}, {prepared.key.device})")
+        seen = set()
+        for engine_cfg in cfg.engine_configs():  # one per DLA core of a tensorrt.dla_core list
+            if engine_cfg.tensorrt.dla_core in seen:
+                continue
+            seen.add(engine_cfg.tensorrt.dla_core)
+            prepared = prepare_engine(engine_cfg, report=lambda m: click.echo(m, err=True), trt=trt, force=force)
+            state = "built" if prepared.built else "cached"
+            click.echo(f"{target}: {state} {prepared.path} (key {prepared.key.digest}, {prepared.key.precision}, "
+                       f"{prepared.key.tensorrt}, {prepared.key.device})")
 
 
 @main.command()

@@ -109,6 +109,10 @@ class RuntimeConfig(_Strict):
     stream_batch: Optional[int] = Field(None, ge=1)
     """Frames one stream decodes and hands over at a time; default ``batch_size`` for files read as fast
     as possible, 1 for live or paced sources (latency)."""
+    engines: int = Field(1, ge=1, le=16)
+    """Model instances, each with its own batcher, serving the streams side by side; a stream stays on
+    one (``sources[].engine``, else the one with fewest streams). A ``tensorrt.dla_core`` list sets one
+    engine per DLA core."""
 
 
 class SourceConfig(_Strict):
@@ -129,6 +133,9 @@ class SourceConfig(_Strict):
     """Replay a file at its frame rate, like a camera (for tests and benchmarks)."""
     live: Optional[bool] = None
     """Treat as live (reconnect, drop stale frames); default: true for network and camera sources."""
+    engine: Optional[int] = Field(None, ge=0)
+    """Which engine serves this stream (an index into the ``tensorrt.dla_core`` list or below
+    ``runtime.engines``); default: the one with fewest streams."""
 
     @field_validator("id")
     @classmethod
@@ -196,8 +203,9 @@ class TensorRTConfig(_Strict):
     workspace_mb: Optional[int] = Field(None, ge=1)
     """Builder workspace (memory-pool) limit; TensorRT's default when unset."""
     profile: ProfileConfig = ProfileConfig()
-    dla_core: Optional[int] = Field(None, ge=0)
-    """Run on this DLA core (Jetson); refused where the device has no DLA."""
+    dla_core: Union[None, int, list[int]] = None
+    """Run on this DLA core (Jetson); refused where the device has no DLA. A list (``[0, 1]``) loads one
+    engine per core, each serving its own streams."""
     gpu_fallback: bool = True
     """With ``dla_core``: layers DLA cannot run go to the GPU."""
     plugins: list[Path] = Field(default_factory=list)
@@ -207,6 +215,15 @@ class TensorRTConfig(_Strict):
     timing_cache: bool = True
     """Keep and reuse a builder timing cache in the cache directory."""
     calibration: CalibrationConfig = CalibrationConfig()
+
+    @field_validator("dla_core")
+    @classmethod
+    def _distinct_cores(cls, v: Any) -> Any:
+        if any(c < 0 for c in (v if isinstance(v, list) else [v] if v is not None else [])):
+            raise ValueError("DLA cores are numbered from 0")
+        if isinstance(v, list) and (not v or len(set(v)) != len(v)):
+            raise ValueError("a list of DLA cores must name each core once (e.g. [0, 1])")
+        return v
 
 
 class TrackerConfig(_Strict):
@@ -312,6 +329,32 @@ class Config(_Strict):
         if dup:
             raise ValueError(f"sources: duplicate stream id {dup[0]!r}")
         return self
+
+    @model_validator(mode="after")
+    def _engines_exist(self) -> "Config":
+        cores = self.tensorrt.dla_core
+        if isinstance(cores, list) and self.runtime.engines not in (1, len(cores)):
+            raise ValueError(f"runtime.engines {self.runtime.engines} does not match the {len(cores)} cores "
+                             "of tensorrt.dla_core (one engine per core)")
+        n = self.engine_count()
+        for i, sc in enumerate(self.sources):
+            if sc.engine is not None and sc.engine >= n:
+                raise ValueError(f"sources.{i}.engine: {sc.engine} is not one of the {n} engine(s) "
+                                 "(runtime.engines or the tensorrt.dla_core list)")
+        return self
+
+    def engine_count(self) -> int:
+        """Model instances this job loads (see ``runtime.engines``)."""
+        cores = self.tensorrt.dla_core
+        return len(cores) if isinstance(cores, list) else self.runtime.engines
+
+    def engine_configs(self) -> list["Config"]:
+        """One config per engine, each naming a single DLA core (or none)."""
+        cores = self.tensorrt.dla_core
+        if not isinstance(cores, list):
+            return [self] * self.runtime.engines
+        return [self.model_copy(update={"tensorrt": self.tensorrt.model_copy(update={"dla_core": c})})
+                for c in cores]
 
     def streams(self) -> list[SourceConfig]:
         """Every input as a :class:`SourceConfig` with its stream id filled in."""

@@ -25,10 +25,13 @@ def create_runner(name: str, config, spin: bool = True, report=None) -> Runner:
 
         from ..errors import ModelError
 
+        dla_core = config.tensorrt.dla_core
+        if isinstance(dla_core, list):
+            raise ValueError("create_runner takes one engine's config: see Config.engine_configs()")
         trt = load_tensorrt()
         say = report or (lambda m: None)
         prepared = prepare_engine(config, report=say, trt=trt)
-        runner = TensorRTRunner(trt, prepared.plan, rt.device_id, rt.slots, rt.cuda_graph)
+        runner = TensorRTRunner(trt, prepared.plan, rt.device_id, rt.slots, rt.cuda_graph, dla_core)
         try:
             runner.activate()
         except ModelError as exc:
@@ -37,7 +40,7 @@ def create_runner(name: str, config, spin: bool = True, report=None) -> Runner:
             # A cached engine that will not load (damaged, or a driver change the key misses): rebuild once.
             say(f"cached engine {prepared.path.name} does not load ({exc}); rebuilding")
             prepared = prepare_engine(config, report=say, trt=trt, force=True)
-            runner = TensorRTRunner(trt, prepared.plan, rt.device_id, rt.slots, rt.cuda_graph)
+            runner = TensorRTRunner(trt, prepared.plan, rt.device_id, rt.slots, rt.cuda_graph, dla_core)
             runner.activate()
         return runner
     else:

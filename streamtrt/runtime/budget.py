@@ -31,22 +31,24 @@ class BudgetPlan:
 
 def plan_budget(budget_mb: int, *, frame_hw: tuple[int, int], input_chw: tuple[int, int, int], itemsize: int,
                 batch: int, slots: int, keep_images: bool, model_bytes: int,
-                workspace_mb: Optional[int] = None) -> BudgetPlan:
-    """The largest queue depth (down to 1) at which everything fits, or a :class:`ConfigError`."""
+                workspace_mb: Optional[int] = None, engines: int = 1) -> BudgetPlan:
+    """The largest queue depth (down to 1) at which everything fits, or a :class:`ConfigError`.
+    Each of ``engines`` model instances holds its own model, workspace and batches in flight."""
     frame = frame_hw[0] * frame_hw[1] * 3
     tensor = input_chw[0] * input_chw[1] * input_chw[2] * itemsize
 
     def parts(s: int) -> dict[str, float]:
         # Frames: the decode queue plus one batch per stage; with pixel sinks they ride every queue.
-        frames_held = batch * ((4 * s + 4) if keep_images else (s + 2))
-        tensors_held = batch * (s + 2)
+        frames_held = engines * batch * ((4 * s + 4) if keep_images else (s + 2))
+        tensors_held = engines * batch * (s + 2)
+        each = f" x {engines} engines" if engines > 1 else ""
         out = {
             f"frames in flight ({frames_held} x {frame_hw[1]}x{frame_hw[0]})": frames_held * frame / MB,
             f"input tensors in flight ({tensors_held})": tensors_held * tensor / MB,
-            "model": model_bytes / MB,
+            f"model{each}": engines * model_bytes / MB,
         }
         if workspace_mb:
-            out["TensorRT workspace"] = float(workspace_mb)
+            out[f"TensorRT workspace{each}"] = float(workspace_mb) * engines
         return out
 
     for s in range(slots, 0, -1):

@@ -76,6 +76,7 @@ class Pipeline:
                 sink.analytics_config = config.analytics
         self.streams: dict[str, StreamState] = {}
         self.runner: Optional[Runner] = None
+        self.runners: list[Runner] = []
         self._lock = threading.RLock()
         try:
             for sc, uri in zip(stream_configs, uris):
@@ -88,8 +89,12 @@ class Pipeline:
                 config = self.config = config.model_copy(
                     update={"tensorrt": config.tensorrt.model_copy(update={"workspace_mb": ws})})
             # Engine builds take minutes: say so (and why) unless the caller reports elsewhere.
-            self.runner = create_runner(self.plan.runner, config, spin=self.plan.decoder == "dali-gpu",
-                                        report=report or log.warning)
+            for engine_config in self._engine_configs():
+                self.runners.append(create_runner(self.plan.runner, engine_config, spin=self.plan.decoder == "dali-gpu",
+                                                  report=report or log.warning))
+            self.runner = self.runners[0]
+            if len(self.runners) > 1:
+                self.plan.engines = [_engine_label(i, c, self.plan.runner) for i, c in enumerate(self._engine_configs())]
             self.spec = self._input_spec()
             low = config.tracker.low_threshold if config.tracker.enabled else None
             self.postprocessor = Postprocessor(self._select_decoder(), self.class_names, config.postprocess, low)
@@ -104,7 +109,7 @@ class Pipeline:
         counts = [st.expected_frames for st in self.streams.values()]
         self.expected_frames = sum(counts) if counts and all(counts) and not self.keep_alive else None
         self._control: Optional[Control] = None
-        self._mux: Optional[StreamMux] = None
+        self._groups: list[_EngineGroup] = []
         self._stages: list[Stage] = []
         self._queues: list[queue.Queue] = []
         self._latency = StageTimer("end_to_end")
@@ -150,6 +155,16 @@ class Pipeline:
                                                     else (count or rt.max_frames))
         return stream
 
+    def _engine_configs(self) -> list[Config]:
+        """One config per engine; CPU runner threads split between engines unless set."""
+        configs = self.config.engine_configs()
+        rt = self.config.runtime
+        if len(configs) > 1 and rt.threads is None and self.plan.runner == "onnxruntime-cpu":
+            threads = max(1, (os.cpu_count() or 1) // len(configs))
+            configs = [c.model_copy(update={"runtime": c.runtime.model_copy(update={"threads": threads})})
+                       for c in configs]
+        return configs
+
     def _check_image_sinks(self) -> None:
         if len(self.streams) <= 1 and not self.keep_alive:
             return
@@ -175,10 +190,21 @@ class Pipeline:
             old = self.streams.get(sc.id)
             if old is not None and old.state not in ("ended", "failed", "removed"):
                 raise ConfigError(f"stream id {sc.id!r} is already in use")
+            if sc.engine is not None and sc.engine >= len(self.runners):
+                raise ConfigError(f"engine: {sc.engine} is not one of the {len(self.runners)} engine(s)")
             stream = self._open_stream(sc, parse_source_uri(sc.uri))
             self.streams[sc.id] = stream
             if self._control is not None:
-                self._launch_stream(stream)
+                try:
+                    self._launch_stream(stream)
+                except BaseException:
+                    if old is None:
+                        del self.streams[sc.id]
+                    else:
+                        self.streams[sc.id] = old
+                    if stream.source is not None:
+                        stream.source.close()
+                    raise
             log.warning("stream %s added: %s", sc.id, stream.display)
             return sc.id
 
@@ -209,9 +235,11 @@ class Pipeline:
     def _launch_stream(self, stream: StreamState) -> None:
         """Start a stream's own stages (decode, preprocess) writing into its mux lane."""
         control, rt = self._control, self.config.runtime
+        group = self._group_for(stream)
+        stream.engine = group.index
         stream.control = StreamControl(control, lambda stage, exc: self._stream_failed(stream, stage, exc))
         lane_frames = self.config.live.queue_frames if stream.drop_stale else rt.slots
-        inlet = self._mux.add(stream.id, lane_frames, stream.drop_stale, lambda item: self._dropped(stream, item))
+        inlet = group.mux.add(stream.id, lane_frames, stream.drop_stale, lambda item: self._dropped(stream, item))
         if stream.decoder == "dali-gpu":
             info = stream.info
             decoder = DaliGpuVideoDecoder(
@@ -240,6 +268,23 @@ class Pipeline:
         for stage in stages:
             stage.start()
 
+    def _group_for(self, stream: StreamState) -> "_EngineGroup":
+        """The engine group a stream joins: the one its config names, else the one with fewest streams."""
+        alive = [g for g in self._groups if g.batcher.ident is None or g.batcher.is_alive()]
+        wanted = stream.config.engine
+        if wanted is not None:
+            if wanted >= len(self._groups):
+                raise ConfigError(f"stream {stream.id}: engine {wanted} does not exist "
+                                  f"({len(self._groups)} engine(s))")
+            if self._groups[wanted] not in alive:
+                raise StreamTRTError(f"stream {stream.id}: engine {wanted} has already finished")
+            return self._groups[wanted]
+        if not alive:
+            raise StreamTRTError("the pipeline has ended; streams can no longer be added")
+        active = Counter(st.engine for st in self.streams.values()
+                         if st.engine is not None and st.state not in ("ended", "failed", "removed"))
+        return min(alive, key=lambda g: (active[g.index], g.index))
+
     def _dropped(self, stream: StreamState, item: Any) -> None:
         stream.count_dropped(len(item.meta))
         if getattr(item, "release", None) is not None:
@@ -249,8 +294,8 @@ class Pipeline:
         stream.state = "failed"
         stream.error = redact(_describe(stage, exc))
         stream.exception = exc
-        if self._mux is not None:
-            for item in self._mux.remove(stream.id):
+        if stream.engine is not None and self._groups:
+            for item in self._groups[stream.engine].mux.remove(stream.id):
                 self._dropped(stream, item)
         if len(self.streams) > 1 or self.keep_alive:
             log.error("stream %s failed: %s", stream.id, stream.error)
@@ -295,6 +340,7 @@ class Pipeline:
             batch=rt.batch_size, slots=rt.slots, keep_images=self.keep_images,
             model_bytes=Path(self.config.model.path).stat().st_size,
             workspace_mb=self.config.tensorrt.workspace_mb if self.plan.runner == "tensorrt" else None,
+            engines=len(self.runners),
         )
         if plan.slots != rt.slots:
             report(f"memory budget {rt.memory_budget_mb} MB: runtime.slots lowered from {rt.slots} to {plan.slots}")
@@ -342,14 +388,23 @@ class Pipeline:
         return DaliCpuPreprocessor(self.spec, batch, rt.threads)
 
     def _build_stages(self, control: Control) -> "queue.Queue[Any]":
+        """Per engine: a mux the streams write into, a batcher and an inference stage; then one
+        postprocess stage for all (each stream stays on one engine, so its frames stay in order)."""
         rt = self.config.runtime
-        queues = self._queues = [queue.Queue(maxsize=rt.slots) for _ in range(3)]
-        self._mux = StreamMux()
+        inferred: queue.Queue = queue.Queue(maxsize=rt.slots * len(self.runners))
+        results: queue.Queue = queue.Queue(maxsize=rt.slots)
+        self._queues = [inferred, results]
         keep_running = lambda: self.keep_alive and not control.stop.is_set()  # noqa: E731
-        shared: list[Stage] = [BatchStage(self._mux, rt.batch_size, rt.batch_timeout_ms / 1e3, control, queues[0],
-                                          keep_running, self._stream_ended, rt.slots + 2)]
-        shared.append(InferStage(self.runner, control, queues[0], queues[1], self.device_post,
-                                 rt.batch_size))
+        shared: list[Stage] = []
+        for i, runner in enumerate(self.runners):
+            mux, batches = StreamMux(), queue.Queue(maxsize=rt.slots)
+            batcher = BatchStage(mux, rt.batch_size, rt.batch_timeout_ms / 1e3, control, batches, keep_running,
+                                 self._stream_ended, rt.slots + 2)
+            infer = InferStage(runner, control, batches, inferred, self.device_post, rt.batch_size)
+            if len(self.runners) > 1:
+                batcher.name, infer.name = f"{batcher.name}-e{i}", f"{infer.name}-e{i}"
+            self._groups.append(_EngineGroup(i, runner, mux, batches, batcher, infer))
+            shared += [batcher, infer]
         tracking = None
         if self.config.tracker.enabled:
             from ..track.stream import StreamTracking
@@ -358,8 +413,9 @@ class Pipeline:
             tracking = lambda sid: StreamTracking(cfg.tracker, cfg.analytics,  # noqa: E731
                                                   cfg.postprocess.score_threshold,
                                                   streams[sid].info.fps if sid in streams else None)
-        shared.append(PostprocessStage(self.postprocessor, control, queues[1], queues[2], tracking,
-                                       snapshot=self.keep_images))
+        post = PostprocessStage(self.postprocessor, control, inferred, results, tracking, snapshot=self.keep_images)
+        post.upstreams = len(self.runners)
+        shared.append(post)
         with self._lock:
             self._stages = list(shared)
             for stream in self.streams.values():
@@ -368,7 +424,7 @@ class Pipeline:
                 self._launch_stream(stream)
         for stage in shared:
             stage.start()
-        return queues[2]
+        return results
 
     # -- running -------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[FrameResult]:
@@ -466,10 +522,10 @@ class Pipeline:
         return out + [self._latency]
 
     def queue_depths(self) -> dict[str, int]:
-        names = ["batches", "inferred", "results"]
-        depths = {n: q.qsize() for n, q in zip(names, self._queues)}
-        if self._mux is not None:
-            depths["streams"] = sum(self._mux.depths().values())
+        depths = {"batches": sum(g.batches.qsize() for g in self._groups)}
+        depths.update({n: q.qsize() for n, q in zip(["inferred", "results"], self._queues)})
+        if self._groups:
+            depths["streams"] = sum(sum(g.mux.depths().values()) for g in self._groups)
         return depths
 
     def bad_frames_now(self) -> int:
@@ -540,6 +596,12 @@ class Pipeline:
                 bad += max(0, st.expected_frames - st.frames)
         summary.bad_frames = bad
         summary.streams = {st["id"]: st for st in self.stream_status()}
+        if len(self._groups) > 1:
+            labels = self.plan.engines or []
+            summary.engines = [{"engine": g.index, "label": labels[g.index] if g.index < len(labels) else str(g.index),
+                                "frames": g.infer.timer.stats().frames,
+                                "streams": sorted(st.id for st in self.streams.values() if st.engine == g.index)}
+                               for g in self._groups]
         error = self._control.error if self._control else None
         if error is not None:
             summary.error = _describe(error[0], error[1])
@@ -598,8 +660,8 @@ class Pipeline:
 
     def close(self) -> None:
         """Release the model and the sources (also when the pipeline never ran)."""
-        if self.runner is not None:
-            self.runner.deactivate()
+        for runner in getattr(self, "runners", []):
+            runner.deactivate()
         for st in getattr(self, "streams", {}).values():
             if st.source is not None:
                 st.source.close()
@@ -609,6 +671,23 @@ class Pipeline:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclasses.dataclass
+class _EngineGroup:
+    """One engine and the stages feeding it: the streams it serves write into ``mux``."""
+
+    index: int
+    runner: Runner
+    mux: StreamMux
+    batches: "queue.Queue[Any]"
+    batcher: BatchStage
+    infer: InferStage
+
+
+def _engine_label(index: int, config: Config, runner: str) -> str:
+    core = config.tensorrt.dla_core
+    return f"DLA{core}" if runner == "tensorrt" and core is not None else f"engine {index}"
 
 
 def _validate_source(raw: dict) -> SourceConfig:

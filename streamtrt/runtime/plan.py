@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 from ..config import RuntimeConfig
 from ..engine.onnxruntime import cuda_provider_available
@@ -20,11 +21,14 @@ class Plan:
     runner: str  # "onnxruntime-cpu", "onnxruntime-cuda" or "tensorrt"
     reasons: list[str] = field(default_factory=list)
     postprocessor: str = "cpu"  # "cpu" or "gpu"
+    engines: Optional[list[str]] = None  # labels, when several engines serve the streams
 
     def as_dict(self) -> dict:
-        out = {"decoder": self.decoder, "preprocessor": self.preprocessor, "runner": self.runner}
+        out: dict = {"decoder": self.decoder, "preprocessor": self.preprocessor, "runner": self.runner}
         if self.postprocessor != "cpu":
             out["postprocessor"] = self.postprocessor
+        if self.engines:
+            out["engines"] = list(self.engines)
         return out
 
 

@@ -38,17 +38,22 @@ class Stage(threading.Thread):
         self.inbox = inbox
         self.outbox = outbox
         self.timer = StageTimer(name)
+        self.upstreams = 1  # stages writing the inbox; each ends with one EOS
 
     def run(self) -> None:
         try:
             if self.inbox is None:
                 self._emit_all(self.produce())
             else:
+                ended = 0
                 while True:
                     item = self.control.get(self.inbox)
                     if item is None:
                         break
                     if item is EOS:
+                        ended += 1
+                        if ended < self.upstreams:
+                            continue
                         self._emit_all(self.flush())
                         break
                     self._emit_all(self.process(item))

@@ -40,6 +40,7 @@ class StreamState:
     expected_frames: Optional[int] = None
     stages: list = field(default_factory=list)
     control: Any = None
+    engine: Optional[int] = None  # which engine group serves it, once launched
     latency: StageTimer = field(default_factory=lambda: StageTimer("end_to_end"))
     _recent: deque = field(default_factory=deque, repr=False)  # monotonic times of the last RECENT_S
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -82,6 +83,8 @@ class StreamState:
             "last_frame_age_s": None if self.last_frame_at is None else round(time.time() - self.last_frame_at, 3),
             "latency_ms": {"p50": round(lat.p50_ms, 2), "p99": round(lat.p99_ms, 2)} if lat and lat.count else None,
         }
+        if self.engine is not None:
+            out["engine"] = self.engine
         if self.state in ("ended", "failed", "removed"):
             out["state"] = self.state
         if self.error or counters.get("error"):

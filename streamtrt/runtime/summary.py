@@ -25,6 +25,7 @@ class RunSummary:
     events: Counter = field(default_factory=Counter)
     analytics: dict = field(default_factory=dict)  # stream id -> lines/zones summaries
     streams: dict = field(default_factory=dict)  # stream id -> state, counters, latency p50/p99
+    engines: list = field(default_factory=list)  # with several engines: label, frames, stream ids of each
 
     @property
     def fps(self) -> float:
@@ -46,6 +47,7 @@ class RunSummary:
             "events": dict(self.events),
             "analytics": self.analytics,
             "streams": self.streams,
+            **({"engines": self.engines} if self.engines else {}),
             "interrupted": self.interrupted,
             "error": self.error,
         }
@@ -59,6 +61,8 @@ class RunSummary:
             f"plan: decoder {self.plan.get('decoder')}, preprocessor {self.plan.get('preprocessor')}, "
             f"runner {self.plan.get('runner')}",
         ]
+        for e in self.engines:
+            lines.append(f"engine {e['label']}: {e['frames']} frames from stream(s) {', '.join(e['streams']) or '-'}")
         top = ", ".join(f"{name} {n}" for name, n in sorted(self.per_class.items(), key=lambda kv: (-kv[1], kv[0])))
         lines.append(f"{self.detections} detections" + (f": {top}" if top else ""))
         for sid, a in self.analytics.items():

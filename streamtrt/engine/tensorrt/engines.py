@@ -79,6 +79,9 @@ class KeyParts:
 def key_for(cfg: Config, trt: ModuleType, model_sha: Optional[str] = None) -> tuple[EngineKey, KeyParts]:
     """The engine key ``cfg`` gives on this machine, and the parts it was computed from."""
     t = cfg.tensorrt
+    if isinstance(t.dla_core, list):
+        raise ConfigError("tensorrt.dla_core lists several cores: take one engine's config from "
+                          "Config.engine_configs()")
     model = Path(cfg.model.path)
     model_sha = model_sha or hash_model(model)
     explicit_q = t.precision == "int8" and is_explicitly_quantized(model)

@@ -73,6 +73,9 @@ def inspect_model(path: Path, config=None) -> dict[str, Any]:
             from .module import load_tensorrt
 
             config = config.model_copy(update={"model": config.model.model_copy(update={"path": path})})
+            if config.engine_count() > 1:
+                info["engines"] = f"{config.engine_count()}; the key shown is the first's"
+            config = config.engine_configs()[0]
             key, _ = key_for(config, load_tensorrt(), info["model_sha256"])
             cache = EngineCache(cache_root(config))
             entry = cache.entry(key, path.name)

@@ -39,11 +39,13 @@ class TensorRTRunner(Runner):
 
     device = "cuda"
 
-    def __init__(self, trt: ModuleType, plan: bytes, device_id: int = 0, slots: int = 2, cuda_graph: bool = False):
+    def __init__(self, trt: ModuleType, plan: bytes, device_id: int = 0, slots: int = 2, cuda_graph: bool = False,
+                 dla_core: Optional[int] = None):
         super().__init__()
         self.trt = trt
         self.plan = plan
         self.device_id = device_id
+        self.dla_core = dla_core
         self.num_slots = max(1, slots)
         self.cuda_graph = cuda_graph
         self.name = "tensorrt"
@@ -67,6 +69,8 @@ class TensorRTRunner(Runner):
         cuda.set_device(self.device_id)
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
+        if self.dla_core is not None:  # a DLA engine runs on the core the runtime names, not the one it was built for
+            self._runtime.DLA_core = self.dla_core
         self._engine = self._runtime.deserialize_cuda_engine(self.plan)
         if self._engine is None:
             raise ModelError("TensorRT could not deserialize the engine (built for another GPU or TensorRT version?)")
