@@ -74,6 +74,41 @@ class PinnedBuffer:
             self.ptr = 0
 
 
+class MappedBuffer(PinnedBuffer):
+    """Page-locked host memory the GPU reads and writes in place (``ptr`` is its device address).
+    On an integrated GPU (Jetson) this is the same physical memory, so no copy is ever made."""
+
+    def __init__(self, shape: tuple[int, ...], dtype):
+        import ctypes
+
+        import numpy as np
+
+        rt = cudart()
+        self.dtype = np.dtype(dtype)
+        self.nbytes = max(int(np.prod(shape)) * self.dtype.itemsize, 1)
+        self.host_ptr = int(check(rt.cudaHostAlloc(self.nbytes, rt.cudaHostAllocMapped), "cudaHostAlloc"))
+        try:
+            self.ptr = int(check(rt.cudaHostGetDevicePointer(self.host_ptr, 0), "cudaHostGetDevicePointer"))
+        except BaseException:
+            check(rt.cudaFreeHost(self.host_ptr), "cudaFreeHost")
+            raise
+        raw = (ctypes.c_byte * self.nbytes).from_address(self.host_ptr)
+        self.array = np.frombuffer(raw, dtype=self.dtype, count=int(np.prod(shape))).reshape(shape)
+
+    def free(self) -> None:
+        if self.host_ptr:
+            self.array = None
+            check(cudart().cudaFreeHost(self.host_ptr), "cudaFreeHost")
+            self.host_ptr = self.ptr = 0
+
+
+def is_integrated(device_id: int) -> bool:
+    """Whether the GPU shares physical memory with the CPU (Jetson), where mapped buffers save copies."""
+    rt = cudart()
+    attr = rt.cudaDeviceAttr.cudaDevAttrIntegrated
+    return bool(check(rt.cudaDeviceGetAttribute(attr, device_id), "cudaDeviceGetAttribute"))
+
+
 class Stream:
     def __init__(self) -> None:
         rt = cudart()

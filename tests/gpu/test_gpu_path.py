@@ -192,3 +192,27 @@ def test_many_gpu_streams_match_single_stream_runs(tmp_path):
         with Pipeline.from_config(single) as pipe:
             alone = [r.detections for r in pipe]
         assert all(_same(m.detections, a) for m, a in zip(got[sid], alone)), sid
+
+
+def test_mapped_host_memory_is_read_and_written_by_the_device():
+    """The zero-copy buffers the TensorRT runner uses on Jetson, on a real GPU (a discrete one
+    reaches them over PCIe): host writes seen by the device, device writes seen by the host."""
+    from streamtrt.engine import cuda
+
+    cuda.set_device(0)
+    src, dst = cuda.MappedBuffer((4, 8), np.float32), cuda.MappedBuffer((4, 8), np.float32)
+    mid = cuda.DeviceBuffer(src.nbytes)
+    stream = cuda.Stream()
+    try:
+        src.array[...] = np.arange(32, dtype=np.float32).reshape(4, 8)
+        cuda.copy_async(mid.ptr, src.ptr, src.nbytes, "d2d", stream)
+        cuda.copy_async(dst.ptr, mid.ptr, src.nbytes, "d2d", stream)
+        stream.synchronize()
+        np.testing.assert_array_equal(dst.array, src.array)
+        from streamtrt.system import is_jetson
+
+        assert cuda.is_integrated(0) is is_jetson()  # only Jetson's GPU shares the CPU's memory
+    finally:
+        for b in (src, dst, mid):
+            b.free()
+        stream.destroy()

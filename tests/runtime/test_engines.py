@@ -142,10 +142,10 @@ def test_tensorrt_runner_runs_on_the_dla_core_it_is_given(monkeypatch):
     trt.Logger.WARNING = 2
     monkeypatch.setattr(cuda, "set_device", lambda device_id: None)
     with pytest.raises(ModelError):
-        TensorRTRunner(trt, b"plan", dla_core=1).activate()
+        TensorRTRunner(trt, b"plan", dla_core=1, zero_copy=False).activate()
     assert seen["core"] == 1
     with pytest.raises(ModelError):
-        TensorRTRunner(trt, b"plan").activate()
+        TensorRTRunner(trt, b"plan", zero_copy=False).activate()
     assert seen["core"] == -1
 
 
@@ -158,3 +158,137 @@ def test_budget_counts_each_engine():
     with pytest.raises(ConfigError, match="TensorRT workspace x 2 engines 512 MB"):
         plan_budget(530, frame_hw=(720, 1280), input_chw=(3, 416, 416), itemsize=2, batch=1, slots=2,
                     keep_images=False, model_bytes=8 << 20, workspace_mb=256, engines=2)
+
+
+class _FakeCuda:
+    """Stands in for ``streamtrt.engine.cuda`` on an integrated GPU: buffers are numpy arrays
+    known by address, and any host/device copy is recorded (there should be none)."""
+
+    def __init__(self):
+        import numpy as np
+
+        self.np = np
+        self.memory: dict[int, object] = {}
+        self.copies: list[str] = []
+        outer = self
+
+        class MappedBuffer:
+            def __init__(self, shape, dtype):
+                self.array = np.zeros(shape, dtype)
+                self.ptr = self.array.ctypes.data
+                outer.memory[self.ptr] = self.array
+
+            def free(self):
+                outer.memory.pop(self.ptr, None)
+
+        class Handle:
+            ptr = 0
+
+            def record(self, stream=None):
+                pass
+
+            def synchronize(self):
+                pass
+
+            def destroy(self):
+                pass
+
+        self.MappedBuffer = MappedBuffer
+        self.Stream = self.Event = Handle
+
+    def set_device(self, device_id):
+        pass
+
+    def is_integrated(self, device_id):
+        return True
+
+    def cudart(self):
+        return None  # only CUDA graphs need it, and they are off here
+
+    def copy_async(self, dst, src, nbytes, kind, stream):
+        self.copies.append(kind)
+
+    def DeviceBuffer(self, nbytes):  # noqa: N802 - mirrors the real class
+        raise AssertionError("a device buffer on an integrated GPU")
+
+    PinnedBuffer = DeviceBuffer
+
+
+def _fake_trt(cuda_fake, batch=2, width=3):
+    import numpy as np
+
+    class Context:
+        def __init__(self):
+            self.addr = {}
+
+        def set_tensor_address(self, name, ptr):
+            self.addr[name] = ptr
+
+        def set_input_shape(self, name, shape):
+            pass
+
+        def get_tensor_shape(self, name):
+            return (batch, width)
+
+        def execute_async_v3(self, stream):
+            src, dst = cuda_fake.memory[self.addr["images"]], cuda_fake.memory[self.addr["scores"]]
+            dst[...] = src * 2
+            return True
+
+    class Engine:
+        num_io_tensors = 2
+
+        def get_tensor_name(self, i):
+            return ["images", "scores"][i]
+
+        def get_tensor_dtype(self, name):
+            return "float32"
+
+        def get_tensor_shape(self, name):
+            return (batch, width)
+
+        def get_tensor_mode(self, name):
+            return "in" if name == "images" else "out"
+
+        def create_execution_context(self):
+            return Context()
+
+    class Runtime:
+        DLA_core = -1
+
+        def __init__(self, logger):
+            pass
+
+        def deserialize_cuda_engine(self, plan):
+            return Engine()
+
+    logger = lambda level: None  # noqa: E731
+    logger.WARNING = 2
+    return SimpleNamespace(Logger=logger, Runtime=Runtime, nptype=np.dtype,
+                           TensorIOMode=SimpleNamespace(INPUT="in", OUTPUT="out"))
+
+
+def test_tensorrt_runner_on_unified_memory_makes_no_copies(monkeypatch):
+    """On an integrated GPU the runner's buffers are mapped host memory: inputs are written and
+    outputs read in place, with two batches in flight, and no host/device copy is queued."""
+    import numpy as np
+
+    from streamtrt.engine.tensorrt import runner as runner_module
+
+    fake = _FakeCuda()
+    monkeypatch.setattr(runner_module, "cuda", fake)
+    runner = TensorRTRunner(_fake_trt(fake), b"plan", slots=2)
+    runner.activate()
+    assert runner.zero_copy
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    b = -a
+    runner.submit({"images": a})
+    runner.submit({"images": b})  # both in flight: each slot has its own mapped buffers
+    out_a, out_b = runner.collect(), runner.collect()
+    np.testing.assert_array_equal(out_a["scores"], a * 2)
+    np.testing.assert_array_equal(out_b["scores"], b * 2)
+    out_a["scores"][...] = 0  # returned arrays are copies, not the slot's memory
+    np.testing.assert_array_equal(runner.infer({"images": a})["scores"], a * 2)
+    assert fake.copies == []
+    runner.deactivate()
+    assert fake.memory == {}

@@ -3,6 +3,10 @@ output buffers, CUDA stream and event; ``execute_async_v3`` with tensors bound b
 
 ``submit`` queues a batch on the next free slot and returns at once; ``collect`` waits for the
 oldest. With two slots the device runs batch N while the host prepares batch N+1.
+
+On an integrated GPU (Jetson: CPU and GPU share memory) the slot buffers are mapped host memory
+instead: host inputs are written where the engine reads them and outputs read where it wrote
+them, so no host/device copy is made (``zero_copy``).
 """
 
 from __future__ import annotations
@@ -40,12 +44,13 @@ class TensorRTRunner(Runner):
     device = "cuda"
 
     def __init__(self, trt: ModuleType, plan: bytes, device_id: int = 0, slots: int = 2, cuda_graph: bool = False,
-                 dla_core: Optional[int] = None):
+                 dla_core: Optional[int] = None, zero_copy: Optional[bool] = None):
         super().__init__()
         self.trt = trt
         self.plan = plan
         self.device_id = device_id
         self.dla_core = dla_core
+        self.zero_copy = zero_copy  # mapped host buffers, no copies; None: on integrated GPUs (Jetson)
         self.num_slots = max(1, slots)
         self.cuda_graph = cuda_graph
         self.name = "tensorrt"
@@ -67,6 +72,8 @@ class TensorRTRunner(Runner):
     def activate(self) -> None:
         trt = self.trt
         cuda.set_device(self.device_id)
+        if self.zero_copy is None:
+            self.zero_copy = cuda.is_integrated(self.device_id)
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
         if self.dla_core is not None:  # a DLA engine runs on the core the runtime names, not the one it was built for
@@ -107,14 +114,18 @@ class TensorRTRunner(Runner):
         batch = self._max_batch or 1
         for info in self._inputs:
             shape = self._full_shape(info, batch)
-            slot.inputs[info.name] = cuda.DeviceBuffer(int(np.prod(shape)) * info.dtype.itemsize)
+            slot.inputs[info.name] = (cuda.MappedBuffer(shape, info.dtype) if self.zero_copy
+                                      else cuda.DeviceBuffer(int(np.prod(shape)) * info.dtype.itemsize))
             context.set_tensor_address(info.name, slot.inputs[info.name].ptr)
             if info.shape and info.shape[0] is None:
                 context.set_input_shape(info.name, shape)
         for info in self._outputs:
             shape = self._output_shape(context, info, batch)
-            slot.outputs[info.name] = cuda.DeviceBuffer(int(np.prod(shape)) * info.dtype.itemsize)
-            slot.host[info.name] = cuda.PinnedBuffer(shape, info.dtype)
+            if self.zero_copy:  # the engine writes where the host reads
+                slot.outputs[info.name] = cuda.MappedBuffer(shape, info.dtype)
+            else:
+                slot.outputs[info.name] = cuda.DeviceBuffer(int(np.prod(shape)) * info.dtype.itemsize)
+                slot.host[info.name] = cuda.PinnedBuffer(shape, info.dtype)
             context.set_tensor_address(info.name, slot.outputs[info.name].ptr)
         return slot
 
@@ -143,6 +154,9 @@ class TensorRTRunner(Runner):
             nbytes = int(np.prod(shape)) * info.dtype.itemsize
             if is_device_tensor(value):
                 cuda.copy_async(slot.inputs[info.name].ptr, value.ptr, nbytes, "d2d", slot.stream)
+            elif self.zero_copy:  # the slot is idle (not pending), so its buffer is free to write
+                view = slot.inputs[info.name].array.reshape(-1)[: int(np.prod(shape))].reshape(shape)
+                np.copyto(view, value, casting="same_kind")
             else:
                 host = np.ascontiguousarray(value, dtype=info.dtype)
                 slot._staging = host  # keep alive until the copy completes
@@ -152,10 +166,9 @@ class TensorRTRunner(Runner):
         slot.busy_batch = batch or 1
         slot.copied.record(slot.stream)
         self._execute(slot)
-        for info in self._outputs:
-            buf = slot.outputs[info.name]
+        for info in self._outputs if not self.zero_copy else ():
             nbytes = self._batch_bytes(slot, info)
-            cuda.copy_async(slot.host[info.name].ptr, buf.ptr, nbytes, "d2h", slot.stream)
+            cuda.copy_async(slot.host[info.name].ptr, slot.outputs[info.name].ptr, nbytes, "d2h", slot.stream)
         slot.done.record(slot.stream)
         self._pending.append(index)
         self._next = (index + 1) % len(self._slots)
@@ -203,7 +216,8 @@ class TensorRTRunner(Runner):
         out = {}
         for info in self._outputs:
             shape = tuple(int(d) for d in slot.context.get_tensor_shape(info.name))
-            out[info.name] = np.array(slot.host[info.name].array.reshape(-1)[: int(np.prod(shape))].reshape(shape))
+            host = slot.outputs[info.name] if self.zero_copy else slot.host[info.name]
+            out[info.name] = np.array(host.array.reshape(-1)[: int(np.prod(shape))].reshape(shape))
         return out
 
     def infer(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
