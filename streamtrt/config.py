@@ -162,6 +162,10 @@ class LiveConfig(_Strict):
     ``auto``: for live sources; file frames are never dropped."""
     queue_frames: int = Field(2, ge=1, le=256)
     """Frames a live stream may have waiting before stale ones are dropped."""
+    decoder: Literal["auto", "cpu", "nvdec"] = "auto"
+    """Decode of FFmpeg live sources (RTSP, HTTP, V4L2, ``ffmpeg://``): ``nvdec`` on the GPU
+    (PyNvVideoCodec, then DALI GPU preprocessing) for the codecs NVDEC takes, the CPU for others;
+    ``auto``: NVDEC where a GPU, PyNvVideoCodec, CuPy and DALI are present."""
 
 
 class ControlConfig(_Strict):

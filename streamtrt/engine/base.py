@@ -49,6 +49,25 @@ def is_device_tensor(value: Any) -> bool:
 
 
 @dataclass(frozen=True)
+class OwnedDeviceTensor:
+    """A device array (CuPy) that this tensor keeps alive, seen through the :class:`DeviceTensor` protocol."""
+
+    array: Any
+
+    @property
+    def ptr(self) -> int:
+        return int(self.array.data.ptr)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.array.shape)
+
+    @property
+    def itemsize(self) -> int:
+        return int(self.array.itemsize)
+
+
+@dataclass(frozen=True)
 class DeviceView:
     """Device memory someone else owns, seen as a tensor: a pointer, a shape and an item size."""
 

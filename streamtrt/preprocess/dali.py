@@ -129,6 +129,73 @@ class DaliCpuPreprocessor:
         self._pipe = None
 
 
+class DaliGpuPreprocessor:
+    """Frames (BGR uint8: CuPy arrays from NVDEC, or host arrays) -> an NCHW tensor in device
+    memory, with a DALI GPU pipeline fed through ``external_source``; the same operators as
+    :class:`DaliCpuPreprocessor`. The result is copied out of DALI's buffers (which the next run
+    reuses), so it lives as long as the batch that holds it."""
+
+    name = "dali-gpu"
+
+    def __init__(self, spec: PreprocessSpec, max_batch: int, device_id: int = 0, threads: int = 2):
+        self.spec = spec
+        self.max_batch = max_batch
+        self.device_id = device_id
+        self.threads = threads
+        self._dali, self._fn, self._types = _import_dali()
+        import cupy
+
+        self._cupy = cupy
+        self._pipe = self._build()
+
+    def _build(self):
+        dali, fn, types = self._dali, self._fn, self._types
+        spec = self.spec
+        pipe = dali.Pipeline(batch_size=self.max_batch, num_threads=self.threads, device_id=self.device_id,
+                             exec_async=False, exec_pipelined=False, prefetch_queue_depth=1)
+        with pipe:
+            frames = fn.external_source(name="frames", device="gpu", layout="HWC", dtype=types.UINT8)
+            rx = fn.external_source(name="resize_x", dtype=types.FLOAT)
+            ry = fn.external_source(name="resize_y", dtype=types.FLOAT)
+            images = fn.resize(_to_model_colors(fn, types, frames, "bgr", spec), resize_x=rx, resize_y=ry,
+                               antialias=False, interp_type=types.INTERP_LINEAR, dtype=types.FLOAT)
+            if spec.resize == "letterbox":
+                start = fn.external_source(name="start", dtype=types.INT32)
+                images = fn.slice(images, start=start, shape=[spec.height, spec.width], axis_names="HW",
+                                  out_of_bounds_policy="pad", fill_values=float(spec.pad_value))
+            pipe.set_outputs(_normalize(fn, types, images, spec, "CHW"))
+        pipe.build()
+        return pipe
+
+    def __call__(self, images: Sequence[Any]):
+        from ..engine.base import OwnedDeviceTensor
+
+        if len(images) > self.max_batch:
+            raise ValueError(f"batch of {len(images)} exceeds the DALI pipeline's {self.max_batch}")
+        cupy, spec = self._cupy, self.spec
+        geoms = [spec.geometry(int(im.shape[0]), int(im.shape[1])) for im in images]
+        with cupy.cuda.Device(self.device_id):
+            frames = [cupy.ascontiguousarray(cupy.asarray(im)) for im in images]
+            cupy.cuda.get_current_stream().synchronize()  # uploads and NVDEC copies done before DALI reads
+            self._pipe.feed_input("frames", frames, layout="HWC")
+            self._pipe.feed_input("resize_x", [np.array(g.resized_width, np.float32) for g in geoms])
+            self._pipe.feed_input("resize_y", [np.array(g.resized_height, np.float32) for g in geoms])
+            if spec.resize == "letterbox":
+                self._pipe.feed_input("start", [np.array([-g.pad_y, -g.pad_x], np.int32) for g in geoms])
+            try:
+                (out,) = self._pipe.run()
+            except RuntimeError as exc:
+                self._pipe = self._build()
+                raise DecodeError(f"DALI GPU preprocessing failed: {dali_error_line(exc)}") from None
+            dense = out.as_tensor()
+            tensor = cupy.from_dlpack(dense).copy()
+            cupy.cuda.get_current_stream().synchronize()
+        return OwnedDeviceTensor(tensor), geoms
+
+    def close(self) -> None:
+        self._pipe = None
+
+
 @dataclass
 class DeviceBatch:
     """A preprocessed batch in device memory, owned by DALI until :meth:`release` is called."""

@@ -66,7 +66,7 @@ class Pipeline:
         rt = config.runtime
         stream_configs = config.streams()
         uris = [parse_source_uri(sc.uri) for sc in stream_configs]
-        self.plan: Plan = make_plan(rt, uris)
+        self.plan: Plan = make_plan(rt, uris, config.live.decoder)
         self.class_names = load_class_names(config.model.classes)
         self.sinks = sinks if sinks is not None else [open_sink(s) for s in config.sinks]
         self.keep_images = keep_images or any(s.needs_images for s in self.sinks)
@@ -134,9 +134,12 @@ class Pipeline:
         rt = self.config.runtime
         live = sc.live if sc.live is not None else uri.is_live
         decoder = self.plan.decoder if uri.kind == "file" else "cpu"
+        if uri.kind in ("rtsp", "http", "v4l2", "ffmpeg") and self.plan.live_decoder == "nvdec":
+            decoder = "nvdec"
         source = None
-        if decoder == "cpu":
-            source = open_source(uri, sc.id, rt.threads, sc, self.config.live)
+        if decoder in ("cpu", "nvdec"):
+            source = open_source(uri, sc.id, rt.threads, sc, self.config.live,
+                                 nvdec_device=rt.device_id if decoder == "nvdec" else None)
             info = source.info
         elif decoder == "gstreamer":
             from ..sources.gstreamer import GStreamerFileSource
@@ -257,8 +260,8 @@ class Pipeline:
             if hasattr(stream.source, "bind_stop"):
                 stream.source.bind_stop(stream.control.stop, stream.control.abort)
             stages = [DecodeStage(stream.source, stream.chunk, stream.control, between, rt.max_frames),
-                      PreprocessStage(self._make_preprocessor(stream.chunk), self.keep_images, stream.control,
-                                      between, inlet)]
+                      PreprocessStage(self._make_preprocessor(stream.chunk, stream.decoder), self.keep_images,
+                                      stream.control, between, inlet)]
         for stage in stages:
             stage.name = f"{stage.name}-{stream.id}"
         stream.stages = stages
@@ -381,8 +384,12 @@ class Pipeline:
         self.postprocessor = Postprocessor(FinalDetectionsDecoder(), self.class_names, cfg, host.threshold)
         return lambda outs: post({k: as_cupy(v, dtypes[k]) for k, v in outs.items()})
 
-    def _make_preprocessor(self, batch: int) -> Callable:
+    def _make_preprocessor(self, batch: int, decoder: str = "cpu") -> Callable:
         rt = self.config.runtime
+        if decoder == "nvdec":  # frames already on the GPU: preprocess them there
+            from ..preprocess.dali import DaliGpuPreprocessor
+
+            return DaliGpuPreprocessor(self.spec, batch, rt.device_id)
         if self.plan.preprocessor == "opencv" or (self.plan.preprocessor == "dali-gpu" and not dali_available()):
             return OpenCVPreprocessor(self.spec)
         return DaliCpuPreprocessor(self.spec, batch, rt.threads)

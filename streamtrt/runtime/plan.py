@@ -22,6 +22,7 @@ class Plan:
     reasons: list[str] = field(default_factory=list)
     postprocessor: str = "cpu"  # "cpu" or "gpu"
     engines: Optional[list[str]] = None  # labels, when several engines serve the streams
+    live_decoder: str = "cpu"  # FFmpeg live sources: "cpu" or "nvdec"
 
     def as_dict(self) -> dict:
         out: dict = {"decoder": self.decoder, "preprocessor": self.preprocessor, "runner": self.runner}
@@ -29,12 +30,16 @@ class Plan:
             out["postprocessor"] = self.postprocessor
         if self.engines:
             out["engines"] = list(self.engines)
+        if self.live_decoder != "cpu":
+            out["live_decoder"] = self.live_decoder
         return out
 
 
-def make_plan(cfg: RuntimeConfig, uri: SourceURI | list[SourceURI] | None = None) -> Plan:
+def make_plan(cfg: RuntimeConfig, uri: SourceURI | list[SourceURI] | None = None,
+              live_decoder: str = "auto") -> Plan:
     """Resolve the runtime choices, explaining each in ``reasons``. ``decoder`` applies to video
-    files; other sources (images, live streams) are decoded on the CPU."""
+    files, ``live_decoder`` (``live.decoder``) to FFmpeg live sources; image folders and
+    GStreamer inputs are decoded on the CPU."""
     cuda = probe_cuda()
     has_gpu = cuda.available and cfg.device_id < len(cuda.gpus)
     reasons = []
@@ -111,4 +116,25 @@ def make_plan(cfg: RuntimeConfig, uri: SourceURI | list[SourceURI] | None = None
             raise BackendUnavailableError(f"runtime.postprocessor gpu: {why}")
         else:
             reasons.append(f"postprocessor cpu: {why}")
-    return Plan(decoder, preprocessor, runner, reasons, postprocessor)
+    live = _live_decoder(live_decoder, has_gpu, no_gpu_reason)
+    if live[1] and any(u.kind in _FFMPEG_LIVE for u in uris):
+        reasons.append(live[1])
+    return Plan(decoder, preprocessor, runner, reasons, postprocessor, live_decoder=live[0])
+
+
+_FFMPEG_LIVE = ("rtsp", "http", "v4l2", "ffmpeg")
+
+
+def _live_decoder(choice: str, has_gpu: bool, no_gpu_reason: str) -> tuple[str, str]:
+    """(decoder, reason) for FFmpeg live sources."""
+    if choice == "cpu":
+        return "cpu", ""
+    from ..sources.nvdec import nvdec_unavailable_reason
+
+    why = no_gpu_reason if not has_gpu else (nvdec_unavailable_reason()
+                                              or (None if dali_available() else "DALI not installed"))
+    if why is None:
+        return "nvdec", "live decoder nvdec: GPU, PyNvVideoCodec, CuPy and DALI found"
+    if choice == "nvdec":
+        raise BackendUnavailableError(f"live.decoder nvdec: {why}")
+    return "cpu", f"live decoder cpu: {why}"

@@ -19,6 +19,7 @@ from ..errors import DecodeError
 from ..preprocess.dali import DaliGpuVideoDecoder, DeviceBatch
 from ..preprocess.opencv import OpenCVPreprocessor
 from ..sources.base import FrameSource
+from ..sources.nvdec import to_host_bgr
 from .control import Control
 from .messages import EOS, FrameBatch, FrameMeta, FrameResult, OutputBatch, ResultBatch, TensorBatch
 from .timing import StageTimer
@@ -127,7 +128,8 @@ class PreprocessStage(Stage):
         t0 = time.perf_counter()
         tensor, geoms = self.preprocess(batch.images)
         self.timer.add(time.perf_counter() - t0, len(batch.meta))
-        yield TensorBatch(batch.meta, tensor, geoms, batch.images if self.keep_images else None, batch.started)
+        images = [to_host_bgr(im) for im in batch.images] if self.keep_images else None  # NVDEC frames: to host
+        yield TensorBatch(batch.meta, tensor, geoms, images, batch.started)
 
 
 class GpuDecodeStage(Stage):

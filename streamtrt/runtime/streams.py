@@ -26,7 +26,7 @@ class StreamState:
     uri: SourceURI
     config: SourceConfig
     info: SourceInfo
-    decoder: str  # "cpu", "dali-gpu" or "gstreamer"
+    decoder: str  # "cpu", "dali-gpu", "gstreamer" or "nvdec" (live; a connection may fall back to "cpu")
     live: bool
     drop_stale: bool
     chunk: int  # frames handed over at once
@@ -77,7 +77,8 @@ class StreamState:
         lat = self.latency.stats() if latency else None
         out = {
             "id": self.id, "uri": self.display, "state": counters.get("state", self.state),
-            "decoder": self.decoder, "live": self.live, "frames": self.frames, "dropped": self.dropped,
+            "decoder": getattr(self.source, "decoder", self.decoder) if self.decoder == "nvdec" else self.decoder,
+            "live": self.live, "frames": self.frames, "dropped": self.dropped,
             "reconnects": counters.get("reconnects", 0),
             "frames_lost": counters.get("frames_lost", 0),
             "last_frame_age_s": None if self.last_frame_at is None else round(time.time() - self.last_frame_at, 3),

@@ -17,11 +17,12 @@ __all__ = [
 
 
 def open_source(uri: SourceURI, stream_id: str = "0", threads: Optional[int] = None,
-                options=None, live=None) -> FrameSource:
-    """Open a CPU-decoding source for a parsed URI.
+                options=None, live=None, nvdec_device: Optional[int] = None) -> FrameSource:
+    """Open a source for a parsed URI, decoding on the CPU.
 
     ``options`` is the stream's :class:`~streamtrt.config.SourceConfig`, ``live`` the run's
-    :class:`~streamtrt.config.LiveConfig` (supervision of live sources)."""
+    :class:`~streamtrt.config.LiveConfig` (supervision of live sources). ``nvdec_device``: FFmpeg
+    live sources decode on that GPU's NVDEC instead (frames then are CuPy arrays)."""
     if uri.kind == "file":
         return VideoFileSource(uri.location, uri.display, stream_id, threads=threads)
     if uri.kind == "images":
@@ -29,5 +30,5 @@ def open_source(uri: SourceURI, stream_id: str = "0", threads: Optional[int] = N
     if uri.kind in LIVE_KINDS:
         from .live import open_live_source
 
-        return open_live_source(uri, stream_id, options, live)
+        return open_live_source(uri, stream_id, options, live, nvdec_device)
     raise UnsupportedSourceError(f"{uri.display}: {uri.kind} sources are not supported")

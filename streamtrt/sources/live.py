@@ -11,6 +11,7 @@ from the frame rate and counted as lost.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Iterator, Optional
@@ -24,6 +25,7 @@ from .file import _ffmpeg_reason
 from .supervisor import AnyEvent, StallError, Supervisor
 from .uri import SourceURI, redact
 
+log = logging.getLogger("streamtrt")
 _MAX_BAD_PACKETS_IN_A_ROW = 50  # then the stream is treated as broken and reconnected
 # Codecs whose frames reference earlier ones: after a (re)connect, decoding starts at a keyframe.
 _INTER_CODECS = frozenset({"h264", "hevc", "h265", "mpeg4", "mpeg2video", "mpeg1video", "vp8", "vp9", "av1", "h263"})
@@ -95,30 +97,66 @@ class SupervisedSource(FrameSource):
         self.stop.set()
 
 
+def _nvdec_errors(nvdec) -> tuple:
+    """What a bad packet raises in NVDEC's decoder (counted like FFmpeg's decode errors)."""
+    if nvdec is None:
+        return ()
+    import PyNvVideoCodec as nvc
+
+    return tuple(e for e in (getattr(nvc, "PyNvVCException", None), RuntimeError, ValueError) if e is not None)
+
+
 def _reason(exc: BaseException) -> str:
     text = (_ffmpeg_reason(exc) or "").strip()
     return redact(text.splitlines()[0] if text else type(exc).__name__)
 
 
 class FFmpegLiveSource(SupervisedSource):
-    """rtsp://, http(s)://, v4l2 devices and ``ffmpeg://`` inputs, demuxed and decoded by FFmpeg."""
+    """rtsp://, http(s)://, v4l2 devices and ``ffmpeg://`` inputs, demuxed by FFmpeg and decoded
+    by FFmpeg, or with ``nvdec_device`` by that GPU's NVDEC where it takes the codec (frames are
+    then BGR CuPy arrays; other codecs, e.g. MJPEG, still decode on the CPU)."""
+
+    def __init__(self, uri: SourceURI, stream_id: str, sc: SourceConfig, live: LiveConfig,
+                 nvdec_device: Optional[int] = None):
+        super().__init__(uri, stream_id, sc, live)
+        self.nvdec_device = nvdec_device
+        self.decoder = "nvdec" if nvdec_device is not None else "cpu"  # what decodes the current connection
+        self._told: set[str] = set()
+
+    def _nvdec_for(self, stream):
+        """An NVDEC decoder for this connection, or ``None`` (told once per reason) for the CPU."""
+        if self.nvdec_device is None:
+            return None
+        from ..errors import BackendUnavailableError
+        from .nvdec import NvdecDecoder
+
+        try:
+            return NvdecDecoder(stream, self.nvdec_device)
+        except BackendUnavailableError as exc:
+            if str(exc) not in self._told:
+                self._told.add(str(exc))
+                log.warning("stream %s (%s): %s; decoding on the CPU", self.info.stream_id, self.display, exc)
+            return None
 
     def _open_args(self) -> tuple[str, Optional[str], dict]:
         kind, sc = self.uri.kind, self.sc
         options: dict[str, str] = {}
         fmt = sc.format
         target = self.uri.location
+        # No input buffering for live inputs; a finite one (live: false) must not lose the packets
+        # that buffering would have held during probing.
+        nobuffer = {"fflags": "nobuffer"} if self.endless else {}
         if kind == "rtsp":
             options.update({"rtsp_transport": sc.transport, "fflags": "nobuffer", "flags": "low_delay",
                             "max_delay": "500000", "reorder_queue_size": "0" if sc.transport == "tcp" else "64",
                             # the SDP carries the codec parameters: do not sit on 5 s of probing
                             "analyzeduration": "500000", "probesize": "262144"})
         elif kind == "http":
-            options.update({"fflags": "nobuffer", "reconnect": "0"})
+            options.update({"reconnect": "0", **nobuffer})
         elif kind == "v4l2":
             fmt = fmt or "video4linux2"
         elif kind == "ffmpeg":
-            options.update({"fflags": "nobuffer"})
+            options.update(nobuffer)
         options.update({str(k): str(v) for k, v in sc.options.items()})
         return target, fmt, options
 
@@ -128,6 +166,7 @@ class FFmpegLiveSource(SupervisedSource):
         target, fmt, options = self._open_args()
         container = av.open(target, format=fmt, options=options,
                             timeout=(self.live.open_timeout_s, self.live.stall_timeout_s))
+        nvdec = None
         try:
             if not container.streams.video:
                 raise RuntimeError("no video stream")
@@ -142,6 +181,8 @@ class FFmpegLiveSource(SupervisedSource):
             bad_in_a_row = 0
             packets = frames_out = 0
             gating = ctx.name in _INTER_CODECS
+            nvdec = self._nvdec_for(stream)
+            self.decoder = "nvdec" if nvdec is not None else "cpu"
             for packet in container.demux(stream):
                 # the last, empty packet flushes the decoder (hardware decoders hold frames back)
                 if gating and packet.size:
@@ -153,9 +194,12 @@ class FFmpegLiveSource(SupervisedSource):
                     continue
                 packets += 1
                 try:
-                    frames = packet.decode()
+                    if nvdec is not None:
+                        frames = nvdec.decode(packet if packet.size else None)
+                    else:
+                        frames = packet.decode()
                     bad_in_a_row = 0
-                except av.error.FFmpegError as exc:
+                except (av.error.FFmpegError, *_nvdec_errors(nvdec)) as exc:
                     self.stats.bad_frames += 1
                     bad_in_a_row += 1
                     if len(self.stats.errors) < 5:
@@ -166,6 +210,10 @@ class FFmpegLiveSource(SupervisedSource):
                 for vframe in frames:
                     frames_out += 1
                     last_frame = time.monotonic()
+                    if nvdec is not None:  # already a BGR device array
+                        self.info.height, self.info.width = int(vframe.shape[0]), int(vframe.shape[1])
+                        yield vframe
+                        continue
                     self.info.width, self.info.height = vframe.width, vframe.height
                     yield vframe.to_ndarray(format="bgr24")
                 if time.monotonic() - last_frame > self.live.stall_timeout_s:
@@ -173,6 +221,8 @@ class FFmpegLiveSource(SupervisedSource):
             if packets > 1 and not frames_out:
                 raise RuntimeError(f"{packets} packets but no decodable frame")
         finally:
+            if nvdec is not None:
+                nvdec.close()
             container.close()
 
 
@@ -223,9 +273,9 @@ class GStreamerLiveSource(SupervisedSource):
 
 
 def open_live_source(uri: SourceURI, stream_id: str, sc: Optional[SourceConfig],
-                     live: Optional[LiveConfig]) -> FrameSource:
+                     live: Optional[LiveConfig], nvdec_device: Optional[int] = None) -> FrameSource:
     sc = sc or SourceConfig(uri=uri.raw)
     live = live or LiveConfig()
     if uri.kind in ("gstreamer", "csi"):
         return GStreamerLiveSource(uri, stream_id, sc, live)
-    return FFmpegLiveSource(uri, stream_id, sc, live)
+    return FFmpegLiveSource(uri, stream_id, sc, live, nvdec_device)

@@ -90,7 +90,7 @@ def test_dla_core_list_gives_one_engine_per_core(monkeypatch, clips, tmp_path): 
         return create_runner("onnxruntime-cpu", cpu, **kw)
 
     monkeypatch.setattr(pipeline_module, "create_runner", fake_create_runner)
-    monkeypatch.setattr(pipeline_module, "make_plan", lambda rt, uris: Plan("cpu", "opencv", "tensorrt"))
+    monkeypatch.setattr(pipeline_module, "make_plan", lambda rt, uris, live="auto": Plan("cpu", "opencv", "tensorrt"))
     cfg = multi_config(clips, tmp_path)
     cfg["sources"] = cfg["sources"][:2]
     cfg["tensorrt"] = {"dla_core": [0, 1], "precision": "fp16"}
