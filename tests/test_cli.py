@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, SAMPLE_CONFIG, write_video
+from tests.conftest import ROOT, SAMPLE_CONFIG, SAMPLES, write_video
 from tests.models import mean_model
 
 
@@ -184,3 +184,19 @@ def test_bench_reports_tracking_cost(tmp_path, short_clip):
     t = json.loads(out.read_text())["tracking"]
     assert t["fps_with"] > 0 and t["fps_without"] > 0 and t["ms_per_frame"] >= 0
     assert "tracking + analytics" in proc.stdout
+
+
+def test_bench_streams_finds_the_real_time_count(tmp_path):
+    """`bench --streams`: decode alone, unpaced and real-time phases side by side; rates count from
+    the moment every stream is running."""
+    out = tmp_path / "s.json"
+    proc = streamtrt("bench", ROOT / "configs" / "multi-stream.yaml", "--source", SAMPLES / "vtest.mp4",
+                     "--streams", "2", "--duration", "3", "--json", out,
+                     "--set", "runtime.decoder=cpu", "--set", "runtime.runner=onnxruntime-cpu")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(out.read_text())
+    (row,) = r["rows"]
+    assert row["streams"] == 2 and row["decode_alone_fps"] > row["realtime_min_stream_fps"] > 0
+    assert 0 <= row["startup_s"] < 3 and row["window_s"] > 0
+    assert row["realtime"] == (r["max_realtime_streams"] == 2)
+    assert "| 2 |" in proc.stdout and "largest real-time stream count" in proc.stdout

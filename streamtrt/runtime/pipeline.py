@@ -4,6 +4,7 @@ and yields per-frame results while writing them to the sinks."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import logging
 import queue
@@ -245,9 +246,9 @@ class Pipeline:
         inlet = group.mux.add(stream.id, lane_frames, stream.drop_stale, lambda item: self._dropped(stream, item))
         if stream.decoder == "dali-gpu":
             info = stream.info
-            decoder = DaliGpuVideoDecoder(
-                stream.uri.location, self.spec, stream.chunk, stream.expected_frames or 0, info.height,
-                info.width, device_id=rt.device_id, keep_frames=self.keep_images, prefetch=rt.slots,
+            decoder = functools.partial(
+                DaliGpuVideoDecoder, stream.uri.location, self.spec, stream.chunk, stream.expected_frames or 0,
+                info.height, info.width, device_id=rt.device_id, keep_frames=self.keep_images, prefetch=rt.slots,
                 threads=rt.threads or max(1, min(4, (os.cpu_count() or 4) // max(1, len(self.streams)))),
             )
             uri = stream.uri

@@ -136,15 +136,17 @@ class GpuDecodeStage(Stage):
     """NVDEC decode + GPU preprocessing in one DALI pipeline; batches stay in device memory.
 
     DALI owns each output until the runner is done with it (zero copy), so the next run waits
-    for ``release``; DALI's own prefetch keeps decoding ahead meanwhile.
+    for ``release``; DALI's own prefetch keeps decoding ahead meanwhile. ``decoder`` is a
+    factory called on the stage's own thread, so many streams build their pipelines in parallel.
     """
 
-    def __init__(self, decoder: DaliGpuVideoDecoder, stream_id: str, fps: Optional[float],
+    def __init__(self, decoder: Callable[[], DaliGpuVideoDecoder], stream_id: str, fps: Optional[float],
                  size: tuple[int, int], control: Control, outbox, max_frames: Optional[int] = None,
                  cpu_fallback: Optional[Callable[[], FrameSource]] = None, pace: bool = False):
         super().__init__("decode+preprocess", control, outbox)
         self.pace = pace
-        self.decoder = decoder
+        self.make_decoder = decoder
+        self.decoder: Optional[DaliGpuVideoDecoder] = None
         self.max_frames = max_frames
         self.cpu_fallback = cpu_fallback
         self.fallback_errors: list[str] = []
@@ -155,6 +157,7 @@ class GpuDecodeStage(Stage):
     def produce(self) -> Iterator[TensorBatch]:
         index = 0
         t0 = 0.0
+        self.decoder = self.make_decoder()
         batches = iter(self.decoder)
         while not self.control.stop.is_set():
             started = time.perf_counter()
@@ -218,7 +221,8 @@ class GpuDecodeStage(Stage):
             source.close()
 
     def cleanup(self) -> None:
-        self.decoder.close()
+        if self.decoder is not None:
+            self.decoder.close()
 
 
 class InferStage(Stage):
