@@ -23,6 +23,7 @@ class Plan:
     postprocessor: str = "cpu"  # "cpu" or "gpu"
     engines: Optional[list[str]] = None  # labels, when several engines serve the streams
     live_decoder: str = "cpu"  # FFmpeg live sources: "cpu" or "nvdec"
+    has_live: bool = False  # whether any source is an FFmpeg live one (the plan then shows live_decoder)
 
     def as_dict(self) -> dict:
         out: dict = {"decoder": self.decoder, "preprocessor": self.preprocessor, "runner": self.runner}
@@ -30,7 +31,7 @@ class Plan:
             out["postprocessor"] = self.postprocessor
         if self.engines:
             out["engines"] = list(self.engines)
-        if self.live_decoder != "cpu":
+        if self.live_decoder != "cpu" and self.has_live:
             out["live_decoder"] = self.live_decoder
         return out
 
@@ -117,9 +118,10 @@ def make_plan(cfg: RuntimeConfig, uri: SourceURI | list[SourceURI] | None = None
         else:
             reasons.append(f"postprocessor cpu: {why}")
     live = _live_decoder(live_decoder, has_gpu, no_gpu_reason)
-    if live[1] and any(u.kind in _FFMPEG_LIVE for u in uris):
+    has_live = any(u.kind in _FFMPEG_LIVE for u in uris)
+    if live[1] and has_live:
         reasons.append(live[1])
-    return Plan(decoder, preprocessor, runner, reasons, postprocessor, live_decoder=live[0])
+    return Plan(decoder, preprocessor, runner, reasons, postprocessor, live_decoder=live[0], has_live=has_live)
 
 
 _FFMPEG_LIVE = ("rtsp", "http", "v4l2", "ffmpeg")
