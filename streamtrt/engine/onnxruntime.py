@@ -125,10 +125,9 @@ class OnnxRuntimeRunner(Runner):
                 except Exception:
                     pass
             cuda_options = {"device_id": self.device_id}
-            if self.dynamic_batch and not with_graph:
+            if self.dynamic_batch:
                 # Exhaustive cuDNN search on a batch-dynamic model failed at execution on the H200
                 # (CUDNN_STATUS_EXECUTION_FAILED beside many DALI pipelines); heuristics did not.
-                # With a graph the search runs once, in the warm-up at start, on an idle GPU.
                 cuda_options["cudnn_conv_algo_search"] = "HEURISTIC"
             if with_graph:
                 cuda_options["enable_cuda_graph"] = "1"

@@ -67,7 +67,13 @@ class NvdecDecoder:
         self.low_latency = not getattr(ctx, "has_b_frames", 0)
         latency = nvc.DisplayDecodeLatencyType.LOW if self.low_latency else nvc.DisplayDecodeLatencyType.NATIVE
         with cupy.cuda.Device(device_id):
+            # The device's primary context (the one CuPy, DALI and ONNX Runtime use): left to
+            # itself the decoder makes a context of its own, whose memory the others cannot read.
+            cupy.cuda.runtime.free(0)
+            context = cupy.cuda.driver.ctxGetCurrent()
+            self._stream = cupy.cuda.Stream(non_blocking=True)
             self._decoder = nvc.CreateDecoder(gpuid=device_id, codec=getattr(nvc.cudaVideoCodec, member),
+                                              cudacontext=context, cudastream=self._stream.ptr,
                                               usedevicememory=True, outputColorType=nvc.OutputColorType.RGB,
                                               latency=latency)
 
@@ -96,12 +102,12 @@ class NvdecDecoder:
             pkt.pts = int(pts)
         if self.low_latency and data:
             pkt.decode_flag = nvc.VideoPacketFlag.ENDOFPICTURE
-        with cupy.cuda.Device(self.device_id):
+        with cupy.cuda.Device(self.device_id), self._stream:
             frames = self._decoder.Decode(pkt)
-            # RGB surface -> an owned BGR copy (the decoder reuses its surfaces)
+            # RGB surface -> an owned BGR copy (the decoder reuses its surfaces), on the decoder's stream
             out = [cupy.ascontiguousarray(cupy.from_dlpack(f)[..., ::-1]) for f in frames]
             if out:
-                cupy.cuda.get_current_stream().synchronize()
+                self._stream.synchronize()
         return out
 
     def _flush(self) -> list:
