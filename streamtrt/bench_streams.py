@@ -150,6 +150,10 @@ def run_stream_bench(config_path: str, overrides: list[str], clip: str, counts: 
     rows = []
     gpu = None
     best = 0
+    # One short unmeasured run first: the first process on a machine pays for CUDA/cuDNN kernel
+    # compilation (cached on disk afterwards), which would land in the first measured phase.
+    log("bench: warm-up run (not measured)")
+    _isolated("unpaced", _config(base, clip, 1, False, overrides).model_dump(mode="json"), clip, 1, 2.0, False)
     for n in counts:
         # unpaced: chunks of up to 8 frames per stream (decoder memory grows with streams x chunk)
         chunk = [] if base.runtime.stream_batch else [f"runtime.stream_batch={min(8, base.runtime.batch_size)}"]

@@ -10,7 +10,7 @@ from typing import Any, Mapping, Optional, Union
 import numpy as np
 
 from ..errors import BackendUnavailableError, InferenceError, ModelError
-from .base import DeviceView, Runner, TensorInfo, is_device_tensor
+from .base import Runner, TensorInfo, is_device_tensor
 
 log = logging.getLogger("streamtrt")
 
@@ -77,16 +77,12 @@ class OnnxRuntimeRunner(Runner):
         if not os.access(path, os.R_OK):
             raise ModelError(f"model is not readable (permission denied): {path}")
         self.dynamic_batch = _has_dynamic_batch(ort, path)
-        # A batch-dynamic model gets every batch padded to batch_size on the GPU (see InferStage),
-        # so its graph is captured at that one shape.
-        graph_batch = self.batch_size if self.dynamic_batch and self.provider == "cuda" else None
         self._session = self._create_session(ort, path, with_graph=bool(self.cuda_graph))
         self._inputs = [_tensor_info(a) for a in self._session.get_inputs()]
         self._outputs = [_tensor_info(a) for a in self._session.get_outputs()]
         if len(self._inputs) != 1:
             raise ModelError(f"{path}: expected one image input, the model has {len(self._inputs)}")
-        if (self.cuda_graph == "auto" and self.batch_size and graph_batch is None
-                and self._inputs[0].fixed_batch != self.batch_size):
+        if self.cuda_graph == "auto" and self.batch_size and self._inputs[0].fixed_batch != self.batch_size:
             # Replaying one graph per chunk of a larger batch is not validated: stay on plain runs.
             log.info("CUDA graph not used: batch %s differs from the model's batch %s",
                      self.batch_size, self._inputs[0].fixed_batch)
@@ -94,8 +90,7 @@ class OnnxRuntimeRunner(Runner):
             self._session = self._create_session(ort, path, with_graph=False)
         if self.cuda_graph:
             try:
-                self._graph_io = _GraphIO(ort, self._session, self._inputs, self._outputs, self.device_id, path,
-                                          graph_batch)
+                self._graph_io = _GraphIO(ort, self._session, self._inputs, self._outputs, self.device_id, path)
             except Exception as exc:
                 if self.cuda_graph is True:
                     raise InferenceError(f"runtime.cuda_graph: capture failed: {str(exc).splitlines()[0][:300]}") from None
@@ -164,7 +159,8 @@ class OnnxRuntimeRunner(Runner):
         names = [o.name for o in self._outputs]
         try:
             if self._graph_io is not None:
-                return self._graph_io.run(self._session, feeds, to_host=False)
+                self._graph_io.run(self._session, feeds, to_host=False)
+                return dict(self._graph_io.outputs)
             binding = self._bind(feeds, names, "cuda")
             self._session.run_with_iobinding(binding)
             self._device_binding = binding  # owns the outputs until the next call
@@ -231,24 +227,15 @@ class _GraphIO:
     run and replays it while inputs and outputs stay at the same addresses, so every input is
     copied into the one bound buffer first (device-to-device for device tensors)."""
 
-    def __init__(self, ort, session, inputs: list[TensorInfo], outputs: list[TensorInfo], device_id: int, path,
-                 batch: Optional[int] = None):
-        def shape(info: TensorInfo) -> list[int]:
-            dims = list(info.shape)
-            if batch and dims and not isinstance(dims[0], int):
-                dims[0] = batch  # the batch dimension of a batch-dynamic model, fixed for the graph
-            if any(not isinstance(d, int) for d in dims):
+    def __init__(self, ort, session, inputs: list[TensorInfo], outputs: list[TensorInfo], device_id: int, path):
+        for info in [*inputs, *outputs]:
+            if any(not isinstance(d, int) for d in info.shape):
                 raise ModelError(f"{path}: runtime.cuda_graph needs static shapes; {info.name} is {list(info.shape)}")
-            return dims
-
-        self.batch = batch
-        self.inputs = {i.name: ort.OrtValue.ortvalue_from_shape_and_type(shape(i), i.dtype.type, "cuda", device_id)
+        self.inputs = {i.name: ort.OrtValue.ortvalue_from_shape_and_type(list(i.shape), i.dtype.type, "cuda", device_id)
                        for i in inputs}
-        self.row_bytes = {i.name: int(np.prod(shape(i)[1:])) * i.dtype.itemsize for i in inputs}
-        self.outputs = [(o.name, ort.OrtValue.ortvalue_from_shape_and_type(shape(o), o.dtype.type, "cuda", device_id))
+        self.nbytes = {i.name: int(np.prod(i.shape)) * i.dtype.itemsize for i in inputs}
+        self.outputs = [(o.name, ort.OrtValue.ortvalue_from_shape_and_type(list(o.shape), o.dtype.type, "cuda", device_id))
                         for o in outputs]
-        self.out_itemsize = {o.name: o.dtype.itemsize for o in outputs}
-        self.in_dtype = {i.name: i.dtype for i in inputs}
         self.binding = session.io_binding()
         for name, value in self.inputs.items():
             self.binding.bind_ortvalue_input(name, value)
@@ -259,34 +246,20 @@ class _GraphIO:
         for _ in range(_GRAPH_WARMUP_RUNS):
             session.run_with_iobinding(self.binding)
 
-    def run(self, session, feeds: Mapping[str, Any], to_host: bool = True) -> dict[str, Any]:
-        """One replay. With a graph batch, ``n`` rows fill the first rows of the bound input (the
-        rest hold whatever was there: rows are independent, their outputs are not returned).
-        Device outputs (``to_host=False``) are views valid until the next run."""
-        n = None
+    def run(self, session, feeds: Mapping[str, Any], to_host: bool = True) -> dict[str, np.ndarray]:
         for name, value in feeds.items():
             target = self.inputs[name]
-            full = tuple(target.shape())
-            n = int(value.shape[0])
-            if tuple(value.shape[1:]) != full[1:] or n > full[0] or (self.batch is None and n != full[0]):
-                raise InferenceError(f"input {name}: shape {list(value.shape)} does not fit the CUDA graph's {list(full)}")
             if is_device_tensor(value):
                 from . import cuda
 
+                if tuple(value.shape) != tuple(target.shape()):
+                    raise InferenceError(f"input {name}: shape {list(value.shape)} != {target.shape()}")
                 rt = cuda.cudart()
-                cuda.check(rt.cudaMemcpy(target.data_ptr(), value.ptr, n * self.row_bytes[name],
+                cuda.check(rt.cudaMemcpy(target.data_ptr(), value.ptr, self.nbytes[name],
                                          rt.cudaMemcpyKind.cudaMemcpyDeviceToDevice), "cudaMemcpy")
             else:
-                host = np.ascontiguousarray(value, dtype=self.in_dtype[name])
-                if n < full[0]:
-                    host = np.concatenate([host, np.zeros((full[0] - n,) + full[1:], host.dtype)])
-                target.update_inplace(host)
+                target.update_inplace(np.ascontiguousarray(value))
         session.run_with_iobinding(self.binding)
-        if to_host:
-            return {name: value.numpy()[:n] for name, value in self.outputs}
-        out: dict[str, Any] = {}
-        for name, value in self.outputs:
-            shape = tuple(value.shape())
-            out[name] = value if n == shape[0] else DeviceView(value.data_ptr(), (n,) + shape[1:],
-                                                                self.out_itemsize[name])
-        return out
+        if not to_host:
+            return {}
+        return {name: value.numpy() for name, value in self.outputs}

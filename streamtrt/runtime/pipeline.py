@@ -90,12 +90,13 @@ class Pipeline:
                 config = self.config = config.model_copy(
                     update={"tensorrt": config.tensorrt.model_copy(update={"workspace_mb": ws})})
             # Engine builds take minutes: say so (and why) unless the caller reports elsewhere.
-            for engine_config in self._engine_configs():
+            engine_configs = self._engine_configs()
+            for engine_config in engine_configs:
                 self.runners.append(create_runner(self.plan.runner, engine_config, spin=self.plan.decoder == "dali-gpu",
                                                   report=report or log.warning))
             self.runner = self.runners[0]
             if len(self.runners) > 1:
-                self.plan.engines = [_engine_label(i, c, self.plan.runner) for i, c in enumerate(self._engine_configs())]
+                self.plan.engines = [_engine_label(i, c, self.plan.runner) for i, c in enumerate(engine_configs)]
             self.spec = self._input_spec()
             low = config.tracker.low_threshold if config.tracker.enabled else None
             self.postprocessor = Postprocessor(self._select_decoder(), self.class_names, config.postprocess, low)
@@ -163,6 +164,12 @@ class Pipeline:
         """One config per engine; CPU runner threads split between engines unless set."""
         configs = self.config.engine_configs()
         rt = self.config.runtime
+        if rt.cuda_graph == "auto" and self.plan.live_decoder == "nvdec" and (self.plan.has_live or self.keep_alive):
+            # ONNX Runtime captures its graph on a run while NVDEC decoders allocate and synchronize
+            # on other threads, which invalidates the capture (cudaErrorStreamCaptureInvalidated).
+            self.plan.reasons.append("cuda graph off: live streams decode on NVDEC beside the runner")
+            configs = [c.model_copy(update={"runtime": c.runtime.model_copy(update={"cuda_graph": False})})
+                       for c in configs]
         if len(configs) > 1 and rt.threads is None and self.plan.runner == "onnxruntime-cpu":
             threads = max(1, (os.cpu_count() or 1) // len(configs))
             configs = [c.model_copy(update={"runtime": c.runtime.model_copy(update={"threads": threads})})

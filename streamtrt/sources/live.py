@@ -143,20 +143,18 @@ class FFmpegLiveSource(SupervisedSource):
         options: dict[str, str] = {}
         fmt = sc.format
         target = self.uri.location
-        # No input buffering for live inputs; a finite one (live: false) must not lose the packets
-        # that buffering would have held during probing.
-        nobuffer = {"fflags": "nobuffer"} if self.endless else {}
+        # No fflags=nobuffer: it discards the packets read while probing the stream, and with them
+        # the first keyframe, so a (re)connect would wait a whole GOP for its first frame. The few
+        # probed frames are older; the stale-frame policy drops them.
         if kind == "rtsp":
-            options.update({"rtsp_transport": sc.transport, "fflags": "nobuffer", "flags": "low_delay",
+            options.update({"rtsp_transport": sc.transport, "flags": "low_delay",
                             "max_delay": "500000", "reorder_queue_size": "0" if sc.transport == "tcp" else "64",
                             # the SDP carries the codec parameters: do not sit on 5 s of probing
                             "analyzeduration": "500000", "probesize": "262144"})
         elif kind == "http":
-            options.update({"reconnect": "0", **nobuffer})
+            options.update({"reconnect": "0"})
         elif kind == "v4l2":
             fmt = fmt or "video4linux2"
-        elif kind == "ffmpeg":
-            options.update(nobuffer)
         options.update({str(k): str(v) for k, v in sc.options.items()})
         return target, fmt, options
 
