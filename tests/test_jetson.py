@@ -103,3 +103,31 @@ def test_thermal_zones_and_power_rails_from_sysfs(tmp_path):
     (hw / "in1_input").write_text("5000\n")  # mV
     (hw / "curr1_input").write_text("900\n")  # mA
     assert power_rails(str(tmp_path / "ina")) == [("VDD_IN", pytest.approx(4.5))]
+
+
+def test_base_install_forces_no_x86_only_wheel_on_aarch64():
+    """What `pip install .` pulls on a Jetson (aarch64 Linux): nothing that only has x86_64 wheels."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    from tests.conftest import ROOT
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    jetson = {"platform_machine": "aarch64", "sys_platform": "linux", "platform_system": "Linux",
+              "python_version": "3.10", "extra": ""}
+    x86_only = ("nvidia-dali", "pynvvideocodec")
+
+    def pulled(reqs):
+        out = []
+        for raw in reqs:
+            req = Requirement(raw)
+            if req.marker is None or req.marker.evaluate(jetson):
+                out.append(req.name.lower())
+        return out
+
+    base = pulled(project["dependencies"])
+    assert not [n for n in base if n.startswith(x86_only)], base
+    assert {"numpy", "onnxruntime", "av"} <= set(base)
+    gpu = pulled(project["optional-dependencies"]["gpu"])
+    assert not [n for n in gpu if n.startswith(x86_only)], gpu
