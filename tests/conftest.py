@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import Optional
 from pathlib import Path
 
 import av
+
 import numpy as np
 import pytest
 
@@ -28,10 +30,11 @@ def decode_frames(path: Path, count: int) -> list[np.ndarray]:
     return frames
 
 
-def write_video(path: Path, frames: list[np.ndarray], codec: str, fps: int = 10) -> Path:
-    """Encode BGR frames with PyAV's bundled FFmpeg."""
+def write_video(path: Path, frames: list[np.ndarray], codec: str, fps: int = 10,
+                options: Optional[dict] = None) -> Path:
+    """Encode BGR frames with PyAV's bundled FFmpeg (``options``: encoder options)."""
     with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=fps)
+        stream = out.add_stream(codec, rate=fps, options=options or {})
         stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
         stream.pix_fmt = "yuv420p"
         for img in frames:

@@ -56,16 +56,23 @@ class PinnedBuffer:
     """Page-locked host memory viewed as a numpy array, for asynchronous copies."""
 
     def __init__(self, shape: tuple[int, ...], dtype):
+        self._size(shape, dtype)
+        self.ptr = int(check(cudart().cudaMallocHost(self.nbytes), "cudaMallocHost"))
+        self.array = self._view(self.ptr, shape)
+
+    def _size(self, shape: tuple[int, ...], dtype) -> None:
+        import numpy as np
+
+        self.dtype = np.dtype(dtype)
+        self.nbytes = max(int(np.prod(shape)) * self.dtype.itemsize, 1)
+
+    def _view(self, host_ptr: int, shape: tuple[int, ...]):
         import ctypes
 
         import numpy as np
 
-        rt = cudart()
-        self.dtype = np.dtype(dtype)
-        self.nbytes = max(int(np.prod(shape)) * self.dtype.itemsize, 1)
-        self.ptr = int(check(rt.cudaMallocHost(self.nbytes), "cudaMallocHost"))
-        raw = (ctypes.c_byte * self.nbytes).from_address(self.ptr)
-        self.array = np.frombuffer(raw, dtype=self.dtype, count=int(np.prod(shape))).reshape(shape)
+        raw = (ctypes.c_byte * self.nbytes).from_address(host_ptr)
+        return np.frombuffer(raw, dtype=self.dtype, count=int(np.prod(shape))).reshape(shape)
 
     def free(self) -> None:
         if self.ptr:
@@ -79,21 +86,15 @@ class MappedBuffer(PinnedBuffer):
     On an integrated GPU (Jetson) this is the same physical memory, so no copy is ever made."""
 
     def __init__(self, shape: tuple[int, ...], dtype):
-        import ctypes
-
-        import numpy as np
-
         rt = cudart()
-        self.dtype = np.dtype(dtype)
-        self.nbytes = max(int(np.prod(shape)) * self.dtype.itemsize, 1)
+        self._size(shape, dtype)
         self.host_ptr = int(check(rt.cudaHostAlloc(self.nbytes, rt.cudaHostAllocMapped), "cudaHostAlloc"))
         try:
             self.ptr = int(check(rt.cudaHostGetDevicePointer(self.host_ptr, 0), "cudaHostGetDevicePointer"))
         except BaseException:
             check(rt.cudaFreeHost(self.host_ptr), "cudaFreeHost")
             raise
-        raw = (ctypes.c_byte * self.nbytes).from_address(self.host_ptr)
-        self.array = np.frombuffer(raw, dtype=self.dtype, count=int(np.prod(shape))).reshape(shape)
+        self.array = self._view(self.host_ptr, shape)
 
     def free(self) -> None:
         if self.host_ptr:

@@ -74,6 +74,7 @@ class DaliCpuPreprocessor:
     """
 
     name = "dali-cpu"
+    device_id: Optional[int] = None  # where the pipeline runs: None is the CPU
 
     def __init__(self, spec: PreprocessSpec, max_batch: int, threads: Optional[int] = None):
         self.spec = spec
@@ -86,11 +87,12 @@ class DaliCpuPreprocessor:
         dali, fn, types = self._dali, self._fn, self._types
         spec = self.spec
         pipe = dali.Pipeline(
-            batch_size=self.max_batch, num_threads=self.threads, device_id=None,
+            batch_size=self.max_batch, num_threads=self.threads, device_id=self.device_id,
             exec_async=False, exec_pipelined=False, prefetch_queue_depth=1,
         )
         with pipe:
-            frames = fn.external_source(name="frames", layout="HWC", dtype=types.UINT8)
+            frames = fn.external_source(name="frames", device="cpu" if self.device_id is None else "gpu",
+                                        layout="HWC", dtype=types.UINT8)
             rx = fn.external_source(name="resize_x", dtype=types.FLOAT)
             ry = fn.external_source(name="resize_y", dtype=types.FLOAT)
             images = fn.resize(
@@ -107,12 +109,13 @@ class DaliCpuPreprocessor:
         pipe.build()
         return pipe
 
-    def __call__(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Geometry]]:
+    def _run(self, frames: list, images: Sequence[Any]):
+        """Feed ``frames`` (what the pipeline reads) with the geometry of ``images``; run once."""
         if len(images) > self.max_batch:
             raise ValueError(f"batch of {len(images)} exceeds the DALI pipeline's {self.max_batch}")
         spec = self.spec
-        geoms = [spec.geometry(im.shape[0], im.shape[1]) for im in images]
-        self._pipe.feed_input("frames", [np.ascontiguousarray(im) for im in images], layout="HWC")
+        geoms = [spec.geometry(int(im.shape[0]), int(im.shape[1])) for im in images]
+        self._pipe.feed_input("frames", frames, layout="HWC")
         self._pipe.feed_input("resize_x", [np.array(g.resized_width, np.float32) for g in geoms])
         self._pipe.feed_input("resize_y", [np.array(g.resized_height, np.float32) for g in geoms])
         if spec.resize == "letterbox":
@@ -122,78 +125,42 @@ class DaliCpuPreprocessor:
         except RuntimeError as exc:
             # An operator error leaves a DALI pipeline unusable: rebuild before re-raising.
             self._pipe = self._build()
-            raise DecodeError(f"DALI preprocessing failed: {dali_error_line(exc)}") from None
+            raise DecodeError(f"DALI {self.name} preprocessing failed: {dali_error_line(exc)}") from None
+        return out, geoms
+
+    def __call__(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Geometry]]:
+        out, geoms = self._run([np.ascontiguousarray(im) for im in images], images)
         return out.as_array(), geoms
 
     def close(self) -> None:
         self._pipe = None
 
 
-class DaliGpuPreprocessor:
+class DaliGpuPreprocessor(DaliCpuPreprocessor):
     """Frames (BGR uint8: CuPy arrays from NVDEC, or host arrays) -> an NCHW tensor in device
-    memory, with a DALI GPU pipeline fed through ``external_source``; the same operators as
-    :class:`DaliCpuPreprocessor`. The result is copied out of DALI's buffers (which the next run
-    reuses), so it lives as long as the batch that holds it."""
+    memory: the same DALI graph as :class:`DaliCpuPreprocessor`, on the GPU. The result is copied
+    out of DALI's buffers (which the next run reuses), so it lives as long as the batch holding it."""
 
     name = "dali-gpu"
 
     def __init__(self, spec: PreprocessSpec, max_batch: int, device_id: int = 0, threads: int = 2):
-        self.spec = spec
-        self.max_batch = max_batch
-        self.device_id = device_id
-        self.threads = threads
-        self._dali, self._fn, self._types = _import_dali()
         import cupy
 
         self._cupy = cupy
-        self._pipe = self._build()
-
-    def _build(self):
-        dali, fn, types = self._dali, self._fn, self._types
-        spec = self.spec
-        pipe = dali.Pipeline(batch_size=self.max_batch, num_threads=self.threads, device_id=self.device_id,
-                             exec_async=False, exec_pipelined=False, prefetch_queue_depth=1)
-        with pipe:
-            frames = fn.external_source(name="frames", device="gpu", layout="HWC", dtype=types.UINT8)
-            rx = fn.external_source(name="resize_x", dtype=types.FLOAT)
-            ry = fn.external_source(name="resize_y", dtype=types.FLOAT)
-            images = fn.resize(_to_model_colors(fn, types, frames, "bgr", spec), resize_x=rx, resize_y=ry,
-                               antialias=False, interp_type=types.INTERP_LINEAR, dtype=types.FLOAT)
-            if spec.resize == "letterbox":
-                start = fn.external_source(name="start", dtype=types.INT32)
-                images = fn.slice(images, start=start, shape=[spec.height, spec.width], axis_names="HW",
-                                  out_of_bounds_policy="pad", fill_values=float(spec.pad_value))
-            pipe.set_outputs(_normalize(fn, types, images, spec, "CHW"))
-        pipe.build()
-        return pipe
+        self.device_id = device_id
+        super().__init__(spec, max_batch, threads)
 
     def __call__(self, images: Sequence[Any]):
         from ..engine.base import OwnedDeviceTensor
 
-        if len(images) > self.max_batch:
-            raise ValueError(f"batch of {len(images)} exceeds the DALI pipeline's {self.max_batch}")
-        cupy, spec = self._cupy, self.spec
-        geoms = [spec.geometry(int(im.shape[0]), int(im.shape[1])) for im in images]
+        cupy = self._cupy
         with cupy.cuda.Device(self.device_id):
             frames = [cupy.ascontiguousarray(cupy.asarray(im)) for im in images]
             cupy.cuda.get_current_stream().synchronize()  # uploads and NVDEC copies done before DALI reads
-            self._pipe.feed_input("frames", frames, layout="HWC")
-            self._pipe.feed_input("resize_x", [np.array(g.resized_width, np.float32) for g in geoms])
-            self._pipe.feed_input("resize_y", [np.array(g.resized_height, np.float32) for g in geoms])
-            if spec.resize == "letterbox":
-                self._pipe.feed_input("start", [np.array([-g.pad_y, -g.pad_x], np.int32) for g in geoms])
-            try:
-                (out,) = self._pipe.run()
-            except RuntimeError as exc:
-                self._pipe = self._build()
-                raise DecodeError(f"DALI GPU preprocessing failed: {dali_error_line(exc)}") from None
-            dense = out.as_tensor()
-            tensor = cupy.from_dlpack(dense).copy()
+            out, geoms = self._run(frames, images)
+            tensor = cupy.from_dlpack(out.as_tensor()).copy()
             cupy.cuda.get_current_stream().synchronize()
         return OwnedDeviceTensor(tensor), geoms
-
-    def close(self) -> None:
-        self._pipe = None
 
 
 @dataclass

@@ -34,7 +34,7 @@ from .batcher import BatchStage
 from .control import Control, StreamControl
 from .messages import EOS, FrameResult
 from .mux import StreamMux
-from .plan import Plan, make_plan
+from .plan import FFMPEG_LIVE_KINDS, Plan, make_plan
 from .stages import DecodeStage, GpuDecodeStage, InferStage, PostprocessStage, PreprocessStage, Stage
 from .streams import StreamState, drop_stale_for
 from .summary import RunSummary
@@ -136,7 +136,7 @@ class Pipeline:
         rt = self.config.runtime
         live = sc.live if sc.live is not None else uri.is_live
         decoder = self.plan.decoder if uri.kind == "file" else "cpu"
-        if uri.kind in ("rtsp", "http", "v4l2", "ffmpeg") and self.plan.live_decoder == "nvdec":
+        if uri.kind in FFMPEG_LIVE_KINDS and self.plan.live_decoder == "nvdec":
             decoder = "nvdec"
         source = None
         if decoder in ("cpu", "nvdec"):
@@ -282,11 +282,8 @@ class Pipeline:
     def _group_for(self, stream: StreamState) -> "_EngineGroup":
         """The engine group a stream joins: the one its config names, else the one with fewest streams."""
         alive = [g for g in self._groups if g.batcher.ident is None or g.batcher.is_alive()]
-        wanted = stream.config.engine
+        wanted = stream.config.engine  # in range: checked by the config and add_source
         if wanted is not None:
-            if wanted >= len(self._groups):
-                raise ConfigError(f"stream {stream.id}: engine {wanted} does not exist "
-                                  f"({len(self._groups)} engine(s))")
             if self._groups[wanted] not in alive:
                 raise StreamTRTError(f"stream {stream.id}: engine {wanted} has already finished")
             return self._groups[wanted]

@@ -14,6 +14,9 @@ from ..sources.gstreamer import gstreamer_available
 from ..system import is_jetson, probe_cuda, tensorrt_module
 
 
+FFMPEG_LIVE_KINDS = ("rtsp", "http", "v4l2", "ffmpeg")  # live sources read through FFmpeg
+
+
 @dataclass
 class Plan:
     decoder: str  # "cpu" or "dali-gpu"
@@ -118,13 +121,11 @@ def make_plan(cfg: RuntimeConfig, uri: SourceURI | list[SourceURI] | None = None
         else:
             reasons.append(f"postprocessor cpu: {why}")
     live = _live_decoder(live_decoder, has_gpu, no_gpu_reason)
-    has_live = any(u.kind in _FFMPEG_LIVE for u in uris)
+    has_live = any(u.kind in FFMPEG_LIVE_KINDS for u in uris)
     if live[1] and has_live:
         reasons.append(live[1])
     return Plan(decoder, preprocessor, runner, reasons, postprocessor, live_decoder=live[0], has_live=has_live)
 
-
-_FFMPEG_LIVE = ("rtsp", "http", "v4l2", "ffmpeg")
 
 
 def _live_decoder(choice: str, has_gpu: bool, no_gpu_reason: str) -> tuple[str, str]:

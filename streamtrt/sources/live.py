@@ -132,10 +132,12 @@ class FFmpegLiveSource(SupervisedSource):
 
         try:
             return NvdecDecoder(stream, self.nvdec_device)
-        except BackendUnavailableError as exc:
-            if str(exc) not in self._told:
-                self._told.add(str(exc))
-                log.warning("stream %s (%s): %s; decoding on the CPU", self.info.stream_id, self.display, exc)
+        except Exception as exc:  # no NVDEC for this codec, or the decoder would not start
+            why = str(exc) if isinstance(exc, BackendUnavailableError) else f"NVDEC decoder did not start ({exc})"
+            if why not in self._told:
+                self._told.add(why)
+                log.warning("stream %s (%s): %s; decoding on the CPU", self.info.stream_id, self.display,
+                            redact(why))
             return None
 
     def _open_args(self) -> tuple[str, Optional[str], dict]:

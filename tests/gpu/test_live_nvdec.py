@@ -10,7 +10,6 @@ import functools
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-import av
 import numpy as np
 import pytest
 
@@ -21,7 +20,7 @@ from streamtrt.sources import parse_source_uri
 from streamtrt.sources.live import FFmpegLiveSource
 from streamtrt.sources.nvdec import nvdec_unavailable_reason
 from streamtrt.system import probe_cuda
-from tests.conftest import decode_frames, VIDEO, unmatched
+from tests.conftest import VIDEO, decode_frames, unmatched, write_video
 from tests.sources.test_live import live_config
 
 pytestmark = [
@@ -32,17 +31,9 @@ pytestmark = [
 ]
 
 
-def encode(path, frames, bframes: bool, fps: int = 10):
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps, options={} if bframes else {"bf": "0", "tune": "zerolatency"})
-        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
-        stream.pix_fmt = "yuv420p"
-        for img in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+def encode(path, frames, bframes: bool):
+    """H.264 with x264's default B-frames, or none (IPPP, as most cameras send)."""
+    return write_video(path, frames, "libx264", options=None if bframes else {"bf": "0", "tune": "zerolatency"})
 
 
 @pytest.fixture(scope="module")
