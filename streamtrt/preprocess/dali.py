@@ -125,7 +125,8 @@ class DaliCpuPreprocessor:
         except RuntimeError as exc:
             # An operator error leaves a DALI pipeline unusable: rebuild before re-raising.
             self._pipe = self._build()
-            raise DecodeError(f"DALI {self.name} preprocessing failed: {dali_error_line(exc)}") from None
+            raise DecodeError(f"DALI {'GPU ' if self.device_id is not None else ''}preprocessing failed: "
+                              f"{dali_error_line(exc)}") from None
         return out, geoms
 
     def __call__(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Geometry]]:
