@@ -62,7 +62,7 @@ class RunSummary:
             f"runner {self.plan.get('runner')}",
         ]
         for e in self.engines:
-            lines.append(f"engine {e['label']}: {e['frames']} frames from stream(s) {', '.join(e['streams']) or '-'}")
+            lines.append(f"{e['label']}: {e['frames']} frames from stream(s) {', '.join(e['streams']) or '-'}")
         top = ", ".join(f"{name} {n}" for name, n in sorted(self.per_class.items(), key=lambda kv: (-kv[1], kv[0])))
         lines.append(f"{self.detections} detections" + (f": {top}" if top else ""))
         for sid, a in self.analytics.items():
