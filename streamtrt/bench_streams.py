@@ -9,8 +9,8 @@ For each stream count, in one run:
   (``pace: true``). Streams are real time when every one of them keeps the clip's rate
   (within 3%) and its p99 latency from decode to sink stays within the limit.
 
-The largest real-time count is reported with the bottleneck (the stage whose alone-rate is
-closest to the pipeline's unpaced total).
+The largest real-time count is reported, with each stage's time per frame in the unpaced run
+(where the bottleneck shows).
 """
 
 from __future__ import annotations
@@ -39,51 +39,65 @@ def _config(base: Config, clip: str, n: int, pace: bool, overrides: list[str]) -
     return load_config(raw, overrides)
 
 
-def decode_alone(cfg: Config, clip: str, n: int, seconds: float, gpu: bool) -> float:
-    """Total frames per second of ``n`` parallel decoders, nothing else running."""
-    info = probe_video(Path(clip), clip)
+def parallel_rate(n: int, read: Callable[[int, Callable[[int], None], threading.Event], None],
+                  seconds: float, settle: float) -> float:
+    """Total items per second of ``n`` threads each running ``read(i, count, stop)`` (which calls
+    ``count(k)`` as it goes and returns once ``stop`` is set), over ``seconds`` after ``settle``
+    seconds of start-up. A reader's exception stops them all and is raised here."""
     counts = [0] * n
     stop = threading.Event()
     errors: list[BaseException] = []
 
     def work(i: int) -> None:
-        try:
-            while not stop.is_set():
-                if gpu:
-                    from .preprocess.spec import PreprocessSpec
+        def count(k: int) -> None:
+            counts[i] += k
 
-                    spec = PreprocessSpec(416, 416)
-                    dec = DaliGpuVideoDecoder(clip, spec, cfg.runtime.stream_batch or cfg.runtime.batch_size,
-                                              info.frame_count or 0, info.height, info.width,
-                                              device_id=cfg.runtime.device_id, decode_only=True)
-                    for batch in dec:
-                        counts[i] += int(batch.shape[0])
-                        if stop.is_set():
-                            break
-                    dec.close()
-                else:
-                    with open_source(parse_source_uri(clip), f"s{i}", 1) as src:
-                        for _ in src:
-                            counts[i] += 1
-                            if stop.is_set():
-                                break
-        except BaseException as exc:  # noqa: BLE001
+        try:
+            read(i, count, stop)
+        except BaseException as exc:  # noqa: BLE001 - raised below
             errors.append(exc)
+            stop.set()
 
     threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(n)]
     for t in threads:
         t.start()
-    time.sleep(min(2.0, seconds / 4))  # start-up (pipeline builds) excluded
-    start_frames, t0 = sum(counts), time.perf_counter()
-    time.sleep(seconds)
-    total = sum(counts) - start_frames
-    elapsed = time.perf_counter() - t0
+    stop.wait(settle)
+    start_items, t0 = sum(counts), time.perf_counter()
+    stop.wait(seconds)
+    rate = (sum(counts) - start_items) / (time.perf_counter() - t0)
     stop.set()
     for t in threads:
         t.join(30)
     if errors:
         raise errors[0]
-    return total / elapsed
+    return rate
+
+
+def decode_alone(cfg: Config, clip: str, n: int, seconds: float, gpu: bool) -> float:
+    """Total frames per second of ``n`` parallel decoders, nothing else running."""
+    info = probe_video(Path(clip), clip)
+
+    def read(i: int, count: Callable[[int], None], stop: threading.Event) -> None:
+        while not stop.is_set():
+            if gpu:
+                from .preprocess.spec import PreprocessSpec
+
+                dec = DaliGpuVideoDecoder(clip, PreprocessSpec(416, 416), cfg.runtime.stream_batch or cfg.runtime.batch_size,
+                                          info.frame_count or 0, info.height, info.width,
+                                          device_id=cfg.runtime.device_id, decode_only=True)
+                for batch in dec:
+                    count(int(batch.shape[0]))
+                    if stop.is_set():
+                        break
+                dec.close()
+            else:
+                with open_source(parse_source_uri(clip), f"s{i}", 1) as src:
+                    for _ in src:
+                        count(1)
+                        if stop.is_set():
+                            break
+
+    return parallel_rate(n, read, seconds, settle=min(2.0, seconds / 4))  # start-up (pipeline builds) excluded
 
 
 _START_LIMIT_S = 60.0  # streams not all running by then: measure anyway (the slow ones show as slow)
@@ -163,8 +177,8 @@ def run_stream_bench(config_path: str, overrides: list[str], clip: str, counts: 
     info = probe_video(Path(clip), clip)
     rate = info.fps or 30.0
     rows = []
-    gpu = None
     best = 0
+    gpu = make_plan(base.runtime, [parse_source_uri(clip)]).decoder == "dali-gpu"
     # One short unmeasured run first: the first process on a machine pays for CUDA/cuDNN kernel
     # compilation (cached on disk afterwards), which would land in the first measured phase.
     log("bench: warm-up run (not measured)")
@@ -174,8 +188,6 @@ def run_stream_bench(config_path: str, overrides: list[str], clip: str, counts: 
         chunk = [] if base.runtime.stream_batch else [f"runtime.stream_batch={min(8, base.runtime.batch_size)}"]
         unpaced_cfg = _config(base, clip, n, False, overrides + chunk)
         paced_cfg = _config(base, clip, n, True, overrides)
-        plan = make_plan(unpaced_cfg.runtime, [parse_source_uri(clip)]).as_dict()
-        gpu = plan["decoder"] == "dali-gpu"
         log(f"bench: {n} streams: decode alone")
         dec = _isolated("decode", unpaced_cfg.model_dump(mode="json"), clip, n, seconds / 2, gpu)
         log(f"bench: {n} streams: pipeline, unpaced")

@@ -7,47 +7,27 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 
+from streamtrt.bench_streams import parallel_rate
 from streamtrt.config import LiveConfig, SourceConfig
 from streamtrt.sources import parse_source_uri
 from streamtrt.sources.live import FFmpegLiveSource
 
 
 def measure(clip: str, n: int, nvdec: bool, seconds: float = 6.0) -> float:
-    counts = [0] * n
-    stop = threading.Event()
-    errors: list[BaseException] = []
+    def read(i: int, count, stop: threading.Event) -> None:
+        while not stop.is_set():
+            sc = SourceConfig(uri=f"ffmpeg://{clip}", live=False)
+            src = FFmpegLiveSource(parse_source_uri(sc.uri), str(i), sc, LiveConfig(), 0 if nvdec else None)
+            for _ in src:
+                count(1)
+                if stop.is_set():
+                    break
+            src.close()
+            if nvdec and src.decoder != "nvdec":
+                raise RuntimeError("NVDEC was not used (see the warning above)")
 
-    def work(i: int) -> None:
-        try:
-            while not stop.is_set():
-                sc = SourceConfig(uri=f"ffmpeg://{clip}", live=False)
-                src = FFmpegLiveSource(parse_source_uri(sc.uri), str(i), sc, LiveConfig(), 0 if nvdec else None)
-                for _ in src:
-                    counts[i] += 1
-                    if stop.is_set():
-                        break
-                src.close()
-                if nvdec and src.decoder != "nvdec":
-                    raise RuntimeError("NVDEC was not used (see the warning above)")
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-            stop.set()
-
-    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(n)]
-    for t in threads:
-        t.start()
-    time.sleep(1.5)
-    c0, t0 = sum(counts), time.perf_counter()
-    time.sleep(seconds)
-    fps = (sum(counts) - c0) / (time.perf_counter() - t0)
-    stop.set()
-    for t in threads:
-        t.join(10)
-    if errors:
-        raise errors[0]
-    return fps
+    return parallel_rate(n, read, seconds, settle=1.5)
 
 
 def main() -> None:

@@ -76,7 +76,7 @@ class OnnxRuntimeRunner(Runner):
             raise ModelError(f"model not found: {path}")
         if not os.access(path, os.R_OK):
             raise ModelError(f"model is not readable (permission denied): {path}")
-        self.dynamic_batch = _has_dynamic_batch(ort, path)
+        self.dynamic_batch = _has_dynamic_batch(path)
         self._session = self._create_session(ort, path, with_graph=bool(self.cuda_graph))
         self._inputs = [_tensor_info(a) for a in self._session.get_inputs()]
         self._outputs = [_tensor_info(a) for a in self._session.get_outputs()]
@@ -199,7 +199,7 @@ class OnnxRuntimeRunner(Runner):
         super().deactivate()
 
 
-def _has_dynamic_batch(ort, path: Path) -> bool:
+def _has_dynamic_batch(path: Path) -> bool:
     try:
         import onnx
 

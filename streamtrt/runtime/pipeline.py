@@ -29,12 +29,12 @@ from ..preprocess.spec import PreprocessSpec
 from ..sinks import Sink, open_sink
 from ..sources import SourceInfo, SourceStats, decode_error_for, open_source, parse_source_uri, probe_video
 from ..sources.pace import PacedSource
-from ..sources.uri import SourceURI, redact
+from ..sources.uri import FFMPEG_LIVE_KINDS, SourceURI, redact
 from .batcher import BatchStage
 from .control import Control, StreamControl
 from .messages import EOS, FrameResult
 from .mux import StreamMux
-from .plan import FFMPEG_LIVE_KINDS, Plan, make_plan
+from .plan import Plan, make_plan
 from .stages import DecodeStage, GpuDecodeStage, InferStage, PostprocessStage, PreprocessStage, Stage
 from .streams import StreamState, drop_stale_for
 from .summary import RunSummary
@@ -539,9 +539,6 @@ class Pipeline:
         if self._groups:
             depths["streams"] = sum(sum(g.mux.depths().values()) for g in self._groups)
         return depths
-
-    def bad_frames_now(self) -> int:
-        return sum(st.source.stats.bad_frames for st in self.streams.values() if st.source is not None)
 
     def pending_records(self) -> int:
         """Records waiting in network sinks' outboxes."""

@@ -9,12 +9,9 @@ from ..config import RuntimeConfig
 from ..engine.onnxruntime import cuda_provider_available
 from ..errors import BackendUnavailableError, ConfigError
 from ..preprocess.dali import dali_available
-from ..sources.uri import SourceURI
+from ..sources.uri import FFMPEG_LIVE_KINDS, SourceURI
 from ..sources.gstreamer import gstreamer_available
 from ..system import is_jetson, probe_cuda, tensorrt_module
-
-
-FFMPEG_LIVE_KINDS = ("rtsp", "http", "v4l2", "ffmpeg")  # live sources read through FFmpeg
 
 
 @dataclass

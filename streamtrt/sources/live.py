@@ -23,7 +23,7 @@ from ..errors import UnsupportedSourceError
 from .base import Frame, FrameSource, SourceInfo, SourceStats
 from .file import _ffmpeg_reason
 from .supervisor import AnyEvent, StallError, Supervisor
-from .uri import SourceURI, redact
+from .uri import GSTREAMER_LIVE_KINDS, SourceURI, redact
 
 log = logging.getLogger("streamtrt")
 _MAX_BAD_PACKETS_IN_A_ROW = 50  # then the stream is treated as broken and reconnected
@@ -276,6 +276,6 @@ def open_live_source(uri: SourceURI, stream_id: str, sc: Optional[SourceConfig],
                      live: Optional[LiveConfig], nvdec_device: Optional[int] = None) -> FrameSource:
     sc = sc or SourceConfig(uri=uri.raw)
     live = live or LiveConfig()
-    if uri.kind in ("gstreamer", "csi"):
+    if uri.kind in GSTREAMER_LIVE_KINDS:
         return GStreamerLiveSource(uri, stream_id, sc, live)
     return FFmpegLiveSource(uri, stream_id, sc, live, nvdec_device)

@@ -20,6 +20,8 @@ SourceKind = Literal["file", "images", "rtsp", "http", "v4l2", "csi", "gstreamer
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".ts", ".m2ts", ".mov", ".m4v", ".webm", ".h264", ".h265", ".hevc"})
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 LIVE_KINDS = frozenset({"rtsp", "http", "v4l2", "csi", "gstreamer", "ffmpeg"})
+GSTREAMER_LIVE_KINDS = frozenset({"csi", "gstreamer"})  # read through OpenCV's GStreamer backend
+FFMPEG_LIVE_KINDS = LIVE_KINDS - GSTREAMER_LIVE_KINDS  # demuxed by FFmpeg (PyAV)
 
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
 
