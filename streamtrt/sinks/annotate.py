@@ -1,11 +1,22 @@
-"""Drawing detections onto frames."""
+"""Drawing detections, lines and zones onto frames.
+
+Labels stay inside the frame and are placed greedily so they do not cover one another where
+that can be avoided: each label tries above its box, inside the box's top, then below the box,
+and takes the first place free of the labels already placed (else the one overlapping least).
+"""
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import cv2
 import numpy as np
 
 from ..postprocess.detections import Detections
+
+Rect = tuple[int, int, int, int]  # x1, y1, x2, y2: pixels, x2/y2 exclusive
+
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 def _color(class_id: int) -> tuple[int, int, int]:
@@ -13,42 +24,103 @@ def _color(class_id: int) -> tuple[int, int, int]:
     return tuple(int(c) for c in rng.integers(64, 256, 3))
 
 
+def clamp_rect(x: int, y: int, w: int, h: int, width: int, height: int) -> Rect:
+    """A ``w`` x ``h`` rectangle at (x, y) moved (not shrunk) inside a ``width`` x ``height`` image;
+    one larger than the image keeps its top-left corner at 0."""
+    x = max(0, min(x, width - w))
+    y = max(0, min(y, height - h))
+    return x, y, x + w, y + h
+
+
+def _overlap(a: Rect, b: Rect) -> int:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return w * h if w > 0 and h > 0 else 0
+
+
+def place_label(size: tuple[int, int], anchors: Sequence[tuple[int, int]], placed: list[Rect],
+                width: int, height: int) -> Rect:
+    """Where a label of ``size`` (w, h) goes: the first of ``anchors`` (top-left corners, in order of
+    preference) that, clamped into the image, overlaps none of ``placed``; else the least-overlapping
+    one. The chosen rectangle is appended to ``placed``."""
+    w, h = size
+    best, best_cost = None, None
+    for x, y in anchors:
+        rect = clamp_rect(x, y, w, h, width, height)
+        cost = sum(_overlap(rect, p) for p in placed)
+        if best_cost is None or cost < best_cost:
+            best, best_cost = rect, cost
+        if cost == 0:
+            break
+    placed.append(best)
+    return best
+
+
+def _text_size(label: str, scale: float) -> tuple[int, int, int]:
+    (tw, th), base = cv2.getTextSize(label, _FONT, scale, 1)
+    return tw, th, base
+
+
 def draw_analytics(canvas: np.ndarray, cfg, counts: dict) -> None:
-    """Lines with their in/out counts and zones with their occupancy, drawn in place."""
-    scale = max(0.4, min(canvas.shape[:2]) / 1200)
+    """Lines with their in/out counts and zones with their occupancy, drawn in place; their labels
+    inside the frame and apart from one another."""
+    height, width = canvas.shape[:2]
+    scale = max(0.4, min(height, width) / 1200)
+    placed: list[Rect] = []
+
+    def put(label: str, x: int, y: int, color) -> None:
+        tw, th, base = _text_size(label, scale)
+        w, h = tw + 2, th + base + 2
+        rect = place_label((w, h), [(x, y - h - 4), (x, y + 4), (x - w, y - h - 4), (x - w, y + 4)], placed,
+                           width, height)
+        cv2.putText(canvas, label, (rect[0] + 1, rect[1] + th + 1), _FONT, scale, color, 1, cv2.LINE_AA)
+
     for line in cfg.lines:
         p1, p2 = tuple(int(v) for v in line.start), tuple(int(v) for v in line.end)
         cv2.line(canvas, p1, p2, (0, 255, 255), 2, cv2.LINE_AA)
         c = counts.get("lines", {}).get(line.name, {"in": {}, "out": {}})
-        label = f"{line.name}: in {sum(c['in'].values())} out {sum(c['out'].values())}"
-        cv2.putText(canvas, label, (p1[0], max(p1[1] - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 255), 1,
-                    cv2.LINE_AA)
+        put(f"{line.name}: in {sum(c['in'].values())} out {sum(c['out'].values())}", p1[0], p1[1], (0, 255, 255))
     for zone in cfg.zones:
         pts = np.asarray(zone.points, np.int32).reshape(-1, 1, 2)
         cv2.polylines(canvas, [pts], True, (255, 128, 0), 2, cv2.LINE_AA)
         z = counts.get("zones", {}).get(zone.name, {"occupancy": {}})
-        label = f"{zone.name}: {sum(z['occupancy'].values())} inside"
         x, y = pts[0, 0]
-        cv2.putText(canvas, label, (int(x), max(int(y) - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 128, 0), 1,
-                    cv2.LINE_AA)
+        put(f"{zone.name}: {sum(z['occupancy'].values())} inside", int(x), int(y), (255, 128, 0))
+
+
+def label_rects(detections: Detections, shape: tuple[int, ...]) -> list[Rect]:
+    """Where :func:`draw_detections` puts each detection's label in an image of ``shape`` (H, W, ...)."""
+    return [rect for rect, _, _ in _layout(detections, shape)]
+
+
+def _layout(detections: Detections, shape: tuple[int, ...]):
+    height, width = shape[:2]
+    font_scale = max(0.4, min(height, width) / 1200)
+    ids = detections.tracker_id if detections.tracker_id is not None else [-1] * len(detections)
+    placed: list[Rect] = []
+    out = []
+    for (x1, y1, x2, y2), score, name, tid in zip(detections.xyxy, detections.confidence, detections.class_name, ids):
+        label = (f"#{tid} " if tid >= 0 else "") + f"{name} {score:.2f}"
+        tw, th, base = _text_size(label, font_scale)
+        w, h = tw + 2, th + base + 2
+        bx1, by1, by2 = int(round(x1)), int(round(y1)), int(round(y2))
+        # above the box, inside its top, below it
+        rect = place_label((w, h), [(bx1, by1 - h), (bx1, by1), (bx1, by2)], placed, width, height)
+        out.append((rect, label, th))
+    return out
 
 
 def draw_detections(image: np.ndarray, detections: Detections) -> np.ndarray:
-    """A copy of ``image`` (BGR) with boxes, class names, scores and tracker ids drawn."""
+    """A copy of ``image`` (BGR) with boxes, class names, scores and tracker ids drawn; boxes first,
+    then the labels (see :func:`label_rects` for where)."""
     canvas = image.copy()
-    ids = detections.tracker_id if detections.tracker_id is not None else [-1] * len(detections)
     thickness = max(1, round(min(image.shape[:2]) / 300))
     font_scale = max(0.4, min(image.shape[:2]) / 1200)
-    for (x1, y1, x2, y2), score, cid, name, tid in zip(
-        detections.xyxy, detections.confidence, detections.class_id, detections.class_name, ids
-    ):
-        color = _color(int(cid))
+    colors = [_color(int(cid)) for cid in detections.class_id]
+    for (x1, y1, x2, y2), color in zip(detections.xyxy, colors):
         p1, p2 = (int(round(x1)), int(round(y1))), (int(round(x2)), int(round(y2)))
         cv2.rectangle(canvas, p1, p2, color, thickness, cv2.LINE_AA)
-        label = (f"#{tid} " if tid >= 0 else "") + f"{name} {score:.2f}"
-        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
-        top = max(p1[1] - th - base - 2, 0)
-        cv2.rectangle(canvas, (p1[0], top), (p1[0] + tw + 2, top + th + base + 2), color, -1)
-        cv2.putText(canvas, label, (p1[0] + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
-                    (0, 0, 0), 1, cv2.LINE_AA)
+    for ((lx1, ly1, lx2, ly2), label, th), color in zip(_layout(detections, image.shape), colors):
+        cv2.rectangle(canvas, (lx1, ly1), (lx2 - 1, ly2 - 1), color, -1)
+        cv2.putText(canvas, label, (lx1 + 1, ly1 + th + 1), _FONT, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
     return canvas

@@ -12,9 +12,9 @@ from streamtrt.sinks import AnnotatedVideoSink, JsonlSink, SummarySink, open_sin
 from streamtrt.sinks.annotate import draw_detections
 
 
-def result(i, image=None):
+def result(i, image=None, fps=10):
     det = Detections(np.array([[10, 20, 110, 220]]), [0.75], [0], ["person"])
-    return FrameResult("cam", i, i / 10, 320, 240, det, image)
+    return FrameResult("cam", i, i / fps, 320, 240, det, image)
 
 
 def test_open_sink_by_uri_and_suffix(tmp_path):
@@ -71,7 +71,7 @@ def test_annotated_video_has_every_frame_at_the_input_fps(tmp_path):
     sink.open(12.5)
     frames = [np.full((240, 320, 3), 40 * i, np.uint8) for i in range(5)]
     for i, f in enumerate(frames):
-        sink.write(result(i, f))
+        sink.write(result(i, f, fps=12.5))
     sink.close()
     with av.open(str(path)) as c:
         s = c.streams.video[0]
