@@ -14,6 +14,7 @@ import numpy as np
 
 from ..engine.base import DeviceView
 from ..errors import BackendUnavailableError, DecodeError
+from .orientation import display_size, normalize_rotation
 from .spec import Geometry, PreprocessSpec
 
 
@@ -65,6 +66,20 @@ def _normalize(fn, types, images, spec: PreprocessSpec, output_layout: str):
         mean=list(spec.mean),
         std=list(spec.std),
     )
+
+
+def orient_sequence(fn, frames, rotation: int):
+    """Decoded frames (layout FHWC) turned ``rotation`` degrees clockwise, as players show them.
+
+    Exact (a transpose and flips, no resampling): 90 is transpose + horizontal flip
+    (``np.rot90(frame, -1)``), 270 transpose + vertical flip (``np.rot90(frame, 1)``), 180 both flips."""
+    rotation = normalize_rotation(rotation)
+    if rotation == 0:
+        return frames
+    if rotation == 180:
+        return fn.flip(frames, horizontal=1, vertical=1)
+    swapped = fn.transpose(frames, perm=[0, 2, 1, 3], transpose_layout=False)  # H <-> W, layout stays FHWC
+    return fn.flip(swapped, horizontal=1, vertical=0) if rotation == 90 else fn.flip(swapped, horizontal=0, vertical=1)
 
 
 class DaliCpuPreprocessor:
@@ -193,6 +208,9 @@ class DaliGpuVideoDecoder:
     preprocessed on the GPU; each run yields one batch of up to ``batch_size`` frames.
 
     With ``decode_only`` the batches hold the decoded RGB frames instead (for benchmarks).
+    ``src_height`` x ``src_width`` is the frame size as stored in the file; ``rotation`` (clockwise
+    degrees, :mod:`.orientation`) turns the frames upright on the GPU, so tensors, kept frames and
+    :attr:`geometry` are in displayed pixels (:attr:`height` x :attr:`width`).
     The encoded file is fed once; the operator demuxes and decodes it incrementally, so decoded
     frames never pile up on long videos. DALI runs ``prefetch`` batches ahead
     on its own threads: that is where decode of batch N+1 overlaps inference of batch N.
@@ -203,12 +221,14 @@ class DaliGpuVideoDecoder:
     def __init__(
         self, path: str, spec: PreprocessSpec, batch_size: int, frame_count: int,
         src_height: int, src_width: int, device_id: int = 0, keep_frames: bool = False,
-        prefetch: int = 2, threads: int = 4, decode_only: bool = False,
+        prefetch: int = 2, threads: int = 4, decode_only: bool = False, rotation: int = 0,
     ):
         self.spec = spec
         self.batch_size = batch_size
         self.frame_count = frame_count
-        self.geometry = spec.geometry(src_height, src_width)
+        self.rotation = normalize_rotation(rotation)
+        self.height, self.width = display_size(src_height, src_width, self.rotation)
+        self.geometry = spec.geometry(self.height, self.width)
         self.keep_frames = keep_frames
         dali, fn, types = _import_dali()
         geom = self.geometry
@@ -219,6 +239,7 @@ class DaliGpuVideoDecoder:
             frames = fn.experimental.inputs.video(
                 name="video", sequence_length=batch_size, device="mixed", last_sequence_policy="partial",
             )
+            frames = orient_sequence(fn, frames, self.rotation)
             images = fn.resize(
                 _to_model_colors(fn, types, frames, "rgb", spec), resize_x=float(geom.resized_width), resize_y=float(geom.resized_height),
                 antialias=False, interp_type=types.INTERP_LINEAR, dtype=types.FLOAT,

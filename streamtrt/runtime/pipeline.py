@@ -24,6 +24,8 @@ from ..postprocess.classes import load_class_names
 from ..postprocess.decoders import select_decoder
 from ..postprocess.postprocessor import Postprocessor
 from ..preprocess.dali import DaliCpuPreprocessor, DaliGpuVideoDecoder, dali_available
+from ..preprocess.frametimes import presentation_times
+from ..preprocess.orientation import probe_stored_video
 from ..preprocess.opencv import OpenCVPreprocessor
 from ..preprocess.spec import PreprocessSpec
 from ..sinks import Sink, open_sink
@@ -253,16 +255,23 @@ class Pipeline:
         inlet = group.mux.add(stream.id, lane_frames, stream.drop_stale, lambda item: self._dropped(stream, item))
         if stream.decoder == "dali-gpu":
             info = stream.info
-            decoder = functools.partial(
+            make = functools.partial(
                 DaliGpuVideoDecoder, stream.uri.location, self.spec, stream.chunk, stream.expected_frames or 0,
-                info.height, info.width, device_id=rt.device_id, keep_frames=self.keep_images, prefetch=rt.slots,
+                device_id=rt.device_id, keep_frames=self.keep_images, prefetch=rt.slots,
                 threads=rt.threads or max(1, min(4, (os.cpu_count() or 4) // max(1, len(self.streams)))),
             )
+
+            def decoder(path=stream.uri.location, info=info, make=make):
+                # NVDEC gives frames as stored: their size, and the display rotation (clockwise) applied on the GPU
+                stored = probe_stored_video(path)
+                return make(src_height=stored.height, src_width=stored.width,
+                            rotation=getattr(info, "rotation", stored.rotation))
+            times = functools.partial(presentation_times, stream.uri.location, info.fps)
             uri = stream.uri
             fallback = lambda: open_source(uri, stream.id, rt.threads)  # noqa: E731
             stages: list[Stage] = [GpuDecodeStage(decoder, stream.id, info.fps, (info.height, info.width),
                                                   stream.control, inlet, rt.max_frames, cpu_fallback=fallback,
-                                                  pace=stream.config.pace)]
+                                                  pace=stream.config.pace, timestamps=times)]
         else:
             between: queue.Queue = queue.Queue(maxsize=rt.slots)
             if hasattr(stream.source, "bind_stop"):

@@ -142,8 +142,12 @@ class GpuDecodeStage(Stage):
 
     def __init__(self, decoder: Callable[[], DaliGpuVideoDecoder], stream_id: str, fps: Optional[float],
                  size: tuple[int, int], control: Control, outbox, max_frames: Optional[int] = None,
-                 cpu_fallback: Optional[Callable[[], FrameSource]] = None, pace: bool = False):
+                 cpu_fallback: Optional[Callable[[], FrameSource]] = None, pace: bool = False,
+                 timestamps: Optional[Callable[[], Optional[list]]] = None):
         super().__init__("decode+preprocess", control, outbox)
+        # each frame's presentation time (DALI's video input gives none); else index / fps
+        self.read_timestamps = timestamps
+        self.timestamps: Optional[list] = None
         self.pace = pace
         self.make_decoder = decoder
         self.decoder: Optional[DaliGpuVideoDecoder] = None
@@ -158,6 +162,10 @@ class GpuDecodeStage(Stage):
         index = 0
         t0 = 0.0
         self.decoder = self.make_decoder()
+        # frames come out upright: sizes in displayed pixels (height and width swapped for 90/270)
+        self.height, self.width = getattr(self.decoder, "height", self.height), getattr(self.decoder, "width", self.width)
+        if self.read_timestamps is not None:
+            self.timestamps = self.read_timestamps()
         batches = iter(self.decoder)
         while not self.control.stop.is_set():
             started = time.perf_counter()
@@ -188,8 +196,8 @@ class GpuDecodeStage(Stage):
                 if wait > 0 and self.control.stop.wait(wait):
                     return
                 arrived = [max(a, now) for a in arrived]
-            meta = [FrameMeta(self.stream_id, index + i, (index + i) / self.fps if self.fps else None,
-                              self.height, self.width, a) for i, a in enumerate(arrived)]
+            meta = [FrameMeta(self.stream_id, index + i, self._timestamp(index + i), self.height, self.width, a)
+                    for i, a in enumerate(arrived)]
             index += n
             images = list(device_batch.frames[:n]) if device_batch.frames is not None else None
             release = threading.Event()
@@ -199,6 +207,13 @@ class GpuDecodeStage(Stage):
                     return
             if self.max_frames is not None and index >= self.max_frames:
                 return
+
+    def _timestamp(self, index: int) -> Optional[float]:
+        if self.timestamps is not None and index < len(self.timestamps):
+            return self.timestamps[index]
+        if self.timestamps:  # more frames than packets: continue at the nominal rate
+            return self.timestamps[-1] + (index - len(self.timestamps) + 1) / (self.fps or 30.0)
+        return index / self.fps if self.fps else None
 
     def _decode_on_cpu(self, start: int) -> Iterator[TensorBatch]:
         """Frames ``start`` onwards from FFmpeg, preprocessed with OpenCV (host tensors)."""

@@ -39,9 +39,10 @@ def needs_annexb(codec_name: str, extradata: Optional[bytes]) -> bool:
 
 
 class NvdecDecoder:
-    """One connection's NVDEC decoder: PyAV packets in, BGR CuPy frames out."""
+    """One connection's NVDEC decoder: PyAV packets in, BGR CuPy frames out, turned ``rotation``
+    degrees clockwise (the display rotation, :mod:`streamtrt.preprocess.orientation`) on the GPU."""
 
-    def __init__(self, stream: Any, device_id: int = 0):
+    def __init__(self, stream: Any, device_id: int = 0, rotation: int = 0):
         reason = nvdec_unavailable_reason()
         if reason:
             raise BackendUnavailableError(f"NVDEC live decode: {reason}")
@@ -52,8 +53,11 @@ class NvdecDecoder:
         member = nvdec_codec(ctx.name)
         if member is None:
             raise BackendUnavailableError(f"NVDEC cannot decode {ctx.name}")
+        from ..preprocess.orientation import rot90_k
+
         self._nvc, self._cupy = nvc, cupy
         self.device_id = device_id
+        self._k = rot90_k(rotation)  # np/cupy.rot90 quarter turns (counter-clockwise) for display
         extradata = bytes(ctx.extradata or b"")
         self._bsf = None
         self._prefix = b""
@@ -104,8 +108,8 @@ class NvdecDecoder:
             pkt.decode_flag = nvc.VideoPacketFlag.ENDOFPICTURE
         with cupy.cuda.Device(self.device_id), self._stream:
             frames = self._decoder.Decode(pkt)
-            # RGB surface -> an owned BGR copy (the decoder reuses its surfaces), on the decoder's stream
-            out = [cupy.ascontiguousarray(cupy.from_dlpack(f)[..., ::-1]) for f in frames]
+            # RGB surface -> an owned, upright BGR copy (the decoder reuses its surfaces), on the decoder's stream
+            out = [cupy.ascontiguousarray(cupy.rot90(cupy.from_dlpack(f)[..., ::-1], self._k)) for f in frames]
             if out:
                 self._stream.synchronize()
         return out
