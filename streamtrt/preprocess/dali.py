@@ -227,6 +227,7 @@ class DaliGpuVideoDecoder:
         self.batch_size = batch_size
         self.frame_count = frame_count
         self.rotation = normalize_rotation(rotation)
+        self.timestamps: Optional[list] = None  # set by whoever knows each frame's time (DALI gives none)
         self.height, self.width = display_size(src_height, src_width, self.rotation)
         self.geometry = spec.geometry(self.height, self.width)
         self.keep_frames = keep_frames

@@ -256,22 +256,28 @@ class Pipeline:
         if stream.decoder == "dali-gpu":
             info = stream.info
             make = functools.partial(
-                DaliGpuVideoDecoder, stream.uri.location, self.spec, stream.chunk, stream.expected_frames or 0,
+                DaliGpuVideoDecoder, stream.uri.location, self.spec, stream.chunk,
                 device_id=rt.device_id, keep_frames=self.keep_images, prefetch=rt.slots,
                 threads=rt.threads or max(1, min(4, (os.cpu_count() or 4) // max(1, len(self.streams)))),
             )
 
-            def decoder(path=stream.uri.location, info=info, make=make):
-                # NVDEC gives frames as stored: their size, and the display rotation (clockwise) applied on the GPU
+            def decoder(path=stream.uri.location, info=info, make=make, stream=stream):
+                # NVDEC gives frames as stored: their size, and the display rotation (clockwise) applied on the GPU;
+                # and without their times: those (and the real frame count, not an estimate) come from the packets
                 stored = probe_stored_video(path)
-                return make(src_height=stored.height, src_width=stored.width,
-                            rotation=getattr(info, "rotation", stored.rotation))
-            times = functools.partial(presentation_times, stream.uri.location, info.fps)
+                times = presentation_times(path, info.fps)
+                if times:
+                    stream.expected_frames = min(len(times), rt.max_frames or len(times))
+                count = stream.expected_frames or 0
+                dec = make(count, src_height=stored.height, src_width=stored.width,
+                           rotation=getattr(info, "rotation", stored.rotation))
+                dec.timestamps = times
+                return dec
             uri = stream.uri
             fallback = lambda: open_source(uri, stream.id, rt.threads)  # noqa: E731
             stages: list[Stage] = [GpuDecodeStage(decoder, stream.id, info.fps, (info.height, info.width),
                                                   stream.control, inlet, rt.max_frames, cpu_fallback=fallback,
-                                                  pace=stream.config.pace, timestamps=times)]
+                                                  pace=stream.config.pace)]
         else:
             between: queue.Queue = queue.Queue(maxsize=rt.slots)
             if hasattr(stream.source, "bind_stop"):

@@ -142,12 +142,9 @@ class GpuDecodeStage(Stage):
 
     def __init__(self, decoder: Callable[[], DaliGpuVideoDecoder], stream_id: str, fps: Optional[float],
                  size: tuple[int, int], control: Control, outbox, max_frames: Optional[int] = None,
-                 cpu_fallback: Optional[Callable[[], FrameSource]] = None, pace: bool = False,
-                 timestamps: Optional[Callable[[], Optional[list]]] = None):
+                 cpu_fallback: Optional[Callable[[], FrameSource]] = None, pace: bool = False):
         super().__init__("decode+preprocess", control, outbox)
-        # each frame's presentation time (DALI's video input gives none); else index / fps
-        self.read_timestamps = timestamps
-        self.timestamps: Optional[list] = None
+        self.timestamps: Optional[list] = None  # each frame's presentation time, where the decoder knows them
         self.pace = pace
         self.make_decoder = decoder
         self.decoder: Optional[DaliGpuVideoDecoder] = None
@@ -164,8 +161,8 @@ class GpuDecodeStage(Stage):
         self.decoder = self.make_decoder()
         # frames come out upright: sizes in displayed pixels (height and width swapped for 90/270)
         self.height, self.width = getattr(self.decoder, "height", self.height), getattr(self.decoder, "width", self.width)
-        if self.read_timestamps is not None:
-            self.timestamps = self.read_timestamps()
+        # DALI's video input gives no frame times: the decoder's factory reads them from the packets
+        self.timestamps = getattr(self.decoder, "timestamps", None)
         batches = iter(self.decoder)
         while not self.control.stop.is_set():
             started = time.perf_counter()
