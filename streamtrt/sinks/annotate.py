@@ -41,17 +41,24 @@ def _overlap(a: Rect, b: Rect) -> int:
 def place_label(size: tuple[int, int], anchors: Sequence[tuple[int, int]], placed: list[Rect],
                 width: int, height: int) -> Rect:
     """Where a label of ``size`` (w, h) goes: the first of ``anchors`` (top-left corners, in order of
-    preference) that, clamped into the image, overlaps none of ``placed``; else the least-overlapping
-    one. The chosen rectangle is appended to ``placed``."""
+    preference) that, clamped into the image, overlaps none of ``placed``; failing that, each anchor
+    moved just below or above the labels it hits; else the least-overlapping place. The chosen
+    rectangle is appended to ``placed``."""
     w, h = size
     best, best_cost = None, None
-    for x, y in anchors:
-        rect = clamp_rect(x, y, w, h, width, height)
-        cost = sum(_overlap(rect, p) for p in placed)
-        if best_cost is None or cost < best_cost:
-            best, best_cost = rect, cost
-        if cost == 0:
-            break
+    shifted: list[tuple[int, int]] = []
+    for pass_anchors in (list(anchors), shifted):
+        for x, y in pass_anchors:
+            rect = clamp_rect(x, y, w, h, width, height)
+            hits = [p for p in placed if _overlap(rect, p)]
+            cost = sum(_overlap(rect, p) for p in hits)
+            if best_cost is None or cost < best_cost:
+                best, best_cost = rect, cost
+            if cost == 0:
+                placed.append(best)
+                return best
+            if pass_anchors is not shifted:
+                shifted += [(rect[0], p[3]) for p in hits] + [(rect[0], p[1] - h) for p in hits]
     placed.append(best)
     return best
 

@@ -248,3 +248,23 @@ def test_labels_of_overlapping_boxes_do_not_overlap():
         for j in range(i):
             a, b = rects[i], rects[j]
             assert min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1]), (a, b)
+
+
+def test_analytics_labels_stay_inside_and_apart():
+    from types import SimpleNamespace
+
+    from streamtrt.sinks.annotate import draw_analytics
+
+    canvas = np.zeros((120, 160, 3), np.uint8)
+    cfg = SimpleNamespace(
+        lines=[SimpleNamespace(name="a-long-line-name", start=(150, 2), end=(150, 100))],
+        zones=[SimpleNamespace(name="zone-at-the-edge", points=[(152, 4), (159, 4), (159, 60)])])
+    draw_analytics(canvas, cfg, {})
+    cyan = (canvas[..., 0] < 60) & (canvas[..., 1] > 200) & (canvas[..., 2] > 200)  # the line's label (0, 255, 255)
+    orange = (canvas[..., 0] > 200) & (canvas[..., 1] > 100) & (canvas[..., 1] < 160) & (canvas[..., 2] < 60)
+    cols = np.where(cyan.any(axis=0))[0]
+    assert cols.min() < 140, "the line's label is drawn to the left, inside the frame"
+    # the two labels do not share rows and columns where both have text
+    assert not (cyan & orange).any()
+    rows_cyan, rows_orange = set(np.where(cyan[:, :140].any(axis=1))[0]), set(np.where(orange[:, :140].any(axis=1))[0])
+    assert rows_cyan and rows_orange and not (rows_cyan & rows_orange)
