@@ -17,6 +17,7 @@ from ..postprocess.detections import Detections
 Rect = tuple[int, int, int, int]  # x1, y1, x2, y2: pixels, x2/y2 exclusive
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
+_MAX_SHIFTED = 12  # places tried beside labels in the way, per label (bounds the work in crowds)
 
 
 def _color(class_id: int) -> tuple[int, int, int]:
@@ -32,12 +33,6 @@ def clamp_rect(x: int, y: int, w: int, h: int, width: int, height: int) -> Rect:
     return x, y, x + w, y + h
 
 
-def _overlap(a: Rect, b: Rect) -> int:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    return w * h if w > 0 and h > 0 else 0
-
-
 def place_label(size: tuple[int, int], anchors: Sequence[tuple[int, int]], placed: list[Rect],
                 width: int, height: int) -> Rect:
     """Where a label of ``size`` (w, h) goes: the first of ``anchors`` (top-left corners, in order of
@@ -45,20 +40,25 @@ def place_label(size: tuple[int, int], anchors: Sequence[tuple[int, int]], place
     moved just below or above the labels it hits; else the least-overlapping place. The chosen
     rectangle is appended to ``placed``."""
     w, h = size
+    others = np.asarray(placed, np.int64).reshape(-1, 4)
     best, best_cost = None, None
     shifted: list[tuple[int, int]] = []
     for pass_anchors in (list(anchors), shifted):
         for x, y in pass_anchors:
             rect = clamp_rect(x, y, w, h, width, height)
-            hits = [p for p in placed if _overlap(rect, p)]
-            cost = sum(_overlap(rect, p) for p in hits)
+            ow = np.minimum(others[:, 2], rect[2]) - np.maximum(others[:, 0], rect[0])
+            oh = np.minimum(others[:, 3], rect[3]) - np.maximum(others[:, 1], rect[1])
+            hit = (ow > 0) & (oh > 0)
+            cost = int((ow * oh)[hit].sum())
             if best_cost is None or cost < best_cost:
                 best, best_cost = rect, cost
             if cost == 0:
-                placed.append(best)
-                return best
-            if pass_anchors is not shifted:
-                shifted += [(rect[0], p[3]) for p in hits] + [(rect[0], p[1] - h) for p in hits]
+                break
+            if pass_anchors is not shifted and len(shifted) < _MAX_SHIFTED:
+                shifted += [(rect[0], int(p[3])) for p in others[hit][:2]]
+                shifted += [(rect[0], int(p[1]) - h) for p in others[hit][:2]]
+        if best_cost == 0:
+            break
     placed.append(best)
     return best
 
