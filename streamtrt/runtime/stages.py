@@ -160,7 +160,8 @@ class GpuDecodeStage(Stage):
         t0 = 0.0
         self.decoder = self.make_decoder()
         # frames come out upright: sizes in displayed pixels (height and width swapped for 90/270)
-        self.height, self.width = getattr(self.decoder, "height", self.height), getattr(self.decoder, "width", self.width)
+        self.height = getattr(self.decoder, "height", self.height)
+        self.width = getattr(self.decoder, "width", self.width)
         # DALI's video input gives no frame times: the decoder's factory reads them from the packets
         self.timestamps = getattr(self.decoder, "timestamps", None)
         batches = iter(self.decoder)
