@@ -168,10 +168,10 @@ class AnnotatedVideoSink(Sink):
         else:
             pts = round((timestamp - self._first_ts) / self._unit)
             if self._last_pts is not None and pts <= self._last_pts:
-                if not self._told_bump and self.format != "avi":
+                if not self._told_bump:
                     self._told_bump = True
-                    log.warning("video sink %s: a frame's timestamp (%.3f s) is not after the previous one; "
-                                "shown one frame later", self.path, timestamp)
+                    log.warning("video sink %s: a frame's timestamp (%.3f s) is not after the previous frame's "
+                                "(at this container's time resolution); shown one frame later", self.path, timestamp)
                 pts = self._last_pts + step
         self._last_pts = pts
         return pts
