@@ -155,7 +155,7 @@ def test_timestamps_that_go_back_are_shown_one_frame_later(tmp_path, caplog):
             sink.write(FrameResult("0", i, ts, 64, 48, NONE, np.zeros((48, 64, 3), np.uint8)))
         sink.close()
     assert frame_times(path) == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4], abs=1e-3)
-    assert sum("not after the previous one" in r.message for r in caplog.records) == 1
+    assert sum("not after the previous frame" in r.message for r in caplog.records) == 1
 
 
 def test_portrait_frames_keep_their_size(tmp_path):
