@@ -82,6 +82,27 @@ def orient_sequence(fn, frames, rotation: int):
     return fn.flip(swapped, horizontal=1, vertical=0) if rotation == 90 else fn.flip(swapped, horizontal=0, vertical=1)
 
 
+def sequence_graph(fn, types, frames, spec: PreprocessSpec, geom: Geometry, rotation: int, keep_frames: bool,
+                   decode_only: bool = False) -> list:
+    """What :class:`DaliGpuVideoDecoder` makes of decoded RGB sequences (FHWC, as stored): turned
+    upright, then the model tensor (FCHW; or the upright RGB frames with ``decode_only``), and with
+    ``keep_frames`` the upright BGR frames too. ``geom`` is the geometry of the displayed size."""
+    frames = orient_sequence(fn, frames, rotation)
+    images = fn.resize(
+        _to_model_colors(fn, types, frames, "rgb", spec), resize_x=float(geom.resized_width),
+        resize_y=float(geom.resized_height), antialias=False, interp_type=types.INTERP_LINEAR, dtype=types.FLOAT,
+    )
+    if spec.resize == "letterbox":
+        images = fn.slice(
+            images, start=[-geom.pad_y, -geom.pad_x], shape=[spec.height, spec.width], axis_names="HW",
+            out_of_bounds_policy="pad", fill_values=float(spec.pad_value),
+        )
+    outputs = [frames if decode_only else _normalize(fn, types, images, spec, "FCHW")]
+    if keep_frames:
+        outputs.append(fn.color_space_conversion(frames, image_type=types.RGB, output_type=types.BGR))
+    return outputs
+
+
 class DaliCpuPreprocessor:
     """Host frames (BGR uint8) -> NCHW tensor with a DALI CPU pipeline fed through ``external_source``.
 
@@ -240,21 +261,7 @@ class DaliGpuVideoDecoder:
             frames = fn.experimental.inputs.video(
                 name="video", sequence_length=batch_size, device="mixed", last_sequence_policy="partial",
             )
-            frames = orient_sequence(fn, frames, self.rotation)
-            images = fn.resize(
-                _to_model_colors(fn, types, frames, "rgb", spec), resize_x=float(geom.resized_width), resize_y=float(geom.resized_height),
-                antialias=False, interp_type=types.INTERP_LINEAR, dtype=types.FLOAT,
-            )
-            if spec.resize == "letterbox":
-                images = fn.slice(
-                    images, start=[-geom.pad_y, -geom.pad_x], shape=[spec.height, spec.width], axis_names="HW",
-                    out_of_bounds_policy="pad", fill_values=float(spec.pad_value),
-                )
-            tensor = _normalize(fn, types, images, spec, "FCHW")
-            outputs = [frames if decode_only else tensor]
-            if keep_frames:
-                outputs.append(fn.color_space_conversion(frames, image_type=types.RGB, output_type=types.BGR))
-            pipe.set_outputs(*outputs)
+            pipe.set_outputs(*sequence_graph(fn, types, frames, spec, geom, self.rotation, keep_frames, decode_only))
         try:
             pipe.build()
             with open(path, "rb") as f:

@@ -146,3 +146,36 @@ def test_raw_streams_have_no_packet_times(tmp_path):
     ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-frames:v", "5", "-pix_fmt", "yuv420p", "-c:v",
            "libx264", "-f", "h264", raw)
     assert presentation_times(str(raw)) is None
+
+
+@pytest.mark.skipif(not dali_available(), reason="DALI is not installed")
+@pytest.mark.parametrize("resize", ["letterbox", "stretch"])
+def test_the_gpu_decoder_graph_on_the_phone_case_equals_the_cpu_path(resize):
+    """The decoder's graph after NVDEC (orientation, resize, letterbox, normalisation, kept frames),
+    run by DALI on the CPU on FFmpeg's stored frames: the CPU path's tensor of the upright frames."""
+    from nvidia import dali
+    from nvidia.dali import fn, types
+
+    from streamtrt.preprocess.dali import sequence_graph
+    from streamtrt.preprocess.opencv import OpenCVPreprocessor
+    from streamtrt.preprocess.spec import PreprocessSpec
+
+    spec = PreprocessSpec(416, 416, resize, "bgr", (103.53, 116.28, 123.675), (57.375, 57.12, 58.395))
+    stored = probe_stored_video(ROTATED)
+    with av.open(str(ROTATED)) as c:
+        rgb = [f.to_ndarray(format="rgb24") for _, f in zip(range(4), c.decode(video=0))]
+    upright = [rotate_frame(np.ascontiguousarray(f[..., ::-1]), stored.rotation) for f in rgb]
+    geom = spec.geometry(*stored.display_size)
+    pipe = dali.Pipeline(batch_size=1, num_threads=1, device_id=None, exec_async=False, exec_pipelined=False)
+    with pipe:
+        frames = fn.external_source(name="video", layout="FHWC", dtype=types.UINT8)
+        pipe.set_outputs(*sequence_graph(fn, types, frames, spec, geom, stored.rotation, keep_frames=True))
+    pipe.build()
+    pipe.feed_input("video", [np.stack(rgb)])
+    tensor, kept = (np.asarray(o[0]) for o in pipe.run())
+    assert np.array_equal(kept, np.stack(upright))
+    expected, geoms = OpenCVPreprocessor(spec)(upright)
+    assert geoms[0] == geom and (geom.pad_y > 0) == (resize == "letterbox")
+    assert tensor.shape == expected.shape == (4, 3, 416, 416)
+    pixel = np.abs(tensor - expected) * np.asarray(spec.std, np.float32).reshape(1, 3, 1, 1)
+    assert pixel.mean() < 0.5, pixel.mean()
