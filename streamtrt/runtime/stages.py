@@ -189,7 +189,8 @@ class GpuDecodeStage(Stage):
             arrived = [now] * n
             if self.pace:  # frames arrive at their timestamps, like a camera's
                 t0 = t0 if index else now
-                arrived = [t0 + (index + i) / (self.fps or 30.0) for i in range(n)]
+                arrived = [t0 + (t if t is not None else (index + i) / (self.fps or 30.0))
+                           for i, t in enumerate(self._timestamp(index + i) for i in range(n))]
                 wait = arrived[-1] - time.perf_counter()
                 if wait > 0 and self.control.stop.wait(wait):
                     return

@@ -59,3 +59,12 @@ def test_without_times_frames_are_spaced_at_the_rate():
 def test_frames_beyond_the_packet_times_continue_at_the_rate():
     metas = run_stage(FakeDecoder([4], [0.0, 0.5]), 10.0, (576, 768))
     assert [m.timestamp for m in metas] == pytest.approx([0.0, 0.5, 0.6, 0.7])
+
+
+def test_paced_frames_arrive_at_their_own_times():
+    times = [0.0, 0.05, 0.3]  # not index / fps (0.0, 0.1, 0.2)
+    stage = GpuDecodeStage(lambda: FakeDecoder([3], times), "0", 10.0, (576, 768), Control(), queue.Queue(),
+                           pace=True)
+    batch = next(stage.produce())
+    arrived = [m.started - batch.meta[0].started for m in batch.meta]
+    assert arrived == pytest.approx(times, abs=1e-6)
