@@ -14,7 +14,8 @@ REORDER_DEPTH = 16
 
 
 def presentation_times(path: str, fps: Optional[float] = None) -> Optional[list[float]]:
-    """Seconds since the first frame, one per video packet in presentation order, never going back:
+    """Seconds since the first shown frame, one per video packet in presentation order (packets an
+    edit list hides are left out, as players do), never going back:
     after a clock reset (joined MPEG-TS segments) time continues one frame duration after the last
     frame. ``None`` when packets carry no timestamps (raw elementary streams); raises PyAV's errors."""
     import av
@@ -29,7 +30,7 @@ def presentation_times(path: str, fps: Optional[float] = None) -> Optional[list[
         ordered: list[int] = []
         latest: Optional[int] = None  # the highest pts since the last reset
         for packet in _packets(container, stream):
-            if not packet.size:
+            if not packet.size or packet.is_discard:  # frames an edit list hides (an MP4 cut with -c copy)
                 continue
             if packet.pts is None or time_base is None:
                 return None

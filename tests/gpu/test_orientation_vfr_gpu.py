@@ -148,3 +148,21 @@ def test_gpu_pipeline_keeps_variable_frame_rate(tmp_path):
                                                  "frame=pts_time")["frames"]]
     assert out == pytest.approx(want, abs=1e-3)
     assert float(ffprobe(video, "-show_format")["format"]["duration"]) == pytest.approx(5.6, abs=0.01)
+
+
+def test_nvdec_file_path_shows_what_an_edit_list_shows(tmp_path):
+    """An MP4 cut with -c copy: the container holds frames before the cut that players hide.
+    The GPU path must give the CPU path's frames (FFmpeg honours the edit list)."""
+    from streamtrt.preprocess.frametimes import presentation_times
+
+    trimmed = tmp_path / "trimmed.mp4"
+    ffmpeg("-ss", "1.05", "-i", VIDEO, "-t", "2", "-c", "copy", trimmed)
+    with av.open(str(trimmed)) as c:
+        cpu = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+    times = presentation_times(str(trimmed))
+    assert len(times) == len(cpu)
+    dec = DaliGpuVideoDecoder(str(trimmed), SPEC, 4, len(times), 576, 768, keep_frames=True)
+    kept = np.concatenate([b.frames for b in dec])
+    per_frame = np.abs(kept.astype(int) - np.stack(cpu).astype(int)).mean(axis=(1, 2, 3))
+    print("mean abs diff per frame, GPU vs CPU:", np.round(per_frame, 2).tolist())
+    assert kept.shape[0] == len(cpu) and per_frame.max() < 3, per_frame

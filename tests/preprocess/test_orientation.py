@@ -127,6 +127,18 @@ def test_frame_times_from_packets_keep_variable_rate():
 
 
 @needs_ffmpeg
+def test_frame_times_leave_out_what_an_edit_list_hides(tmp_path):
+    from tests.conftest import VIDEO
+
+    trimmed = tmp_path / "trimmed.mp4"
+    ffmpeg("-ss", "1.05", "-i", VIDEO, "-t", "2", "-c", "copy", trimmed)  # starts between keyframes
+    want = ffprobe_frame_times(trimmed)
+    with av.open(str(trimmed)) as c:
+        assert c.streams.video[0].frames > len(want)  # the container counts the hidden packets too
+    assert presentation_times(str(trimmed)) == pytest.approx(want, abs=1e-6)
+
+
+@needs_ffmpeg
 def test_frame_times_continue_across_a_clock_reset(tmp_path):
     parts = []
     for i in range(2):
