@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from fractions import Fraction
@@ -29,6 +30,7 @@ from .orientation import displayed_size, frame_rotation, orient
 AVFMT_NOTIMESTAMPS = 0x0080  # raw elementary streams: no timestamps in the file
 AVFMT_TS_DISCONT = 0x0200  # formats whose timestamps may jump (MPEG-TS, FLV, ...)
 _PROBE_PACKETS = 64  # packets read to find the first frame's display matrix
+log = logging.getLogger("streamtrt")
 
 
 def _check_readable(path: Path, display: str) -> None:
@@ -55,6 +57,9 @@ def probe_video(path: Path, display: str, stream_id: str = "0", orientation: str
                 raise SourceError(f"{display}: no video stream in this file")
             stream = container.streams.video[0]
             info = _info_from_stream(stream, container, stream_id, display, fps)
+            if fps and has_timestamps(container):
+                log.warning("%s: fps %g not used: the file's own timestamps time its frames (%s fps)",
+                            display, fps, f"{info.fps:g}" if info.fps else "variable")
             if orientation == "auto":
                 info.rotation, info.mirror = _first_frame_rotation(container, stream)
                 info.width, info.height = displayed_size(info.width, info.height, info.rotation)
