@@ -43,6 +43,9 @@ def list_images(location: str, display: str) -> tuple[list[Path], Path]:
         files, root = [p], p.parent
     elif glob.has_magic(location):
         files, root = [Path(f) for f in glob.glob(location, recursive=True)], _glob_root(location)
+        if not files:
+            raise SourceError(f"source not found: {display} (no file or folder of that name, and nothing "
+                              "matches it as a pattern)")
     else:
         raise SourceError(f"source not found: {display}")
     files = [f for f in files if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
