@@ -79,3 +79,32 @@ def test_rotations_match_ffmpeg(tmp_path, tag):
         # not merely the right shape: any other quarter turn or mirror is far off
         others = [np.rot90(ref, k) for k in (1, 2, 3)] + [np.fliplr(ref)]
         assert all(o.shape != got.shape or np.abs(got.astype(int) - o).mean() > 10 for o in others)
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("degrees", [0, 90, 180, 270])
+@pytest.mark.parametrize("hflip", [False, True])
+def test_all_eight_orientations_match_ffmpeg(tmp_path, first_frames, degrees, hflip):
+    """Display matrices with mirrors (the eight EXIF orientations), written with PyAV, shown as the
+    ffmpeg command-line tool shows them."""
+    import av
+
+    path = tmp_path / f"o{degrees}{'m' if hflip else ''}.mp4"
+    images = [np.ascontiguousarray(f[::8, ::8]) for f in first_frames[:3]]  # 96x72, asymmetric
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 96, 72, "yuv420p"
+        stream.set_display_rotation(degrees, hflip=hflip)
+        for img in images:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    src = VideoFileSource(str(path), path.name)
+    frames = [f.image for f in src]
+    want = decoded_as_displayed(path, 3)
+    assert (src.info.width, src.info.height) == (want[0].shape[1], want[0].shape[0]) == displayed_size(path)
+    assert src.info.mirror == hflip  # a mirror never cancels out with a turn
+    for got, ref in zip(frames, want):
+        assert got.shape == ref.shape
+        assert np.abs(got.astype(int) - ref).mean() < 2.0
