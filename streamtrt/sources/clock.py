@@ -9,6 +9,9 @@ one frame duration, and the break is logged once per stream:
 - in formats whose timestamps may jump (FFmpeg's ``AVFMT_TS_DISCONT``: MPEG-TS, FLV, ...), the
   clock leaps forward by more than ``jump_s`` (10 s, FFmpeg's ``dts_delta_threshold``).
 
+In other formats (MP4, MKV) a forward gap is real time that passed without frames: it is kept,
+and the first one longer than ``jump_s`` is logged.
+
 Frames without a PTS (raw ``.h264``/``.h265`` elementary streams) are timed by the frame rate.
 """
 
@@ -34,6 +37,7 @@ class PresentationClock:
         self.may_jump = may_jump
         self.jump_s = jump_s
         self.breaks = 0
+        self.gaps = 0  # forward gaps kept (and logged once) where the format has no discontinuities
         self._anchor_pts: Optional[int] = None  # PTS at which the current segment starts
         self._anchor_t = 0.0  # its time
         self._anchor_frames = 0  # frames since the anchor (for frames without PTS)
@@ -72,6 +76,10 @@ class PresentationClock:
                 self._note_break(gap, resumed)
                 self._anchor_pts, self._anchor_t = pts, resumed
                 t = resumed
+            elif gap > self.jump_s and not self.gaps:  # kept: the file says nothing was recorded meanwhile
+                self.gaps += 1
+                log.warning("%s: no frame for %.3f s after %.3f s (a gap in the recording; timestamps keep it)",
+                            self.display, gap, self._last)
         if step:
             self._last_step = step
         elif self._last is not None and t > self._last:

@@ -29,10 +29,13 @@ def test_clock_continues_after_a_reset_and_logs_once(caplog):
     assert clock.breaks == 2
 
 
-def test_clock_keeps_variable_frame_rate_and_forward_gaps_in_files_without_discontinuities():
+def test_clock_keeps_variable_frame_rate_and_forward_gaps_in_files_without_discontinuities(caplog):
     clock = PresentationClock(Fraction(1, 1000), 10.0, "vfr", may_jump=False)
-    pts = [0, 100, 200, 700, 1200, 61200]
-    assert [clock(p, None) for p in pts] == pytest.approx([0, 0.1, 0.2, 0.7, 1.2, 61.2])
+    pts = [0, 100, 200, 700, 1200, 61200, 61300, 121300]
+    with caplog.at_level(logging.WARNING, logger="streamtrt"):
+        assert [clock(p, None) for p in pts] == pytest.approx([0, 0.1, 0.2, 0.7, 1.2, 61.2, 61.3, 121.3])
+    assert [r.getMessage() for r in caplog.records if "gap" in r.getMessage()] == [
+        "vfr: no frame for 60.000 s after 1.200 s (a gap in the recording; timestamps keep it)"]
 
 
 def test_clock_treats_a_big_forward_jump_as_a_discontinuity_where_the_format_allows_them():
