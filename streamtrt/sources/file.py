@@ -77,15 +77,20 @@ def has_timestamps(container) -> bool:
     return not (container.format.flags & AVFMT_NOTIMESTAMPS)
 
 
-def stream_rate(stream, container, fps: Optional[float] = None) -> Optional[Fraction]:
+def stream_rate(stream, container, fps: Optional[float] = None, display: str = "") -> Optional[Fraction]:
     """The nominal frame rate. A raw elementary stream has no timestamps: its rate is the
     codec's timing info (H.264/HEVC VUI), which is what ffprobe reports as ``r_frame_rate``,
     unless ``fps`` states it; FFmpeg's raw demuxer would otherwise assume 25."""
     if not has_timestamps(container):
         if fps:
             return Fraction(fps).limit_denominator(1001000)
-        rate = stream.codec_context.framerate or stream.guessed_rate
-        return rate if rate and 0 < float(rate) <= 1000 else None
+        rate = stream.codec_context.framerate
+        if rate and 0 < float(rate) <= 1000:
+            return rate
+        rate = stream.guessed_rate  # FFmpeg's raw-demuxer default, 25
+        log.warning("%s: the stream states no frame rate; assuming %s fps (set sources[].fps to state it)",
+                    display, f"{float(rate):g}" if rate else "25")
+        return rate or Fraction(25)
     return stream.average_rate or stream.guessed_rate
 
 
@@ -124,7 +129,7 @@ def frame_count(stream, container, rate: Optional[Fraction]) -> tuple[Optional[i
 
 
 def _info_from_stream(stream, container, stream_id: str, display: str, fps: Optional[float] = None) -> SourceInfo:
-    rate = stream_rate(stream, container, fps)
+    rate = stream_rate(stream, container, fps, display)
     frames, estimated = frame_count(stream, container, rate)
     return SourceInfo(
         stream_id=stream_id,

@@ -150,3 +150,16 @@ def test_ts_33_bit_clock_wrapping_around(tmp_path):
     assert min(np.diff([p % (1 << 33) for p in pts])) < 0  # the stored counter wraps within the clip
     _, frames, ts = _times(clip)
     assert ts == pytest.approx([i / 10 for i in range(20)], abs=1e-6)
+
+
+@needs_ffmpeg
+def test_raw_stream_without_timing_info_says_what_it_assumes(tmp_path, caplog):
+    path = small_clip(tmp_path / "notiming.h265", 0.6, "64x48", 5, "-c:v", "libx265", "-x265-params",
+                      "log-level=none:vui-timing-info=0:vui-hrd-info=0")
+    assert rate(path) == 25  # ffprobe falls back on FFmpeg's default too
+    with caplog.at_level(logging.WARNING, logger="streamtrt"):
+        src = VideoFileSource(str(path), "notiming.h265")
+    assert src.info.fps == 25.0
+    assert any("states no frame rate" in r.getMessage() and "sources[].fps" in r.getMessage() for r in caplog.records)
+    src = open_source(parse_source_uri(str(path)), options=type("O", (), {"fps": 5.0})())
+    assert [f.timestamp for f in src] == pytest.approx([i / 5 for i in range(3)])
