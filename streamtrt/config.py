@@ -147,10 +147,10 @@ class SourceConfig(_Strict):
     @field_validator("options", "format", "transport", "pace", "fps", "orientation")
     @classmethod
     def _applies_to_kind(cls, v: Any, info: ValidationInfo) -> Any:
-        """Options that a source kind would ignore are refused instead (only values set explicitly
-        are checked: pydantic does not validate defaults)."""
+        """Options that a source kind would ignore are refused instead. A default value is never
+        refused (a dumped and re-read config spells every default out)."""
         uri = info.data.get("uri")
-        if not isinstance(uri, str) or v == {}:
+        if not isinstance(uri, str) or v == cls.model_fields[info.field_name].get_default(call_default_factory=True):
             return v
         from .sources.uri import source_kind
 

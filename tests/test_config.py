@@ -122,3 +122,10 @@ def test_source_keys_that_apply():
                        "model": {"path": "m.onnx"}})
     assert cfg.sources[0].fps == 12.5 and cfg.sources[0].orientation == "ignore"
     assert cfg.sources[1].orientation == "auto"
+
+
+def test_a_dumped_config_with_a_file_source_reads_back():
+    cfg = load_config({"sources": [{"uri": "clip.mp4"}], "model": {"path": "m.onnx"}})
+    again = load_config(cfg.model_dump(mode="json"))  # every default spelled out, transport and format included
+    assert again.sources[0].uri == "clip.mp4"
+    assert load_config(cfg, ["runtime.batch_size=2"]).runtime.batch_size == 2
