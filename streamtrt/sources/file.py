@@ -30,6 +30,8 @@ from .orientation import displayed_size, frame_rotation, orient
 AVFMT_NOTIMESTAMPS = 0x0080  # raw elementary streams: no timestamps in the file
 AVFMT_TS_DISCONT = 0x0200  # formats whose timestamps may jump (MPEG-TS, FLV, ...)
 _PROBE_PACKETS = 64  # packets read to find the first frame's display matrix
+_FULL_INDEX_SCAN = 200_000  # sample-table entries read in full (about 2 h at 30 fps)
+_INDEX_ENDS = 10_000  # else: entries read at each end
 log = logging.getLogger("streamtrt")
 
 
@@ -108,7 +110,9 @@ def frame_count(stream, container, rate: Optional[Fraction]) -> tuple[Optional[i
         try:
             index = stream.index_entries
             if len(index) == n:  # the sample table: drop what an edit list hides, and empty samples
-                n = sum(1 for e in index if not e.is_discard and e.size > 0)
+                # (an edit list hides samples at the ends; a very long table is checked there only)
+                ends = index if n <= _FULL_INDEX_SCAN else [*index[:_INDEX_ENDS], *index[-_INDEX_ENDS:]]
+                n -= sum(1 for e in ends if e.is_discard or e.size <= 0)
         except (AttributeError, av.error.FFmpegError):
             pass
         return n, False
