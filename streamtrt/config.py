@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import ConfigError
 
@@ -136,6 +136,32 @@ class SourceConfig(_Strict):
     engine: Optional[int] = Field(None, ge=0)
     """Which engine serves this stream (an index into the ``tensorrt.dla_core`` list or below
     ``runtime.engines``); default: the one with fewest streams."""
+    fps: Optional[float] = Field(None, gt=0.0, le=1000.0)
+    """Frame rate of a file that carries none (a raw ``.h264``/``.h265`` stream; it overrides the
+    codec's own timing there) or of an image sequence (frames then get timestamps ``index / fps``).
+    Files with timestamps keep their own (a warning says the option was not used)."""
+    orientation: Literal["auto", "ignore"] = "auto"
+    """``auto``: frames are turned as players show them (a video's display matrix, an image's EXIF
+    orientation), and sizes and boxes are in displayed pixels; ``ignore``: as stored."""
+
+    @field_validator("options", "format", "transport", "pace", "fps", "orientation")
+    @classmethod
+    def _applies_to_kind(cls, v: Any, info: ValidationInfo) -> Any:
+        """Options that a source kind would ignore are refused instead. A default value is never
+        refused (a dumped and re-read config spells every default out)."""
+        uri = info.data.get("uri")
+        if not isinstance(uri, str) or v == cls.model_fields[info.field_name].get_default(call_default_factory=True):
+            return v
+        from .sources.uri import source_kind
+
+        kind = source_kind(uri)
+        kinds = _SOURCE_KEY_KINDS[info.field_name]
+        if kind is not None and kind not in kinds:
+            what = "a video file" if kind == "file" else ("an image folder or glob" if kind == "images"
+                                                           else f"a {kind} source")
+            hint = " (to state a file's frame rate use fps)" if info.field_name == "options" and kind == "file" else ""
+            raise ValueError(f"does not apply to {what}; it applies to {', '.join(sorted(kinds))} sources{hint}")
+        return v
 
     @field_validator("id")
     @classmethod
@@ -143,6 +169,17 @@ class SourceConfig(_Strict):
         if v is not None and not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", v):
             raise ValueError("a stream id is 1-64 letters, digits or _ . : -")
         return v
+
+
+_FFMPEG_LIVE = frozenset({"rtsp", "http", "v4l2", "ffmpeg"})
+_SOURCE_KEY_KINDS: dict[str, frozenset] = {
+    "options": _FFMPEG_LIVE | {"csi"},  # FFmpeg demuxer/protocol options; csi: width, height, framerate
+    "format": _FFMPEG_LIVE,
+    "transport": frozenset({"rtsp"}),
+    "pace": frozenset({"file", "images"}),
+    "fps": frozenset({"file", "images"}),
+    "orientation": _FFMPEG_LIVE | {"file", "images"},
+}
 
 
 class LiveConfig(_Strict):

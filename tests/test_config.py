@@ -99,3 +99,33 @@ def test_every_shipped_config_loads():
     for path in configs:
         cfg = load_config(path)
         assert cfg.model.path.is_file() and all(Path(s.uri).is_file() for s in cfg.streams()), path
+
+
+@pytest.mark.parametrize("source, key", [
+    ({"uri": "clip.mp4", "options": {"framerate": "10"}}, "sources.0.options"),  # silently ignored before
+    ({"uri": "clip.mp4", "format": "h264"}, "sources.0.format"),
+    ({"uri": "clip.mp4", "transport": "udp"}, "sources.0.transport"),
+    ({"uri": "frames/", "options": {"framerate": "10"}}, "sources.0.options"),
+    ({"uri": "rtsp://cam/x", "fps": 10}, "sources.0.fps"),
+    ({"uri": "rtsp://cam/x", "pace": True}, "sources.0.pace"),
+    ({"uri": "gst://videotestsrc", "orientation": "ignore"}, "sources.0.orientation"),
+])
+def test_source_keys_that_do_not_apply_to_the_kind_are_refused(source, key):
+    with pytest.raises(ConfigError, match=rf"{key}: does not apply"):
+        load_config({"sources": [source], "model": {"path": "m.onnx"}})
+
+
+def test_source_keys_that_apply():
+    cfg = load_config({"sources": [{"uri": "raw.h264", "fps": 12.5, "orientation": "ignore"},
+                                   {"uri": "rtsp://cam/x", "transport": "udp", "options": {"stimeout": "5"}},
+                                   {"uri": "v4l2:///dev/video0", "options": {"video_size": "640x480"}}],
+                       "model": {"path": "m.onnx"}})
+    assert cfg.sources[0].fps == 12.5 and cfg.sources[0].orientation == "ignore"
+    assert cfg.sources[1].orientation == "auto"
+
+
+def test_a_dumped_config_with_a_file_source_reads_back():
+    cfg = load_config({"sources": [{"uri": "clip.mp4"}], "model": {"path": "m.onnx"}})
+    again = load_config(cfg.model_dump(mode="json"))  # every default spelled out, transport and format included
+    assert again.sources[0].uri == "clip.mp4"
+    assert load_config(cfg, ["runtime.batch_size=2"]).runtime.batch_size == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Optional
 
 import numpy as np
@@ -26,6 +27,11 @@ class FrameMeta:
     width: int
     started: float = 0.0
     """perf_counter() when the frame came out of the decoder (or was due, for a paced source)."""
+    pts: Optional[int] = None
+    """The frame's PTS in the file (video sources), in ``time_base`` units."""
+    time_base: Optional[Fraction] = None
+    source_file: Optional[str] = None
+    """The image file (image sources), relative to the folder."""
 
 
 @dataclass
@@ -81,6 +87,12 @@ class FrameResult:
     """Counts and occupancy after this frame, for sinks that draw them."""
     message_id: str = ""
     """Unique per record (run, stream, frame): receivers deduplicate at-least-once deliveries by it."""
+    pts: Optional[int] = None
+    """Where the frame came from in a video: its PTS as stored (``None`` where the stream has
+    none, e.g. a raw ``.h264``), in units of ``time_base`` seconds."""
+    time_base: Optional[Fraction] = None
+    source_file: Optional[str] = None
+    """Where the frame came from in an image source: the file, relative to the folder."""
 
     def to_record(self) -> dict[str, Any]:
         """The JSON Lines record of this frame."""
@@ -93,6 +105,11 @@ class FrameResult:
             "height": self.height,
             "detections": self.detections.to_records(),
         }
+        if self.source_file is not None:
+            record["source_file"] = self.source_file
+        else:
+            record["pts"] = self.pts
+            record["time_base"] = None if self.time_base is None else f"{self.time_base.numerator}/{self.time_base.denominator}"
         if self.message_id:
             record["message_id"] = self.message_id
         return record

@@ -112,6 +112,8 @@ class Pipeline:
                                   plan=self.plan.as_dict())
         counts = [st.expected_frames for st in self.streams.values()]
         self.expected_frames = sum(counts) if counts and all(counts) and not self.keep_alive else None
+        self.expected_frames_estimated = any(st.expected_estimated for st in self.streams.values())
+        """``expected_frames`` rests on an estimate (show it as ``~N``)."""
         self._control: Optional[Control] = None
         self._groups: list[_EngineGroup] = []
         self._stages: list[Stage] = []
@@ -148,10 +150,10 @@ class Pipeline:
         elif decoder == "gstreamer":
             from ..sources.gstreamer import GStreamerFileSource
 
-            source = GStreamerFileSource(uri.location, uri.display, sc.id)
+            source = GStreamerFileSource(uri.location, uri.display, sc.id, sc.orientation)
             info = source.info
         else:
-            info = probe_video(Path(uri.location), uri.display, sc.id)
+            info = probe_video(Path(uri.location), uri.display, sc.id, sc.orientation, sc.fps)
         if sc.pace and source is not None:
             source = PacedSource(source)
         chunk = rt.stream_batch or (1 if (live or sc.pace) else rt.batch_size)
@@ -160,6 +162,8 @@ class Pipeline:
         count = info.frame_count
         stream.expected_frames = None if live else (min(count, rt.max_frames) if count and rt.max_frames
                                                     else (count or rt.max_frames))
+        # a guess (duration x rate, or only the max_frames cap): a progress total, never a count of bad frames
+        stream.expected_estimated = bool(info.frame_count_estimated or not count)
         return stream
 
     def _engine_configs(self) -> list[Config]:
@@ -274,7 +278,7 @@ class Pipeline:
                 dec.timestamps = times
                 return dec
             uri = stream.uri
-            fallback = lambda: open_source(uri, stream.id, rt.threads)  # noqa: E731
+            fallback = lambda: open_source(uri, stream.id, rt.threads, stream.config)  # noqa: E731
             stages: list[Stage] = [GpuDecodeStage(decoder, stream.id, info.fps, (info.height, info.width),
                                                   stream.control, inlet, rt.max_frames, cpu_fallback=fallback,
                                                   pace=stream.config.pace)]
@@ -616,7 +620,7 @@ class Pipeline:
         for st in self.streams.values():
             if st.source is not None:
                 bad += st.source.stats.bad_frames
-            elif st.expected_frames and not interrupted and st.state == "ended":
+            elif st.expected_frames and not st.expected_estimated and not interrupted and st.state == "ended":
                 bad += max(0, st.expected_frames - st.frames)
         summary.bad_frames = bad
         summary.streams = {st["id"]: st for st in self.stream_status()}
@@ -673,7 +677,9 @@ class Pipeline:
             else:
                 notes = [e for stage in st.stages if isinstance(stage, GpuDecodeStage) for e in stage.fallback_errors]
                 done = st.frames
-                stats = SourceStats(decoded=done, bad_frames=max(0, (st.expected_frames or done) - done), errors=notes)
+                expected = done if st.expected_estimated else (st.expected_frames or done)
+                fallback_bad = sum(stage.fallback_bad for stage in st.stages if isinstance(stage, GpuDecodeStage))
+                stats = SourceStats(decoded=done, bad_frames=max(fallback_bad, expected - done), errors=notes)
             err = decode_error_for(st.display, stats)
             if err is not None:
                 errors.append(err)

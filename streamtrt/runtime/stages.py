@@ -103,7 +103,8 @@ class DecodeStage(Stage):
             meta, images = [], []
             for frame in frames:
                 h, w = frame.image.shape[:2]
-                meta.append(FrameMeta(sid, frame.index, frame.timestamp, h, w, time.perf_counter()))
+                meta.append(FrameMeta(sid, frame.index, frame.timestamp, h, w, time.perf_counter(),
+                                      frame.pts, frame.time_base, frame.source_file))
                 images.append(frame.image)
                 if len(images) == self.batch_size or self.control.stop.is_set():
                     break
@@ -151,6 +152,7 @@ class GpuDecodeStage(Stage):
         self.max_frames = max_frames
         self.cpu_fallback = cpu_fallback
         self.fallback_errors: list[str] = []
+        self.fallback_bad = 0  # frames the CPU fallback could not decode either
         self.stream_id = stream_id
         self.fps = fps
         self.height, self.width = size
@@ -229,10 +231,12 @@ class GpuDecodeStage(Stage):
                 tensor, geoms = preprocess([f.image for f in chunk])
                 self.timer.add(time.perf_counter() - started, len(chunk))
                 now = time.perf_counter()
-                meta = [FrameMeta(self.stream_id, f.index, f.timestamp, self.height, self.width, now) for f in chunk]
+                meta = [FrameMeta(self.stream_id, f.index, f.timestamp, f.image.shape[0], f.image.shape[1], now,
+                                  f.pts, f.time_base, f.source_file) for f in chunk]
                 yield TensorBatch(meta, tensor, geoms, [f.image for f in chunk] if keep else None, started)
         finally:
             source.close()
+            self.fallback_bad = source.stats.bad_frames
 
     def cleanup(self) -> None:
         if self.decoder is not None:
@@ -396,7 +400,8 @@ class PostprocessStage(Stage):
                 d, events = state.update(d, m)
                 counts = state.summary() if self.snapshot else None
             results.append(FrameResult(m.stream_id, m.index, m.timestamp, m.width, m.height, d,
-                                       batch.images[i] if batch.images is not None else None, 0.0, events, counts))
+                                       batch.images[i] if batch.images is not None else None, 0.0, events, counts,
+                                       pts=m.pts, time_base=m.time_base, source_file=m.source_file))
         now = time.perf_counter()
         if self.tracking is not None:
             self.track_timer.add(now - t1, len(batch.meta))

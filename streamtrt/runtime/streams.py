@@ -38,6 +38,7 @@ class StreamState:
     error: Optional[str] = None
     exception: Optional[BaseException] = None
     expected_frames: Optional[int] = None
+    expected_estimated: bool = False  # expected_frames is a guess: never a reason to count frames as bad
     stages: list = field(default_factory=list)
     control: Any = None
     engine: Optional[int] = None  # which engine group serves it, once launched

@@ -37,6 +37,12 @@ FRAME_SCHEMA = {
         "width": {"type": "integer", "minimum": 1},
         "height": {"type": "integer", "minimum": 1},
         "detections": {"type": "array", "items": _DETECTION},
+        "pts": {"type": ["integer", "null"],
+                "description": "video sources: the frame's presentation timestamp as stored in the file, in "
+                               "time_base units; null where the stream has none (a raw .h264)"},
+        "time_base": {"type": ["string", "null"], "pattern": "^[0-9]+/[0-9]+$",
+                      "description": "video sources: seconds per pts unit, e.g. \"1/90000\""},
+        "source_file": {"type": "string", "description": "image sources: the image file, relative to the folder"},
     },
 }
 

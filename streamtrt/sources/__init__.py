@@ -23,10 +23,12 @@ def open_source(uri: SourceURI, stream_id: str = "0", threads: Optional[int] = N
     ``options`` is the stream's :class:`~streamtrt.config.SourceConfig`, ``live`` the run's
     :class:`~streamtrt.config.LiveConfig` (supervision of live sources). ``nvdec_device``: FFmpeg
     live sources decode on that GPU's NVDEC instead (frames then are CuPy arrays)."""
+    orientation = getattr(options, "orientation", "auto")
+    fps = getattr(options, "fps", None)
     if uri.kind == "file":
-        return VideoFileSource(uri.location, uri.display, stream_id, threads=threads)
+        return VideoFileSource(uri.location, uri.display, stream_id, threads=threads, orientation=orientation, fps=fps)
     if uri.kind == "images":
-        return ImageFolderSource(uri.location, uri.display, stream_id)
+        return ImageFolderSource(uri.location, uri.display, stream_id, fps=fps, orientation=orientation)
     if uri.kind in LIVE_KINDS:
         from .live import open_live_source
 

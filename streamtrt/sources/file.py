@@ -1,8 +1,21 @@
-"""Video files decoded on the CPU with FFmpeg (PyAV)."""
+"""Video files decoded on the CPU with FFmpeg (PyAV), shown as players show them.
+
+- Orientation: the display matrix is applied (see :mod:`.orientation`); frames, sizes and boxes
+  are in displayed pixels (``orientation: ignore`` turns this off).
+- Time: the presentation time since the first frame, never backwards (see :mod:`.clock`); a raw
+  elementary stream (no container) is timed by the codec's own timing info (the H.264/HEVC VUI
+  rate, as ffprobe reads it), or by the ``fps`` option.
+- Frame counts: exact where the container indexes every frame (MP4/MOV sample tables, less the
+  frames an edit list hides), else estimated (duration x rate) and flagged as such. Only frames
+  that really failed are bad: packets FFmpeg rejects, a demuxer error, and, where the count is
+  exact, frames the file promises but does not hold (a truncated file).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator, Optional
@@ -11,6 +24,15 @@ import av
 
 from ..errors import DecodeError, SourceError
 from .base import Frame, FrameSource, SourceInfo, SourceStats
+from .clock import PresentationClock
+from .orientation import displayed_size, frame_rotation, orient
+
+AVFMT_NOTIMESTAMPS = 0x0080  # raw elementary streams: no timestamps in the file
+AVFMT_TS_DISCONT = 0x0200  # formats whose timestamps may jump (MPEG-TS, FLV, ...)
+_PROBE_PACKETS = 64  # packets read to find the first frame's display matrix
+_FULL_INDEX_SCAN = 200_000  # sample-table entries read in full (about 2 h at 30 fps)
+_INDEX_ENDS = 10_000  # else: entries read at each end
+log = logging.getLogger("streamtrt")
 
 
 def _check_readable(path: Path, display: str) -> None:
@@ -22,15 +44,28 @@ def _check_readable(path: Path, display: str) -> None:
         raise SourceError(f"source is not readable (permission denied): {display}")
 
 
-def probe_video(path: Path, display: str, stream_id: str = "0") -> SourceInfo:
-    """Read container metadata (size, fps, frame count, codec) without decoding."""
+def probe_video(path: Path, display: str, stream_id: str = "0", orientation: str = "auto",
+                fps: Optional[float] = None) -> SourceInfo:
+    """Read what a video file says about itself: displayed size and rotation, rate, frame count
+    (exact or estimated), codec. Decodes the first frame only (its display matrix).
+
+    ``orientation``: ``auto`` (apply the display matrix) or ``ignore``. ``fps``: the rate of a
+    stream that carries none (a raw elementary stream). Raises :class:`SourceError`.
+    """
     _check_readable(path, display)
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise SourceError(f"{display}: no video stream in this file")
             stream = container.streams.video[0]
-            return _info_from_stream(stream, container, stream_id, display)
+            info = _info_from_stream(stream, container, stream_id, display, fps)
+            if fps and has_timestamps(container):
+                log.warning("%s: fps %g not used: the file's own timestamps time its frames (%s fps)",
+                            display, fps, f"{info.fps:g}" if info.fps else "variable")
+            if orientation == "auto":
+                info.rotation, info.mirror = _first_frame_rotation(container, stream)
+                info.width, info.height = displayed_size(info.width, info.height, info.rotation)
+            return info
     except av.error.FFmpegError as exc:
         raise SourceError(f"{display}: cannot open as video ({_ffmpeg_reason(exc)})") from None
 
@@ -39,11 +74,67 @@ def _ffmpeg_reason(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or str(exc)
 
 
-def _info_from_stream(stream, container, stream_id: str, display: str) -> SourceInfo:
-    rate: Optional[Fraction] = stream.average_rate or stream.guessed_rate
-    frames = stream.frames or None
-    if frames is None and container.duration and rate:
-        frames = int(round(container.duration / av.time_base * float(rate)))
+def has_timestamps(container) -> bool:
+    """False for raw elementary streams (``.h264``, ``.h265``: FFmpeg's ``AVFMT_NOTIMESTAMPS``)."""
+    return not (container.format.flags & AVFMT_NOTIMESTAMPS)
+
+
+def stream_rate(stream, container, fps: Optional[float] = None, display: str = "") -> Optional[Fraction]:
+    """The nominal frame rate. A raw elementary stream has no timestamps: its rate is the
+    codec's timing info (H.264/HEVC VUI), which is what ffprobe reports as ``r_frame_rate``,
+    unless ``fps`` states it; FFmpeg's raw demuxer would otherwise assume 25."""
+    if not has_timestamps(container):
+        if fps:
+            return Fraction(fps).limit_denominator(1001000)
+        rate = stream.codec_context.framerate
+        if rate and 0 < float(rate) <= 1000:
+            return rate
+        rate = stream.guessed_rate  # FFmpeg's raw-demuxer default, 25
+        log.warning("%s: the stream states no frame rate; assuming %s fps (set sources[].fps to state it)",
+                    display, f"{float(rate):g}" if rate else "25")
+        return rate or Fraction(25)
+    return stream.average_rate or stream.guessed_rate
+
+
+def _duration_tag_s(stream) -> Optional[float]:
+    """Matroska's per-track ``DURATION`` tag (``HH:MM:SS.nnnnnnnnn``), in seconds."""
+    m = re.fullmatch(r"(\d+):(\d+):(\d+(?:\.\d+)?)", str(stream.metadata.get("DURATION", "")).strip())
+    return int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3]) if m else None
+
+
+def frame_count(stream, container, rate: Optional[Fraction]) -> tuple[Optional[int], bool]:
+    """``(count, estimated)``: exact where the container indexes every frame (less the frames an
+    edit list hides), else the video's duration x rate (an estimate; ``None`` if unknown)."""
+    if stream.frames:
+        n = stream.frames
+        try:
+            index = stream.index_entries
+            if len(index) == n:  # the sample table: drop what an edit list hides, and empty samples
+                # (an edit list hides samples at the ends; a very long table is checked there only)
+                ends = index if n <= _FULL_INDEX_SCAN else [*index[:_INDEX_ENDS], *index[-_INDEX_ENDS:]]
+                n -= sum(1 for e in ends if e.is_discard or e.size <= 0)
+        except (AttributeError, av.error.FFmpegError):
+            pass
+        return n, False
+    if not rate:
+        return None, True
+    start = float(stream.start_time * stream.time_base) if stream.start_time is not None and stream.time_base else 0.0
+    if stream.duration and stream.time_base:
+        seconds: Optional[float] = float(stream.duration * stream.time_base)
+    elif _duration_tag_s(stream) is not None:
+        seconds = _duration_tag_s(stream) - start
+    elif container.duration:
+        seconds = container.duration / av.time_base  # may include a longer audio track
+    else:
+        seconds = None
+    if not seconds or seconds <= 0:
+        return None, True
+    return int(round(seconds * float(rate))), True
+
+
+def _info_from_stream(stream, container, stream_id: str, display: str, fps: Optional[float] = None) -> SourceInfo:
+    rate = stream_rate(stream, container, fps, display)
+    frames, estimated = frame_count(stream, container, rate)
     return SourceInfo(
         stream_id=stream_id,
         uri=display,
@@ -51,22 +142,42 @@ def _info_from_stream(stream, container, stream_id: str, display: str) -> Source
         height=stream.codec_context.height or None,
         fps=float(rate) if rate else None,
         frame_count=frames,
+        frame_count_estimated=estimated,
         codec=stream.codec_context.name,
         is_live=False,
     )
 
 
+def _first_frame_rotation(container, stream) -> tuple[int, bool]:
+    """The display transform of the first decodable frame (FFmpeg hands the stream's display
+    matrix to every frame as side data)."""
+    try:
+        for i, packet in enumerate(container.demux(stream)):
+            for vframe in packet.decode():
+                return frame_rotation(vframe)
+            if i >= _PROBE_PACKETS:
+                break
+    except av.error.FFmpegError:
+        pass
+    return 0, False
+
+
 class VideoFileSource(FrameSource):
     """Decodes a video file frame by frame on the CPU.
 
-    Packets FFmpeg rejects are counted and skipped; when the container declares a frame count,
-    frames missing at the end (a truncated file) are counted as bad too.
+    Frames come out in displayed orientation (``orientation="auto"``), with monotonic
+    timestamps and their file PTS. Packets FFmpeg rejects and demuxer errors are counted as bad
+    frames; where the container's frame count is exact, frames missing at the end (a truncated
+    file) are counted as bad too. An estimated count never makes an error.
     """
 
-    def __init__(self, path: str, display: str, stream_id: str = "0", threads: Optional[int] = None):
+    def __init__(self, path: str, display: str, stream_id: str = "0", threads: Optional[int] = None,
+                 orientation: str = "auto", fps: Optional[float] = None):
         self.path = Path(path)
         self.display = display
-        self.info = probe_video(self.path, display, stream_id)
+        self.orientation = orientation
+        self.fps_option = fps
+        self.info = probe_video(self.path, display, stream_id, orientation, fps)
         self.stats = SourceStats()
         self._threads = threads
         self._container = None
@@ -76,17 +187,20 @@ class VideoFileSource(FrameSource):
             self._container = av.open(str(self.path))
         except av.error.FFmpegError as exc:
             raise SourceError(f"{self.display}: cannot open as video ({_ffmpeg_reason(exc)})") from None
-        stream = self._container.streams.video[0]
+        container = self._container
+        stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         if self._threads:
             stream.codec_context.thread_count = self._threads
-        time_base = stream.time_base
-        fps = self.info.fps
-        start = stream.start_time or 0
+        timed = has_timestamps(container)
+        time_base = stream.time_base if timed else None
+        clock = PresentationClock(time_base, self.info.fps, self.display,
+                                  may_jump=bool(container.format.flags & AVFMT_TS_DISCONT))
+        turn = self.orientation == "auto"
         bad_packets = 0
         index = 0
         try:
-            for packet in self._container.demux(stream):
+            for packet in container.demux(stream):
                 try:
                     decoded = packet.decode()
                 except av.error.FFmpegError as exc:
@@ -95,13 +209,14 @@ class VideoFileSource(FrameSource):
                         self.stats.errors.append(_ffmpeg_reason(exc))
                     continue
                 for vframe in decoded:
-                    if vframe.pts is not None and time_base is not None:
-                        ts = float((vframe.pts - start) * time_base)
-                    else:
-                        ts = index / fps if fps else None
+                    pts = vframe.pts if timed else None
+                    ts = clock(pts, vframe.duration if timed else None)
                     image = vframe.to_ndarray(format="bgr24")
+                    if turn:
+                        rotation, mirror = frame_rotation(vframe)
+                        image = orient(image, rotation, mirror)
                     self.stats.decoded += 1
-                    yield Frame(image=image, index=index, timestamp=ts)
+                    yield Frame(image=image, index=index, timestamp=ts, pts=pts, time_base=time_base)
                     index += 1
         except av.error.FFmpegError as exc:
             # A demuxer error (e.g. a truncated file) ends decoding; what was decoded stands.
@@ -109,7 +224,7 @@ class VideoFileSource(FrameSource):
             bad_packets += 1
         finally:
             self.close()
-        expected = self.info.frame_count
+        expected = None if self.info.frame_count_estimated else self.info.frame_count
         missing = expected - self.stats.decoded if expected else 0
         self.stats.bad_frames = max(bad_packets, missing)
 

@@ -15,6 +15,7 @@ import cv2
 from ..errors import BackendUnavailableError, SourceError
 from .base import Frame, FrameSource, SourceStats
 from .file import probe_video
+from .orientation import orient
 
 _PARSERS = {"h264": "h264parse", "hevc": "h265parse", "h265": "h265parse"}
 _DEMUXERS = {".mp4": "qtdemux", ".mov": "qtdemux", ".m4v": "qtdemux", ".mkv": "matroskademux",
@@ -59,11 +60,11 @@ def gstreamer_available() -> Optional[str]:
 class GStreamerFileSource(FrameSource):
     """Frames of a video file decoded by ``nvv4l2decoder``; timestamps from the frame rate."""
 
-    def __init__(self, path: str, display: str, stream_id: str = "0"):
+    def __init__(self, path: str, display: str, stream_id: str = "0", orientation: str = "auto"):
         why = gstreamer_available()
         if why:
             raise BackendUnavailableError(f"runtime.decoder gstreamer: {why}")
-        self.info = probe_video(Path(path), display, stream_id)
+        self.info = probe_video(Path(path), display, stream_id, orientation)
         self.pipeline = decode_pipeline(path, self.info.codec or "")
         self.display = display
         self.stats = SourceStats()
@@ -81,11 +82,12 @@ class GStreamerFileSource(FrameSource):
                 if not ok:
                     break
                 self.stats.decoded += 1
+                image = orient(image, self.info.rotation, self.info.mirror)  # the display matrix
                 yield Frame(image=image, index=index, timestamp=index / fps if fps else None)
                 index += 1
         finally:
             self.close()
-        if self.info.frame_count:
+        if self.info.frame_count and not self.info.frame_count_estimated:
             self.stats.bad_frames = max(0, self.info.frame_count - self.stats.decoded)
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from ..config import LiveConfig, SourceConfig
 from ..errors import UnsupportedSourceError
 from .base import Frame, FrameSource, SourceInfo, SourceStats
 from .file import _ffmpeg_reason
+from .orientation import frame_rotation, orient
 from .supervisor import AnyEvent, StallError, Supervisor
 from .uri import GSTREAMER_LIVE_KINDS, SourceURI, redact
 
@@ -49,8 +50,9 @@ class SupervisedSource(FrameSource):
         """Also stop (during a backoff wait, or between frames) when any of ``events`` is set."""
         self.supervisor.stop = AnyEvent(self.stop, *events)
 
-    def _frames(self) -> Iterator[np.ndarray]:
-        """One connection: yields BGR images, from a keyframe on; returns at end of stream."""
+    def _frames(self) -> Iterator[Any]:
+        """One connection: yields BGR images (or ``(image, pts, time_base)``), from a keyframe on;
+        returns at end of stream."""
         raise NotImplementedError
 
     def __iter__(self) -> Iterator[Frame]:
@@ -62,7 +64,9 @@ class SupervisedSource(FrameSource):
             sup.state = "connecting" if not sup.connected_once else "reconnecting"
             try:
                 first = True
-                for image in self._frames():
+                for item in self._frames():
+                    # FFmpeg sources yield (image, pts, time_base): the PTS traces a record back
+                    image, pts, time_base = item if isinstance(item, tuple) else (item, None, None)
                     if sup.stopped:
                         return
                     now = time.monotonic()
@@ -76,7 +80,7 @@ class SupervisedSource(FrameSource):
                     last = now
                     sup.frame()
                     self.stats.decoded += 1
-                    yield Frame(image=image, index=index, timestamp=now - t0)
+                    yield Frame(image=image, index=index, timestamp=now - t0, pts=pts, time_base=time_base)
                     index += 1
                 if not self.endless:
                     sup.state = "ended"
@@ -160,7 +164,7 @@ class FFmpegLiveSource(SupervisedSource):
         options.update({str(k): str(v) for k, v in sc.options.items()})
         return target, fmt, options
 
-    def _frames(self) -> Iterator[np.ndarray]:
+    def _frames(self) -> Iterator[Any]:
         import av
 
         target, fmt, options = self._open_args()
@@ -214,8 +218,13 @@ class FFmpegLiveSource(SupervisedSource):
                         self.info.height, self.info.width = int(vframe.shape[0]), int(vframe.shape[1])
                         yield vframe
                         continue
-                    self.info.width, self.info.height = vframe.width, vframe.height
-                    yield vframe.to_ndarray(format="bgr24")
+                    image = vframe.to_ndarray(format="bgr24")
+                    if self.sc.orientation == "auto":  # a display matrix, e.g. a phone's MP4 over HTTP
+                        rotation, mirror = frame_rotation(vframe)
+                        image = orient(image, rotation, mirror)
+                        self.info.rotation, self.info.mirror = rotation, mirror
+                    self.info.height, self.info.width = image.shape[:2]
+                    yield image, vframe.pts, vframe.time_base if vframe.pts is not None else None
                 if time.monotonic() - last_frame > self.live.stall_timeout_s:
                     raise StallError(f"no frame for {self.live.stall_timeout_s:g} s")
             if packets > 1 and not frames_out:

@@ -71,10 +71,11 @@ def parse_source_uri(text: str) -> SourceURI:
             if not rest.strip():
                 raise SourceError(f"{redact(raw)}: empty {scheme}:// input")
             return SourceURI("gstreamer" if scheme.startswith("gst") else "ffmpeg", rest.strip(), raw)
-        parts = urlsplit(raw)
         if scheme == "file":
-            path = unquote(parts.path) if not parts.netloc else unquote(parts.netloc + parts.path)
-            return _classify_path(path, raw)
+            # Not urlsplit: a path may hold '[', '#' or '?' that are not URL syntax here.
+            path = rest[len("localhost"):] if rest.startswith("localhost/") else rest
+            return _classify_path(unquote(path), raw)
+        parts = urlsplit(raw)
         if scheme in ("rtsp", "rtsps", "rtspt"):
             return SourceURI("rtsp", raw, raw)
         if scheme in ("http", "https"):
@@ -102,12 +103,23 @@ def parse_source_uri(text: str) -> SourceURI:
 
 
 def _classify_path(path: str, raw: str) -> SourceURI:
-    if _glob.has_magic(path):
-        return SourceURI("images", path, raw)
+    """A path that exists is taken as written (``[``, ``*``, spaces and all); only a path that does
+    not exist may be a glob pattern of images."""
     p = Path(path).expanduser()
     if p.is_dir():
         return SourceURI("images", str(p), raw)
+    if not p.exists() and _glob.has_magic(path):
+        return SourceURI("images", path, raw)
     suffix = p.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
         return SourceURI("images", str(p), raw)
     return SourceURI("file", str(p), raw)
+
+
+def source_kind(text: str) -> SourceKind | None:
+    """The kind of source a URI string names (``None`` if it cannot be parsed); paths are
+    ``file`` or ``images``."""
+    try:
+        return parse_source_uri(text).kind
+    except SourceError:
+        return None

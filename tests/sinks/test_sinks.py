@@ -45,7 +45,7 @@ def test_jsonl_writes_each_line_as_it_arrives(tmp_path):
     line = json.loads(path.read_text().splitlines()[0])
     assert line == {"schema": "streamtrt.frame/1", "stream_id": "cam", "frame_index": 0, "timestamp": 0.0, "width": 320, "height": 240,
                     "detections": [{"bbox": [10.0, 20.0, 110.0, 220.0], "score": 0.75, "class_id": 0,
-                                    "class_name": "person"}]}
+                                    "class_name": "person"}], "pts": None, "time_base": None}
     sink.write(result(1))
     sink.close()
     assert len(path.read_text().splitlines()) == 2
