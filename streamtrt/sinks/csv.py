@@ -10,7 +10,7 @@ from ..errors import SinkError
 from .base import Sink
 
 COLUMNS = ["stream_id", "frame_index", "timestamp", "class_id", "class_name", "score", "x1", "y1", "x2", "y2",
-           "tracker_id"]
+           "tracker_id", "track_state"]
 
 
 class CsvSink(Sink):
@@ -32,7 +32,8 @@ class CsvSink(Sink):
         for d in result.detections.to_records():
             self._writer.writerow([result.stream_id, result.frame_index,
                                    "" if result.timestamp is None else f"{result.timestamp:.6f}", d["class_id"],
-                                   d["class_name"], d["score"], *d["bbox"], d.get("tracker_id") or ""])
+                                   d["class_name"], d["score"], *d["bbox"], d.get("tracker_id") or "",
+                                   d.get("track_state", "")])
         self._file.flush()
 
     def close(self, summary=None) -> None:
