@@ -288,7 +288,7 @@ class TrackerConfig(_Strict):
     def threshold_problem(self, score_threshold: float) -> Optional[str]:
         """Why these thresholds would let reported detections go untracked (None when they fit)."""
         t = self.thresholds(score_threshold)
-        for key, value, role in (("high_threshold", t.high, "start or lead a track"),
+        for key, value, role in (("high_threshold", t.high, "start or continue a track"),
                                  ("new_track_threshold", t.new_track, "start a track")):
             if value > score_threshold:
                 return (f"tracker.{key}: {value:g} is above postprocess.score_threshold {score_threshold:g}: "
