@@ -230,9 +230,9 @@ class TensorRTConfig(_Strict):
         return v
 
 
-#: ByteTrack's first-association and new-track threshold as the field's common implementations set it:
-#: Ultralytics ``cfg/trackers/bytetrack.yaml`` (``track_high_thresh: 0.25``, ``new_track_thresh: 0.25``)
-#: and supervision's ``ByteTrack(track_activation_threshold=0.25)``.
+#: ByteTrack's first-association threshold as the field's common implementations set it: Ultralytics
+#: ``cfg/trackers/bytetrack.yaml`` (``track_high_thresh: 0.25``) and supervision's
+#: ``ByteTrack(track_activation_threshold=0.25)``.
 TRACK_HIGH_DEFAULT = 0.25
 #: ByteTrack's second-association floor: Ultralytics ``track_low_thresh: 0.1``, supervision's ``scores > 0.1``.
 TRACK_LOW_DEFAULT = 0.1
@@ -252,8 +252,10 @@ class TrackerConfig(_Strict):
     The thresholds must fit the detector: every detection streamtrt reports (score above
     ``postprocess.score_threshold``) can start or continue a track, so ``high_threshold`` and
     ``new_track_threshold`` may not exceed ``postprocess.score_threshold`` (checked when the config
-    is read). Unset, they follow Ultralytics and supervision (0.25, 0.1), lowered to
-    ``postprocess.score_threshold`` where that is lower (see :meth:`thresholds`)."""
+    is read). Unset, ``high`` and ``low`` follow Ultralytics and supervision (0.25, 0.1), lowered to
+    ``postprocess.score_threshold`` where that is lower, and a new track starts from any detection
+    streamtrt reports (``postprocess.score_threshold``; supervision's effective new-track threshold is
+    its 0.25 + 0.1 = 0.35, the sample's): see :meth:`thresholds` and ``benchmarks/tracker_peer.py``."""
 
     enabled: bool = False
     high_threshold: Optional[float] = Field(None, ge=0.0, le=1.0)
@@ -264,10 +266,13 @@ class TrackerConfig(_Strict):
     default ``min(0.1, high_threshold)``."""
     new_track_threshold: Optional[float] = Field(None, ge=0.0, le=1.0)
     """A confident detection that matches no track starts one at or above this score; default
-    ``high_threshold``."""
+    ``postprocess.score_threshold``: what the sinks show starts tracks, weaker candidates only continue them."""
     match_iou: float = Field(0.2, ge=0.0, le=1.0)
     """Minimum IoU between a predicted track box and a confident detection (Ultralytics and
     supervision: ``match_thresh``/``minimum_matching_threshold`` 0.8 on 1 - IoU)."""
+    fuse_score: bool = True
+    """Weigh the IoU of confident matches by the detection's score (IoU x score >= ``match_iou``), as
+    Ultralytics (``fuse_score: True``) and supervision do: a weak box far from a track does not take it."""
     low_match_iou: float = Field(0.5, ge=0.0, le=1.0)
     """Minimum IoU in the second (low-score) stage (0.5 in both peers)."""
     track_buffer_s: float = Field(3.0, gt=0.0)
@@ -282,7 +287,7 @@ class TrackerConfig(_Strict):
         """Resolve unset thresholds against the detector's ``postprocess.score_threshold``."""
         high = self.high_threshold if self.high_threshold is not None else min(TRACK_HIGH_DEFAULT, score_threshold)
         low = self.low_threshold if self.low_threshold is not None else min(TRACK_LOW_DEFAULT, high)
-        new = self.new_track_threshold if self.new_track_threshold is not None else high
+        new = self.new_track_threshold if self.new_track_threshold is not None else max(high, score_threshold)
         return TrackThresholds(high, low, new)
 
     def threshold_problem(self, score_threshold: float) -> Optional[str]:
@@ -293,8 +298,7 @@ class TrackerConfig(_Strict):
             if value > score_threshold:
                 return (f"tracker.{key}: {value:g} is above postprocess.score_threshold {score_threshold:g}: "
                         f"detections scored between them are reported but could never {role}; "
-                        f"set it to at most {score_threshold:g}, or leave it unset (default "
-                        f"min({TRACK_HIGH_DEFAULT:g}, postprocess.score_threshold))")
+                        f"set it to at most {score_threshold:g}, or leave it unset")
         if t.low > t.high:
             return f"tracker.low_threshold: {t.low:g} is above tracker.high_threshold {t.high:g}"
         return None

@@ -6,7 +6,9 @@ Follows Zhang et al., "ByteTrack: Multi-Object Tracking by Associating Every Det
 (``tracker/byte_tracker/core.py``) implement it: a first association of tracks with detections
 at or above ``high``, a second of the remaining confirmed tracks with detections between ``low``
 and ``high``, new tracks from unmatched confident detections, a tentative track that misses a frame
-dropped, a lost track kept for ``track_buffer_s``. State is held as stacked arrays so that the
+dropped, a lost track kept for ``track_buffer_s``. As there, tentative tracks only get the
+confident detections that confirmed tracks left (a third stage), and only tracks seen in the last
+frame take low-score detections. State is held as stacked arrays so that the
 Kalman filter runs once per frame for all tracks."""
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .assignment import linear_assignment
 from .kalman import KalmanBoxFilter, xyah_to_xyxy, xyxy_to_xyah
 
 _NO_TRACK = -2  # internal: a candidate in no track (never output, see ByteTracker.update)
+_TENTATIVE_MATCH_IOU = 0.3  # ByteTrack, Ultralytics, supervision: unconfirmed tracks match at cost < 0.7
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -96,6 +99,7 @@ class ByteTracker:
         self.frame += 1
         t = self.thresholds
         if len(self.means):
+            self.means[self.misses > 0, 7] = 0.0  # a lost track stops growing or shrinking (ByteTrack's multi_predict)
             self.means, self.covs = self.kf.predict(self.means, self.covs)
         n_tracks = len(self.ids)
         det_track = np.full(len(dets), -1, np.int64)  # index of the track each detection joined
@@ -104,12 +108,18 @@ class ByteTracker:
         low = np.flatnonzero((score < t.high) & (score >= t.low))
         boxes = xyah_to_xyxy(self.means) if n_tracks else np.zeros((0, 4), np.float32)
 
-        # 1st stage: confident detections against every track (tentative and lost ones too).
+        confirmed = self.ids > 0
+        # 1st stage: confident detections against confirmed tracks, tracked or lost.
         matched = np.zeros(n_tracks, bool)
-        self._associate(np.arange(n_tracks), high, boxes, dets, self.cfg.match_iou, matched, det_track)
-        # 2nd stage: confirmed tracks still unmatched against low-score detections (occlusion, blur).
-        rest = np.flatnonzero(~matched & (self.ids > 0))
+        self._associate(np.flatnonzero(confirmed), high, boxes, dets, self.cfg.match_iou, matched, det_track,
+                        self.cfg.fuse_score)
+        # 2nd stage: tracks seen last frame and still unmatched against low-score detections (occlusion, blur).
+        rest = np.flatnonzero(confirmed & ~matched & (self.misses == 0))
         self._associate(rest, low, boxes, dets, self.cfg.low_match_iou, matched, det_track)
+        # 3rd stage: tentative tracks against the confident detections left (ByteTrack's "unconfirmed").
+        left = high[det_track[high] < 0]
+        self._associate(np.flatnonzero(~confirmed), left, boxes, dets, _TENTATIVE_MATCH_IOU, matched, det_track,
+                        self.cfg.fuse_score)
 
         # Kalman update of every matched track at once.
         rows = np.flatnonzero(det_track >= 0)
@@ -163,10 +173,14 @@ class ByteTracker:
         self.hits, self.misses = self.hits[keep], self.misses[keep]
 
     def _associate(self, track_idx: np.ndarray, det_idx: np.ndarray, boxes: np.ndarray, dets: Detections,
-                   min_iou: float, matched: np.ndarray, det_track: np.ndarray) -> None:
+                   min_iou: float, matched: np.ndarray, det_track: np.ndarray, fuse: bool = False) -> None:
+        """Optimal assignment on IoU (times the detection's score with ``fuse``, as Ultralytics'
+        ``fuse_score`` and supervision do in their first and third stages), pairs below ``min_iou`` left out."""
         if len(track_idx) == 0 or len(det_idx) == 0:
             return
         iou = iou_matrix(boxes[track_idx], dets.xyxy[det_idx])
+        if fuse:
+            iou = iou * dets.confidence[det_idx][None, :]
         if self.cfg.class_aware:
             iou = np.where(self.class_ids[track_idx][:, None] == dets.class_id[det_idx][None, :], iou, 0.0)
         for r, c in linear_assignment(1.0 - iou):

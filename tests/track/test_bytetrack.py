@@ -125,12 +125,14 @@ def test_memory_stays_bounded_on_a_long_busy_stream():
 # -- thresholds that fit the detector ----------------------------------------------------------
 
 def test_default_thresholds_follow_the_peers_and_never_exceed_the_detectors():
-    """Ultralytics bytetrack.yaml and supervision ByteTrack: 0.25 high / new track, 0.1 low."""
+    """Ultralytics bytetrack.yaml and supervision ByteTrack: 0.25 high, 0.1 low; new tracks from what
+    the detector reports (supervision's effective 0.25 + 0.1 for the sample's 0.35)."""
     cfg = TrackerConfig(enabled=True)
-    assert cfg.thresholds(0.35) == (0.25, 0.1, 0.25)
+    assert cfg.thresholds(0.35) == (0.25, 0.1, 0.35)
     assert cfg.thresholds(0.2) == (0.2, 0.1, 0.2)   # a lower detector threshold lowers them
     assert cfg.thresholds(0.05) == (0.05, 0.05, 0.05)
-    assert TrackerConfig(enabled=True, high_threshold=0.3).thresholds(0.35) == (0.3, 0.1, 0.3)
+    assert TrackerConfig(enabled=True, high_threshold=0.3).thresholds(0.35) == (0.3, 0.1, 0.35)
+    assert TrackerConfig(enabled=True, new_track_threshold=0.25).thresholds(0.35) == (0.25, 0.1, 0.25)
 
 
 @pytest.mark.parametrize("key", ["high_threshold", "new_track_threshold"])
