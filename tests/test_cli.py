@@ -285,15 +285,18 @@ def test_still_person_with_noise_is_not_counted(tmp_path):
 
 def test_sample_clip_every_reported_person_is_tracked(tmp_path):
     """configs/sample.yaml with tracking on: the detector reports people down to 0.35; each of them is
-    in a track, and beyond a track's first frame it has its id (the issue: a person seen in 75 of 100
-    frames at 0.36-0.53 never got one)."""
+    in a track, confirmed or (its first frames, or a weak duplicate) tentative. The issue's person, seen
+    at scores 0.35-0.42 by the bench at x 162..180, y 187..207, never got an id: now one, throughout."""
     out = tmp_path / "s.jsonl"
     proc = streamtrt("run", SAMPLE_CONFIG, "--set", "tracker.enabled=true", "--set", "runtime.max_frames=100",
                      "--set", "runtime.decoder=cpu", "--set", "runtime.runner=onnxruntime-cpu", "--sink", f"jsonl:{out}")
     assert proc.returncode == 0, proc.stderr
     dets = [d for l in out.read_text().splitlines() for d in json.loads(l)["detections"] if d["class_name"] == "person"]
-    modest = [d for d in dets if d["score"] < 0.55]
-    assert len(modest) > 300
     assert all(d["track_state"] in ("confirmed", "tentative") for d in dets)
     assert all((d["tracker_id"] is None) == (d["track_state"] == "tentative") for d in dets)
-    assert sum(d["tracker_id"] is not None for d in modest) >= 0.95 * len(modest)
+    modest = [d for d in dets if d["score"] < 0.55]
+    assert len(modest) > 300 and sum(d["tracker_id"] is not None for d in modest) >= 0.9 * len(modest)
+    bench_person = [d for d in dets if abs(d["bbox"][0] - 162) < 4 and abs(d["bbox"][1] - 187) < 4
+                    and abs(d["bbox"][3] - 207) < 4]
+    assert len(bench_person) >= 60 and len({d["tracker_id"] for d in bench_person}) == 1
+    assert bench_person[0]["tracker_id"] is not None
