@@ -1,4 +1,18 @@
-"""Line crossing counts and polygon zones over tracked detections, per stream."""
+"""Line crossing counts and polygon zones over tracked detections, per stream.
+
+Box jitter is not movement. A detector's box wobbles by a pixel or two from frame to frame even on
+an object that never moves, so an anchor that sits on a line or on a zone edge flips sides at
+random: counting every flip counted a still person 19 times. Both counters therefore use
+hysteresis with a margin band: an object changes side (or enters/exits a zone) only once its anchor
+is more than ``margin`` pixels past the boundary; inside the band it keeps its last side. The margin
+is ``margin_px``, else ``margin_ratio`` (default 0.1) x the box height, since jitter grows with the
+box. This is the distance form of supervision's ``LineZone(minimum_crossing_threshold=N)`` (a side
+must be held for N frames), chosen because it does not delay counts by N frames nor depend on the
+frame rate, and a slow walker who hesitates on the line still counts once. The lessons of
+supervision's issues are kept: a flicker to the far side and back never counts in either direction
+(roboflow/supervision#1540, #2600: each track keeps the last side it was *confirmed* on), and
+detections of unconfirmed tracks never count (#2578: they carry no id here).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +24,22 @@ import numpy as np
 
 from ..config import AnalyticsConfig, LineConfig, ZoneConfig
 from ..postprocess.detections import Detections
+from .clock import StreamClock
 from .events import Event
-from .geometry import anchors, crossing, inside_polygon
+from .geometry import anchors, crossing, signed_depth_in_polygon, signed_distance_to_line
+
+
+def margins(xyxy: np.ndarray, margin_px: Optional[float], margin_ratio: float) -> np.ndarray:
+    """(N,) hysteresis margin in pixels per box: ``margin_px``, else ``margin_ratio`` x box height."""
+    if margin_px is not None:
+        return np.full(len(xyxy), float(margin_px))
+    return margin_ratio * np.maximum(xyxy[:, 3] - xyxy[:, 1], 0.0)
+
+
+@dataclass
+class _LineState:
+    side: int  # +1 / -1: the side of the line the track was last confirmed on (beyond the margin)
+    point: np.ndarray  # its anchor when last seen beyond the margin on that side
 
 
 @dataclass
@@ -19,36 +47,46 @@ class LineCounter:
     """Counts each tracked object once per crossing of the segment, with its direction.
 
     ``in`` is a crossing from the right of the start->end arrow to its left, as seen on screen:
-    for a line drawn from top to bottom, moving left to right is ``in``. Crossings beyond the
-    segment's ends do not count.
+    for a line drawn from top to bottom, moving left to right is ``in``. A crossing counts when the
+    anchor, last seen more than the margin on one side, is seen more than the margin on the other,
+    and the straight path between those two points passes through the segment (crossings beyond
+    its ends do not count). A track first seen within the margin gets its side when it leaves it.
     """
 
     cfg: LineConfig
     counts_in: Counter = field(default_factory=Counter)
     counts_out: Counter = field(default_factory=Counter)
-    last: dict[int, np.ndarray] = field(default_factory=dict)
+    state: dict[int, _LineState] = field(default_factory=dict)  # per confirmed tracker id
 
     def update(self, dets: Detections, stream_id: str, frame: int, ts: Optional[float], live: set[int]) -> list[Event]:
         start, end = np.asarray(self.cfg.start, float), np.asarray(self.cfg.end, float)
         points = anchors(dets.xyxy, self.cfg.anchor)
+        dist = signed_distance_to_line(points, start, end) if len(points) else np.zeros(0)
+        margin = margins(dets.xyxy, self.cfg.margin_px, self.cfg.margin_ratio)
         events = []
-        for point, tid, name in zip(points, dets.tracker_id, dets.class_name):
-            if tid < 0 or (self.cfg.classes and name not in self.cfg.classes):
+        for point, d, m, tid, name in zip(points, dist, margin, dets.tracker_id, dets.class_name):
+            tid = int(tid)
+            if tid <= 0 or (self.cfg.classes and name not in self.cfg.classes):
                 continue
-            previous = self.last.get(int(tid))
-            self.last[int(tid)] = point
-            if previous is None:
+            if abs(d) <= m:
+                continue  # within the band: jitter, or on its way; keeps its side
+            side = 1 if d > 0 else -1
+            previous = self.state.get(tid)
+            self.state[tid] = _LineState(side, point)
+            if previous is None or previous.side == side:
                 continue
-            sense = crossing(previous, point, start, end)
-            if sense == 0:
-                continue
-            direction = "in" if sense > 0 else "out"
+            if crossing(previous.point, point, start, end) == 0:
+                continue  # changed side beyond an end of the segment
+            direction = "in" if previous.side > 0 else "out"
             (self.counts_in if direction == "in" else self.counts_out)[name] += 1
-            events.append(Event("line_cross", self.cfg.name, stream_id, frame, ts, int(tid), name, direction=direction))
-        for tid in list(self.last):  # forget tracks the tracker dropped: memory stays bounded
-            if tid not in live:
-                del self.last[tid]
+            events.append(Event("line_cross", self.cfg.name, stream_id, frame, ts, tid, name, direction=direction))
+        self.forget(live)
         return events
+
+    def forget(self, live: set[int]) -> None:
+        """Drop the state of tracks the tracker dropped: memory stays bounded."""
+        for tid in [t for t in self.state if t not in live]:
+            del self.state[tid]
 
     def summary(self) -> dict:
         return {"in": dict(self.counts_in), "out": dict(self.counts_out)}
@@ -56,46 +94,49 @@ class LineCounter:
 
 @dataclass
 class ZoneCounter:
-    """Occupancy per class, enter/exit events and dwell time of tracked objects in a polygon."""
+    """Occupancy per class, enter/exit events and dwell time of tracked objects in a polygon.
+
+    An object enters when its anchor is more than the margin inside the polygon's edge, and exits
+    when it is more than the margin outside, or when its track ends; within the band it keeps its
+    state (an object first seen there counts as outside). Dwell is measured on the stream's
+    monotonic clock (:class:`~streamtrt.analytics.clock.StreamClock`) and is never negative.
+    """
 
     cfg: ZoneConfig
-    fps: Optional[float]
     inside: dict[int, tuple[float, str]] = field(default_factory=dict)  # tracker id -> (entered at s, class)
     enters: int = 0
     exits: int = 0
     max_occupancy: int = 0
     occupancy: Counter = field(default_factory=Counter)
 
-    def _time(self, frame: int, ts: Optional[float]) -> float:
-        return ts if ts is not None else frame / (self.fps or 1.0)
-
-    def update(self, dets: Detections, stream_id: str, frame: int, ts: Optional[float], live: set[int]) -> list[Event]:
+    def update(self, dets: Detections, stream_id: str, frame: int, ts: Optional[float], live: set[int],
+               now: float) -> list[Event]:
+        """``now``: this frame's time on the stream's monotonic clock."""
         polygon = np.asarray(self.cfg.points, float)
-        now = self._time(frame, ts)
         points = anchors(dets.xyxy, self.cfg.anchor)
-        within = inside_polygon(points, polygon) if len(points) else np.zeros(0, bool)
-        events, present = [], set()
-        for ok, tid, name in zip(within, dets.tracker_id, dets.class_name):
+        depth = signed_depth_in_polygon(points, polygon)
+        margin = margins(dets.xyxy, self.cfg.margin_px, self.cfg.margin_ratio)
+        events = []
+        for d, m, tid, name in zip(depth, margin, dets.tracker_id, dets.class_name):
             tid = int(tid)
-            if tid < 0 or (self.cfg.classes and name not in self.cfg.classes):
+            if tid <= 0 or (self.cfg.classes and name not in self.cfg.classes):
                 continue
-            if ok:
-                present.add(tid)
-                if tid not in self.inside:
-                    self.inside[tid] = (now, name)
-                    self.enters += 1
-                    events.append(Event("zone_enter", self.cfg.name, stream_id, frame, ts, tid, name))
-        # Objects seen outside, or whose track ended, leave the zone.
-        seen = {int(t) for t in dets.tracker_id if t >= 0}
-        for tid in list(self.inside):
-            if tid in present or (tid not in seen and tid in live):
-                continue  # still inside, or only missed this frame while its track lives on
-            entered, name = self.inside.pop(tid)
-            self.exits += 1
-            events.append(Event("zone_exit", self.cfg.name, stream_id, frame, ts, tid, name, dwell_s=now - entered))
+            if d > m and tid not in self.inside:
+                self.inside[tid] = (now, name)
+                self.enters += 1
+                events.append(Event("zone_enter", self.cfg.name, stream_id, frame, ts, tid, name))
+            elif d < -m and tid in self.inside:
+                events.append(self._exit(tid, stream_id, frame, ts, now))
+        for tid in [t for t in self.inside if t not in live]:  # the track ended: it left
+            events.append(self._exit(tid, stream_id, frame, ts, now))
         self.occupancy = Counter(name for _, name in self.inside.values())
         self.max_occupancy = max(self.max_occupancy, len(self.inside))
         return events
+
+    def _exit(self, tid: int, stream_id: str, frame: int, ts: Optional[float], now: float) -> Event:
+        entered, name = self.inside.pop(tid)
+        self.exits += 1
+        return Event("zone_exit", self.cfg.name, stream_id, frame, ts, tid, name, dwell_s=max(0.0, now - entered))
 
     def summary(self) -> dict:
         return {"enters": self.enters, "exits": self.exits, "max_occupancy": self.max_occupancy,
@@ -103,18 +144,22 @@ class ZoneCounter:
 
 
 class StreamAnalytics:
-    """All lines and zones of one stream."""
+    """All lines and zones of one stream, on one monotonic clock."""
 
     def __init__(self, cfg: AnalyticsConfig, fps: Optional[float]):
+        self.clock = StreamClock(fps)
         self.lines = [LineCounter(c) for c in cfg.lines]
-        self.zones = [ZoneCounter(c, fps) for c in cfg.zones]
+        self.zones = [ZoneCounter(c) for c in cfg.zones]
 
     def update(self, dets: Detections, stream_id: str, frame: int, ts: Optional[float], live: set[int]) -> list[Event]:
+        now = self.clock(frame, ts)
         if dets.tracker_id is None:
             return []
         events: list[Event] = []
-        for counter in [*self.lines, *self.zones]:
-            events += counter.update(dets, stream_id, frame, ts, live)
+        for line in self.lines:
+            events += line.update(dets, stream_id, frame, ts, live)
+        for zone in self.zones:
+            events += zone.update(dets, stream_id, frame, ts, live, now)
         return events
 
     def summary(self) -> dict:

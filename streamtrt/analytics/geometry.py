@@ -41,3 +41,29 @@ def crossing(p: np.ndarray, q: np.ndarray, a: np.ndarray, b: np.ndarray) -> int:
     if orient(p, q, a) * orient(p, q, b) > 0:  # passes beyond an end of the segment
         return 0
     return 1 if before else -1
+
+
+def signed_distance_to_line(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """(N,) distance in pixels of ``points`` (N, 2) from the infinite line through start and end,
+    with the sign of :func:`side_of_line`."""
+    length = float(np.hypot(*(end - start)))
+    return side_of_line(points, start, end) / max(length, 1e-9)
+
+
+def distance_to_boundary(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """(N,) distance in pixels from each of ``points`` (N, 2) to the nearest edge of ``polygon`` (M, 2)."""
+    a = polygon[None, :, :]
+    b = np.roll(polygon, -1, axis=0)[None, :, :]
+    p = points[:, None, :]
+    ab = b - a
+    t = np.clip(np.sum((p - a) * ab, axis=-1) / np.maximum(np.sum(ab * ab, axis=-1), 1e-12), 0.0, 1.0)
+    nearest = a + t[..., None] * ab
+    return np.min(np.hypot(*(p - nearest).transpose(2, 0, 1)), axis=1)
+
+
+def signed_depth_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """(N,) distance from the polygon's edge in pixels: positive inside, negative outside."""
+    if len(points) == 0:
+        return np.zeros(0)
+    depth = distance_to_boundary(points, polygon)
+    return np.where(inside_polygon(points, polygon), depth, -depth)

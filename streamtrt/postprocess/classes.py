@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Union
+from typing import Sequence, Union
 
 from ..errors import ConfigError
 
@@ -50,5 +51,13 @@ def resolve_class_filter(items: list[Union[int, str]], names: list[str]) -> set[
         elif item in lookup:
             ids.add(lookup[item])
         else:
-            raise ConfigError(f"postprocess.classes: unknown class name {item!r}")
+            raise unknown_name("postprocess.classes", "class", str(item), names, "the model's classes are")
     return ids
+
+
+def unknown_name(key: str, kind: str, name: str, valid: Sequence[str], what: str) -> ConfigError:
+    """The error for a name that is not one of ``valid``: key path, the name, the nearest valid names."""
+    close = difflib.get_close_matches(name, list(valid), n=3, cutoff=0.6)
+    hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+    shown = ", ".join(repr(v) for v in list(valid)[:8]) + (f", ... ({len(valid)} in all)" if len(valid) > 8 else "")
+    return ConfigError(f"{key}: unknown {kind} {name!r}{hint}; {what}: {shown}")

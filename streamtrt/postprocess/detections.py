@@ -7,6 +7,10 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+TENTATIVE = -1
+"""``tracker_id`` of a detection in a track not yet confirmed (``tracker.min_hits``); its record says
+``"tracker_id": null, "track_state": "tentative"``."""
+
 
 @dataclass
 class Detections:
@@ -22,7 +26,8 @@ class Detections:
     class_id: np.ndarray
     class_name: list[str] = field(default_factory=list)
     tracker_id: Optional[np.ndarray] = None
-    """int64 (N,) when a tracker ran: the track's id, or -1 for a detection in no confirmed track."""
+    """int64 (N,) when a tracker ran: the confirmed track's id (>= 1), or ``TENTATIVE`` (-1) for a
+    detection in a track not yet confirmed."""
 
     def __post_init__(self) -> None:
         self.xyxy = np.asarray(self.xyxy, np.float32).reshape(-1, 4)
@@ -56,7 +61,8 @@ class Detections:
                           None if self.tracker_id is None else self.tracker_id[idx])
 
     def to_records(self, decimals: int = 2) -> list[dict[str, Any]]:
-        """JSON-ready dicts: ``bbox`` [x1, y1, x2, y2], ``score``, ``class_id``, ``class_name``."""
+        """JSON-ready dicts: ``bbox`` [x1, y1, x2, y2], ``score``, ``class_id``, ``class_name``; with a
+        tracker also ``tracker_id`` (null while tentative) and ``track_state`` (``confirmed``/``tentative``)."""
         records = [
             {
                 "bbox": [round(float(v), decimals) for v in box],
@@ -68,7 +74,8 @@ class Detections:
         ]
         if self.tracker_id is not None:
             for record, tid in zip(records, self.tracker_id):
-                record["tracker_id"] = int(tid) if tid >= 0 else None
+                record["tracker_id"] = int(tid) if tid > 0 else None
+                record["track_state"] = "confirmed" if tid > 0 else "tentative"
         return records
 
     @staticmethod

@@ -28,7 +28,9 @@ from ..preprocess.frametimes import presentation_times
 from ..preprocess.orientation import probe_stored_video
 from ..preprocess.opencv import OpenCVPreprocessor
 from ..preprocess.spec import PreprocessSpec
-from ..sinks import Sink, open_sink
+from ..names import check_names
+from ..sinks import Sink, open_sink, sink_filter
+from ..sinks.filters import FilteredSink
 from ..sources import SourceInfo, SourceStats, decode_error_for, open_source, parse_source_uri, probe_video
 from ..sources.pace import PacedSource
 from ..sources.uri import FFMPEG_LIVE_KINDS, SourceURI, redact
@@ -44,6 +46,13 @@ from .timing import StageTimer, merge_timers
 
 _JOIN_TIMEOUT_S = 10.0
 log = logging.getLogger("streamtrt")
+
+
+def _sink_filters(config: Config, sinks: Optional[list[Sink]]) -> list[tuple[str, Any]]:
+    """(key path, filter or None) of each sink, for :func:`~streamtrt.names.check_names`."""
+    if sinks is None:
+        return [(f"sinks.{i}", sink_filter(uri)) for i, uri in enumerate(config.sinks)]
+    return [(f"sinks.{i}", s.rule if isinstance(s, FilteredSink) else None) for i, s in enumerate(sinks)]
 
 
 class Pipeline:
@@ -71,6 +80,8 @@ class Pipeline:
         uris = [parse_source_uri(sc.uri) for sc in stream_configs]
         self.plan: Plan = make_plan(rt, uris, config.live.decoder)
         self.class_names = load_class_names(config.model.classes)
+        check_names(config, self.class_names, _sink_filters(config, sinks), keep_alive or config.control.enabled,
+                    report or log.warning)
         self.sinks = sinks if sinks is not None else [open_sink(s) for s in config.sinks]
         self.keep_images = keep_images or any(s.needs_images for s in self.sinks)
         self.keep_alive = keep_alive or config.control.enabled
@@ -100,7 +111,7 @@ class Pipeline:
             if len(self.runners) > 1:
                 self.plan.engines = [_engine_label(i, c, self.plan.runner) for i, c in enumerate(engine_configs)]
             self.spec = self._input_spec()
-            low = config.tracker.low_threshold if config.tracker.enabled else None
+            low = config.tracker.thresholds(config.postprocess.score_threshold).low if config.tracker.enabled else None
             self.postprocessor = Postprocessor(self._select_decoder(), self.class_names, config.postprocess, low)
             self.device_post = self._device_postprocessor(report or log.warning)
             self._fit_budget(report or log.warning)

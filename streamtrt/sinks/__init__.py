@@ -22,7 +22,7 @@ _BY_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".json": "su
               ".m4v": "video", ".mov": "video", ".avi": "video", ".mkv": "video"}
 _NETWORK_KEYS = ("outbox", "timeout")
 
-__all__ = ["Sink", "JsonlSink", "CsvSink", "AnnotatedVideoSink", "SummarySink", "open_sink"]
+__all__ = ["Sink", "JsonlSink", "CsvSink", "AnnotatedVideoSink", "SummarySink", "open_sink", "sink_filter"]
 
 
 def _split_query(text: str, keep_unknown: bool) -> tuple[str, dict[str, str], str]:
@@ -39,6 +39,14 @@ def _split_query(text: str, keep_unknown: bool) -> tuple[str, dict[str, str], st
     filters = urlencode([(k, v) for k, v in ours if k in FILTER_KEYS])
     options = {k: v for k, v in ours if k in _NETWORK_KEYS}
     return (base + ("?" + urlencode(rest) if rest else "")), options, filters
+
+
+def sink_filter(uri: str) -> "SinkFilter | None":
+    """The filter a sink URI's query sets (None without one), parsed as :func:`open_sink` does."""
+    text = uri.strip()
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    _, _, filters = _split_query(text, keep_unknown=scheme in ("http", "https", "mqtt", "mqtts"))
+    return SinkFilter.from_query(filters, redact(uri)) if filters else None
 
 
 def open_sink(uri: str) -> Sink:

@@ -10,7 +10,7 @@ from ..errors import SinkError
 from .base import Sink
 
 COLUMNS = ["stream_id", "frame_index", "timestamp", "class_id", "class_name", "score", "x1", "y1", "x2", "y2",
-           "tracker_id", "pts", "time_base", "source_file"]
+           "tracker_id", "track_state", "pts", "time_base", "source_file"]
 
 
 class CsvSink(Sink):
@@ -33,6 +33,7 @@ class CsvSink(Sink):
             self._writer.writerow([result.stream_id, result.frame_index,
                                    "" if result.timestamp is None else f"{result.timestamp:.6f}", d["class_id"],
                                    d["class_name"], d["score"], *d["bbox"], d.get("tracker_id") or "",
+                                   d.get("track_state", ""),
                                    "" if result.pts is None else result.pts,
                                    "" if result.time_base is None else str(result.time_base),
                                    result.source_file or ""])

@@ -17,7 +17,9 @@ _DETECTION = {
         "class_id": {"type": "integer", "minimum": 0},
         "class_name": {"type": "string"},
         "tracker_id": {"type": ["integer", "null"], "minimum": 1,
-                       "description": "present when tracking is on; null outside a confirmed track"},
+                       "description": "present when tracking is on; null while the track is tentative"},
+        "track_state": {"enum": ["confirmed", "tentative"],
+                        "description": "present when tracking is on: tentative until tracker.min_hits matches"},
     },
 }
 

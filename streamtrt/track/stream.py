@@ -19,7 +19,7 @@ class StreamTracking:
 
     def update(self, dets: Detections, meta) -> tuple[Detections, list[Event]]:
         tracked = self.tracker.update(dets)
-        live = {t.track_id for t in self.tracker.tracks}
+        live = self.tracker.live_ids()
         return tracked, self.analytics.update(tracked, meta.stream_id, meta.index, meta.timestamp, live)
 
     def summary(self) -> dict:

@@ -112,7 +112,7 @@ def test_class_filter_by_name_and_id():
     pp = Postprocessor(dec, list(COCO_CLASSES), PostprocessConfig(classes=["car", 7]))
     (det,) = pp({"out": out}, [PreprocessSpec(64, 64).geometry(64, 64)], [(64, 64)])
     assert sorted(det.class_name) == ["car", "truck"]
-    with pytest.raises(ConfigError, match="unknown class name 'unicorn'"):
+    with pytest.raises(ConfigError, match="postprocess.classes: unknown class 'unicorn'"):
         Postprocessor(dec, list(COCO_CLASSES), PostprocessConfig(classes=["unicorn"]))
 
 

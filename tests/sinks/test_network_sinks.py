@@ -16,7 +16,7 @@ import pytest
 
 from streamtrt import Pipeline
 from streamtrt.config import load_config
-from streamtrt.errors import SinkError
+from streamtrt.errors import ConfigError, SinkError
 from streamtrt.sinks import open_sink
 from streamtrt.sinks.outbox import Outbox
 from streamtrt.sinks.schema import EVENT_SCHEMA, FRAME_SCHEMA
@@ -68,7 +68,7 @@ def test_records_validate_against_the_versioned_schemas(tmp_path):
 def test_per_sink_filters(tmp_path, short_clip):
     people, cars, other = tmp_path / "p.jsonl", tmp_path / "c.csv", tmp_path / "o.jsonl"
     cfg = pipeline_cfg(short_clip, tmp_path, [f"jsonl:{people}?classes=person&min_score=0.6",
-                                              f"csv:{cars}?classes=car,truck", f"jsonl:{other}?streams=cam9"])
+                                              f"csv:{cars}?classes=car,truck", f"jsonl:{other}?streams=0"])
     with Pipeline(cfg) as pipe:
         pipe.run()
     dets = [d for l in people.read_text().splitlines() for d in json.loads(l)["detections"]]
@@ -76,7 +76,11 @@ def test_per_sink_filters(tmp_path, short_clip):
     rows = cars.read_text().splitlines()
     assert rows[0].startswith("stream_id,frame_index,timestamp,class_id,class_name,score,x1")
     assert len(rows) > 1 and all(r.split(",")[4] in ("car", "truck") for r in rows[1:])
-    assert other.read_text() == ""  # no frame of stream "cam9"
+    assert len(other.read_text().splitlines()) == len(people.read_text().splitlines())  # stream "0": every frame
+    # a stream that is not configured: a config error (exit 2), before any sink is opened
+    with pytest.raises(ConfigError, match=r"sinks\.0 \(\?streams=\): unknown stream 'cam9'"):
+        Pipeline(pipeline_cfg(short_clip, tmp_path, [f"jsonl:{tmp_path / 'x.jsonl'}?streams=cam9"]))
+    assert not (tmp_path / "x.jsonl").exists()
     with pytest.raises(SinkError, match="unknown option"):
         open_sink(f"jsonl:{people}?clases=person")
 
