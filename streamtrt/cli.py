@@ -33,9 +33,9 @@ def _guard(fn):
             return fn(*args, **kwargs)
         except StreamTRTError as exc:
             _fail(str(exc), exc.exit_code)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             click.echo("streamtrt: interrupted", err=True)
-            sys.exit(_INTERRUPTED)
+            sys.exit(getattr(exc, "exit_code", _INTERRUPTED))
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:
@@ -139,6 +139,15 @@ def _notice(message: str) -> None:
     click.echo(f"streamtrt: {message}", err=True)
 
 
+def _signal_notice(message: str) -> None:
+    """A line on stderr from a signal handler: straight to the descriptor, since the handler may
+    have interrupted a write of the buffered stream."""
+    try:
+        os.write(sys.stderr.fileno(), f"streamtrt: {message}\n".encode())
+    except (OSError, ValueError):
+        pass
+
+
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--source", "sources", metavar="URI", multiple=True,
@@ -154,9 +163,12 @@ def _notice(message: str) -> None:
 @_guard
 def run(config: str, sources: tuple[str, ...], sinks: tuple[str, ...], overrides: tuple[str, ...],
         progress: Optional[bool], status_interval: Optional[float], quiet: bool) -> None:
-    """Run the job described by CONFIG (a YAML file)."""
-    from .config import load_config
-    from .runtime import Pipeline
+    """Run the job described by CONFIG (a YAML file).
+
+    SIGTERM, SIGINT (Ctrl-C) and SIGHUP stop gracefully: reading stops, frames in flight finish and
+    every output is finalised; a second signal aborts. Exit status 128 + the signal (143, 130, 129).
+    """
+    from .signals import StopSignals
 
     extra = list(overrides)
     if len(sources) == 1:  # relative to the working directory, like any command-line path
@@ -165,8 +177,29 @@ def run(config: str, sources: tuple[str, ...], sinks: tuple[str, ...], overrides
         extra += ["source=null", f"sources={json.dumps(list(sources))}"]
     if sinks:
         extra.append(f"sinks={json.dumps(list(sinks))}")
-    cfg = load_config(config, extra)
+    with StopSignals() as signals:  # SIGTERM, SIGINT, SIGHUP: stop gracefully; a second one aborts
+        _run(config, extra, signals, progress, status_interval, quiet)
+
+
+def _run(config: str, overrides: list[str], signals, progress: Optional[bool], status_interval: Optional[float],
+         quiet: bool) -> None:
+    from .config import load_config
+    from .runtime import Pipeline
+    from .signals import exit_code
+
+    cfg = load_config(config, overrides)
     pipeline = Pipeline(cfg, report=_notice)
+
+    def on_stop(name: str) -> None:
+        _signal_notice(f"{name}: stopping (finishing the frames in flight, flushing the outputs; "
+                       "a second signal aborts)")
+        pipeline.stop(name)
+
+    def on_abort(name: str) -> None:
+        _signal_notice(f"{name} again: aborting; closing the outputs")
+        pipeline.abort(name)
+
+    signals.attach(on_stop, on_abort)
     tty = sys.stderr.isatty()
     network = any(hasattr(s, "pending") for s in pipeline.sinks)
 
@@ -192,6 +225,11 @@ def run(config: str, sources: tuple[str, ...], sinks: tuple[str, ...], overrides
     bar.finish()
     if not quiet:
         click.echo(summary.format(), err=True)
+    if summary.interrupted and signals.signame:
+        how = "aborted" if signals.count > 1 else "stopped"
+        done = "outputs closed" if signals.count > 1 else "outputs flushed"
+        click.echo(f"streamtrt: {how} by {signals.signame} after {summary.frames} frames; {done}", err=True)
+        sys.exit(exit_code(signals.signame))
 
 
 @main.command()
@@ -328,10 +366,16 @@ def service() -> None:
 @click.option("--name", help="Unit name (default: streamtrt-<config name>).")
 @click.option("--user", help="Run as this user.")
 @click.option("--unit-dir", type=click.Path(file_okay=False), default="/etc/systemd/system", show_default=True)
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="The service's working directory, where relative sink paths land (default: the current one).")
 @click.option("--print", "print_only", is_flag=True, help="Print the unit instead of writing it.")
 @_guard
-def service_install(config: str, name: Optional[str], user: Optional[str], unit_dir: str, print_only: bool) -> None:
-    """Write a systemd unit for CONFIG: restart on failure, journal logs, graceful stop (SIGINT)."""
+def service_install(config: str, name: Optional[str], user: Optional[str], unit_dir: str, workdir: Optional[str],
+                    print_only: bool) -> None:
+    """Write a systemd unit for CONFIG: restart on failure, journal logs, graceful stop (SIGTERM).
+
+    The service runs in the current directory (or --workdir), so outputs land where
+    `streamtrt run CONFIG` run here would put them."""
     from pathlib import Path as _Path
 
     from .config import load_config
@@ -340,7 +384,7 @@ def service_install(config: str, name: Optional[str], user: Optional[str], unit_
     path = _Path(config)
     load_config(path)  # refuse to install a config that would not run
     unit = unit_name(path, name)
-    text = render_unit(path, unit, user=user)
+    text = render_unit(path, unit, user=user, workdir=_Path(workdir) if workdir else None)
     if print_only:
         click.echo(text, nl=False)
         return

@@ -143,7 +143,7 @@ def test_ctrl_c_stops_cleanly_and_flushes(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "Traceback" not in err and "interrupted after" in err and "outputs flushed" in err
+    assert "Traceback" not in err and "stopped by SIGINT after" in err and "outputs flushed" in err
     lines = out.read_text().splitlines()
     records = [json.loads(l) for l in lines]  # every line complete
     s = json.loads(summary.read_text())
