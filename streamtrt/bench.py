@@ -103,7 +103,7 @@ def run_bench(config_path: str, overrides: list[str], frames: int, naive_decoder
     gpu = plan.decoder == "dali-gpu"
     measures: dict[str, Measure] = {}
     try:
-        log(f"bench: {n} frames of {info.width}x{info.height} from {probe.uri.display}; plan {plan.as_dict()}")
+        log(f"bench: {n} frames of {info.width}x{info.height} from {probe.uri.display}; plan:\n{plan.format('  ')}")
         # 1. decode alone (and, on the GPU, decode + preprocess fused in DALI)
         if gpu:
             dec = DaliGpuVideoDecoder(probe.uri.location, spec, rt.batch_size, n, info.height, info.width,

@@ -48,12 +48,17 @@ def _guard(fn):
 
 class Progress:
     """Frames, fps and ETA for files; a live frame counter and per-stream states for streams.
-    Drawn on stderr by a ticker thread, so a stream that delivers nothing still shows its state."""
+    Drawn on stderr by a ticker thread, so a stream that delivers nothing still shows its state:
+    redrawn in place on a terminal, else one plain ``streamtrt: progress ...`` line per interval.
+
+    ``estimated``: ``total`` is an estimate (shown as ``~795``). The ETA shows once a rate is known."""
 
     def __init__(self, total: Optional[int], enabled: bool, tty: bool, extra=None,
-                 interval: Optional[float] = None):
+                 interval: Optional[float] = None, estimated: bool = False, detail=None):
         self.total = total
+        self.estimated = estimated
         self.extra = extra  # () -> str appended to the line, e.g. the sinks' backlog
+        self.detail = detail  # () -> str logged on its own line each interval (-v: stage timings)
         self.enabled = enabled
         self.tty = tty
         self.interval = interval or (0.25 if tty else 10.0)
@@ -62,7 +67,7 @@ class Progress:
         self.frames = 0
         self._done = threading.Event()
         self._ticker: Optional[threading.Thread] = None
-        if enabled:
+        if enabled or detail is not None:
             self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
             self._ticker.start()
 
@@ -70,26 +75,41 @@ class Progress:
         self.frames += 1
 
     def _tick(self) -> None:
+        detail_every = max(self.interval, 5.0)
+        next_detail = time.perf_counter() + detail_every
         while not self._done.wait(self.interval):
             self.last = time.perf_counter()
             try:
-                self._draw(self.last)
+                if self.enabled:
+                    self._draw(self.last)
+                if self.detail is not None and self.last >= next_detail:
+                    next_detail = self.last + detail_every
+                    line = self.detail()
+                    if line:
+                        click.echo(("\r\x1b[K" if self.tty and self.enabled else "") + f"streamtrt: {line}", err=True)
             except Exception:  # a status line must never take the run down
                 pass
 
-    def _draw(self, now: float) -> None:
+    def text(self, now: float) -> str:
+        """The status line at ``now`` (a ``time.perf_counter()`` value)."""
         elapsed = max(now - self.start, 1e-9)
         fps = self.frames / elapsed
         if self.total:
             pct = min(100.0, 100.0 * self.frames / self.total)
-            eta = (self.total - self.frames) / fps if fps > 0 else 0
-            text = f"frames {self.frames}/{self.total} ({pct:5.1f}%)  {fps:6.1f} fps  ETA {_hms(eta)}"
+            total = f"~{self.total}" if self.estimated else str(self.total)
+            text = f"frames {self.frames}/{total} ({pct:5.1f}%)  {fps:6.1f} fps"
+            if self.frames > 0:  # a rate is known
+                text += f"  ETA {'~' if self.estimated else ''}{_hms(max(0, self.total - self.frames) / fps)}"
         else:
             text = f"frames {self.frames}  {fps:6.1f} fps  elapsed {_hms(elapsed)}"
         if self.extra is not None:
             more = self.extra()
             text += f"  {more}" if more else ""
-        click.echo(("\r" + text + "  ") if self.tty else text, err=True, nl=not self.tty)
+        return text
+
+    def _draw(self, now: float) -> None:
+        text = self.text(now)
+        click.echo(("\r" + text + "  ") if self.tty else f"streamtrt: progress {text}", err=True, nl=not self.tty)
 
     def finish(self) -> None:
         self._done.set()
@@ -120,19 +140,66 @@ def _stream_states(pipeline) -> str:
     return " | ".join(parts)
 
 
+def _describe_run(pipeline) -> None:
+    """-v: what was chosen and why, the inputs, the model input and the outputs."""
+    import logging
+
+    log = logging.getLogger("streamtrt")
+    log.info("plan:\n%s", pipeline.plan.format(indent="  "))
+    for st in pipeline.stream_status(latency=False):
+        info = pipeline.streams[st["id"]].info
+        log.info("stream %s: %s, %sx%s, %s fps, %s, %s frames, decoder %s", st["id"], st["uri"], info.width,
+                 info.height, f"{info.fps:g}" if info.fps else "?", info.codec or "?",
+                 pipeline.streams[st["id"]].expected_frames or "live/unknown", pipeline.streams[st["id"]].decoder)
+    spec = pipeline.spec
+    log.info("model: %s, input %dx%d %s, batch %d, slots %d", pipeline.config.model.path, spec.width, spec.height,
+             spec.dtype, pipeline.config.runtime.batch_size, pipeline.config.runtime.slots)
+    log.info("sinks: %s", ", ".join(f"{type(s).__name__} {getattr(s, 'display', None) or getattr(s, 'path', '')}"
+                                    for s in pipeline.sinks) or "none")
+
+
+def _stage_timings(pipeline) -> str:
+    """-v, every status interval: per-stage milliseconds per frame so far and the queue depths."""
+    parts = [f"{t.name} {t.stats().ms_per_frame:.1f}" for t in pipeline.timers() if t.stats().count]
+    depths = " ".join(f"{k} {v}" for k, v in pipeline.queue_depths().items())
+    return f"stages (ms/frame): {', '.join(parts) or 'none yet'}; queues: {depths}"
+
+
 def _hms(seconds: float) -> str:
     seconds = int(max(0, seconds))
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def _set_verbose(ctx: click.Context, _param, value: bool) -> None:
+    if value:
+        import logging
+
+        logging.getLogger().setLevel(logging.INFO)
+        ctx.meta["streamtrt.verbose"] = True
+
+
+def _verbose_option(fn):
+    """``-v/--verbose``, accepted before the command and after it alike."""
+    return click.option("-v", "--verbose", is_flag=True, expose_value=False, callback=_set_verbose,
+                        help="Log more: the plan and why, sources and model input, stage timings every "
+                             "status interval, TensorRT builder warnings.")(fn)
+
+
+def _verbose() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.find_root().meta.get("streamtrt.verbose"))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="streamtrt")
-@click.option("-v", "--verbose", is_flag=True, help="Log more (TensorRT builder warnings, plan choices).")
+@click.option("-v", "--verbose", is_flag=True, help="Log more (also accepted after the command).")
 def main(verbose: bool) -> None:
     """streamtrt: detectors on video files and camera streams, on NVIDIA GPUs or the CPU."""
     import logging
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="streamtrt: %(message)s")
+    if verbose:
+        click.get_current_context().meta["streamtrt.verbose"] = True
 
 
 def _notice(message: str) -> None:
@@ -156,10 +223,13 @@ def _signal_notice(message: str) -> None:
               help="Replace the config's sinks (repeatable): jsonl:PATH, jsonl:- (stdout), video:PATH, summary:PATH.")
 @click.option("--set", "overrides", metavar="KEY=VALUE", multiple=True,
               help="Override a config value, e.g. --set runtime.batch_size=4 (repeatable).")
-@click.option("--progress/--no-progress", default=None, help="Progress line on stderr (default: when stderr is a terminal).")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress on stderr (default on: redrawn on a terminal, otherwise a plain line every "
+                   "--status-interval; -q turns the plain lines off).")
 @click.option("--status-interval", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
               help="Seconds between progress lines (default 0.25 on a terminal, 10 otherwise).")
 @click.option("-q", "--quiet", is_flag=True, help="Print no summary.")
+@_verbose_option
 @_guard
 def run(config: str, sources: tuple[str, ...], sinks: tuple[str, ...], overrides: tuple[str, ...],
         progress: Optional[bool], status_interval: Optional[float], quiet: bool) -> None:
@@ -209,8 +279,15 @@ def _run(config: str, overrides: list[str], signals, progress: Optional[bool], s
             parts.append(f"outbox {pipeline.pending_records()} pending")
         return "  ".join(p for p in parts if p)
 
-    bar = Progress(pipeline.expected_frames, enabled=tty if progress is None else progress, tty=tty,
-                   extra=extra, interval=status_interval)
+    verbose = _verbose()
+    if verbose:
+        _describe_run(pipeline)
+    # On a terminal the line is redrawn in place; redirected, one plain line every interval (10 s),
+    # so a log shows the run advancing; -q (without --progress) and --no-progress turn it off.
+    show = progress if progress is not None else (tty or not quiet)
+    bar = Progress(pipeline.expected_frames, enabled=show, tty=tty, extra=extra, interval=status_interval,
+                   estimated=bool(getattr(pipeline, "expected_frames_estimated", False)),
+                   detail=(lambda: _stage_timings(pipeline)) if verbose else None)
     try:
         summary = pipeline.run(on_result=bar.update)
     except KeyboardInterrupt:
@@ -234,6 +311,7 @@ def _run(config: str, overrides: list[str], signals, progress: Optional[bool], s
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_verbose_option
 @_guard
 def doctor(as_json: bool) -> None:
     """Report GPU, driver, DALI, TensorRT, ONNX Runtime, NVDEC and DLA, and what streamtrt will pick."""
@@ -261,6 +339,7 @@ def doctor(as_json: bool) -> None:
 @click.option("--latency-ms", type=click.FloatRange(min=1), default=250.0, show_default=True,
               help="Multi-stream mode: p99 latency limit of a real-time stream.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results as JSON.")
+@_verbose_option
 @_guard
 def bench(config: str, source: Optional[str], overrides: tuple[str, ...], frames: int, naive_decoder: str,
           repeat: int, streams: Optional[str], duration: float, latency_ms: float, json_path: Optional[str]) -> None:
@@ -298,6 +377,7 @@ def bench(config: str, source: Optional[str], overrides: tuple[str, ...], frames
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), help="Shorthand for --set tensorrt.precision=...")
 @click.option("--batch", "batch", type=click.IntRange(min=1), help="Shorthand for --set runtime.batch_size=...")
 @click.option("--force", is_flag=True, help="Rebuild even if a valid engine is cached.")
+@_verbose_option
 @_guard
 def build(targets: tuple[str, ...], overrides: tuple[str, ...], precision: Optional[str], batch: Optional[int],
           force: bool) -> None:
@@ -337,6 +417,7 @@ def build(targets: tuple[str, ...], overrides: tuple[str, ...], precision: Optio
               help="For a model: also show the engine key and cache state this config gives.")
 @click.option("--set", "overrides", metavar="KEY=VALUE", multiple=True, help="Override a config value (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_verbose_option
 @_guard
 def inspect(path: str, config_path: Optional[str], overrides: tuple[str, ...], as_json: bool) -> None:
     """Show an engine's key, I/O tensors, precision, profiles and size, or an ONNX model's
@@ -369,6 +450,7 @@ def service() -> None:
 @click.option("--workdir", type=click.Path(file_okay=False), default=None,
               help="The service's working directory, where relative sink paths land (default: the current one).")
 @click.option("--print", "print_only", is_flag=True, help="Print the unit instead of writing it.")
+@_verbose_option
 @_guard
 def service_install(config: str, name: Optional[str], user: Optional[str], unit_dir: str, workdir: Optional[str],
                     print_only: bool) -> None:
