@@ -393,13 +393,47 @@ _INPUT_PATH_KEYS = (
 _INPUT_PATH_LISTS = (("tensorrt", "plugins"),)
 
 
+def _did_you_mean(model_name: str, loc: list) -> Optional[str]:
+    """The closest known key to an unknown one (``loc``'s last part), by difflib, or None."""
+    import difflib
+    import typing
+
+    def model_in(annotation):
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return annotation
+        for arg in typing.get_args(annotation):
+            found = model_in(arg)
+            if found is not None:
+                return found
+        return None
+
+    model = globals().get(model_name)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return None
+    for part in loc[:-1]:
+        if not isinstance(part, str):
+            continue  # a list index: the item model is already the current one
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        model = model_in(field.annotation)
+        if model is None:
+            return None
+    names = list(model.model_fields) + [f.alias for f in model.model_fields.values() if f.alias]
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
+    if not close:
+        return None
+    return ".".join(str(p) for p in loc[:-1]) + ("." if len(loc) > 1 else "") + close[0]
+
+
 def _format_validation_error(err: ValidationError, origin: str) -> str:
     parts = []
     for e in err.errors():
         # Union members and validators add tags such as "list[str]" to the location: drop them.
         loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and "[" in p))
         if e["type"] == "extra_forbidden":
-            parts.append(f"unknown key '{loc}'")
+            hint = _did_you_mean(err.title, [p for p in e["loc"] if not (isinstance(p, str) and "[" in p)])
+            parts.append(f"unknown key '{loc}'" + (f" (did you mean '{hint}'?)" if hint else ""))
         elif e["type"] == "missing":
             parts.append(f"missing required key '{loc}'")
         else:

@@ -99,3 +99,20 @@ def test_every_shipped_config_loads():
     for path in configs:
         cfg = load_config(path)
         assert cfg.model.path.is_file() and all(Path(s.uri).is_file() for s in cfg.streams()), path
+
+
+@pytest.mark.parametrize("override, hint", [
+    ("runtime.bacth_size=2", "unknown key 'runtime.bacth_size' (did you mean 'runtime.batch_size'?)"),
+    ("postproces.iou_threshold=0.3", "unknown key 'postproces' (did you mean 'postprocess'?)"),
+    ('sources=[{"uri": "a.mp4", "pase": true}]', "unknown key 'sources.0.pase' (did you mean 'sources.0.pace'?)"),
+])
+def test_unknown_key_suggests_the_closest_known_one(override, hint):
+    with pytest.raises(ConfigError) as info:
+        load_config({"source": "a.mp4", "model": {"path": "m.onnx"}}, [override])
+    assert hint in str(info.value)
+
+
+def test_unknown_key_without_a_close_match_has_no_suggestion():
+    with pytest.raises(ConfigError) as info:
+        load_config({"source": "a.mp4", "model": {"path": "m.onnx"}}, ["runtime.zzzz=1"])
+    assert "unknown key 'runtime.zzzz'" in str(info.value) and "did you mean" not in str(info.value)
