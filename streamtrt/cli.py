@@ -376,11 +376,19 @@ def bench(config: str, source: Optional[str], overrides: tuple[str, ...], frames
               help="Override a config value for every target (repeatable).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), help="Shorthand for --set tensorrt.precision=...")
 @click.option("--batch", "batch", type=click.IntRange(min=1), help="Shorthand for --set runtime.batch_size=...")
+@click.option("--dla-core", "dla_core", type=click.IntRange(min=0), metavar="N",
+              help="Shorthand for --set tensorrt.dla_core=N: build for this DLA core (Jetson; trtexec --useDLACore).")
+@click.option("--allow-gpu-fallback/--no-gpu-fallback", "gpu_fallback", default=None,
+              help="Shorthand for --set tensorrt.gpu_fallback=true|false: layers DLA cannot run go to the GPU "
+                   "(default) or fail the build (trtexec --allowGPUFallback).")
+@click.option("--calib", "calib", type=click.Path(exists=True), metavar="PATH",
+              help="Shorthand for --set tensorrt.calibration.source=PATH (a video or image folder/glob, relative "
+                   "to the working directory): INT8 calibration data; implies --precision int8 (trtexec --calib).")
 @click.option("--force", is_flag=True, help="Rebuild even if a valid engine is cached.")
 @_verbose_option
 @_guard
 def build(targets: tuple[str, ...], overrides: tuple[str, ...], precision: Optional[str], batch: Optional[int],
-          force: bool) -> None:
+          dla_core: Optional[int], gpu_fallback: Optional[bool], calib: Optional[str], force: bool) -> None:
     """Build (or find cached) TensorRT engines for CONFIG files or ONNX models.
 
     Several targets pre-build engines for a fleet. An ONNX model is built with default settings
@@ -389,17 +397,22 @@ def build(targets: tuple[str, ...], overrides: tuple[str, ...], precision: Optio
     from .config import load_config
     from .engine.tensorrt import load_tensorrt, prepare_engine
 
-    extra = list(overrides)
-    if precision:
-        extra.append(f"tensorrt.precision={precision}")
-    if batch:
-        extra.append(f"runtime.batch_size={batch}")
-    trt = load_tensorrt()
+    import logging
+
+    extra = list(overrides) + build_overrides(precision, batch, dla_core, gpu_fallback, calib)
+    configs = []  # every target's config first: a config error (exit 2) before a missing TensorRT (exit 5)
     for target in targets:
         if target.lower().endswith(".onnx"):
             cfg = load_config({"source": "unused", "model": {"path": os.path.abspath(target)}}, extra)
         else:
             cfg = load_config(target, extra)
+        t = cfg.tensorrt
+        logging.getLogger("streamtrt").info(
+            "%s: precision %s, batch %d, dla_core %s, gpu_fallback %s, calibration %s", target, t.precision,
+            cfg.runtime.batch_size, t.dla_core, t.gpu_fallback, t.calibration.source)
+        configs.append((target, cfg))
+    trt = load_tensorrt()
+    for target, cfg in configs:
         seen = set()
         for engine_cfg in cfg.engine_configs():  # one per DLA core of a tensorrt.dla_core list
             if engine_cfg.tensorrt.dla_core in seen:
@@ -409,6 +422,28 @@ def build(targets: tuple[str, ...], overrides: tuple[str, ...], precision: Optio
             state = "built" if prepared.built else "cached"
             click.echo(f"{target}: {state} {prepared.path} (key {prepared.key.digest}, {prepared.key.precision}, "
                        f"{prepared.key.tensorrt}, {prepared.key.device})")
+
+
+def build_overrides(precision: Optional[str], batch: Optional[int], dla_core: Optional[int],
+                    gpu_fallback: Optional[bool], calib: Optional[str]) -> list[str]:
+    """``build``'s shorthands as ``--set`` overrides (the config keys they stand for)."""
+    from .errors import ConfigError
+
+    extra = []
+    if calib:
+        if precision not in (None, "int8"):
+            raise ConfigError(f"--calib is INT8 calibration data; it does not apply to --precision {precision}")
+        precision = "int8"
+        extra.append(f"tensorrt.calibration.source={json.dumps(os.path.abspath(calib))}")
+    if precision:
+        extra.append(f"tensorrt.precision={precision}")
+    if batch:
+        extra.append(f"runtime.batch_size={batch}")
+    if dla_core is not None:
+        extra.append(f"tensorrt.dla_core={dla_core}")
+    if gpu_fallback is not None:
+        extra.append(f"tensorrt.gpu_fallback={'true' if gpu_fallback else 'false'}")
+    return extra
 
 
 @main.command()

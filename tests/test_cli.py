@@ -237,3 +237,28 @@ def test_progress_marks_an_estimated_total_and_waits_for_a_rate_before_an_eta():
     exact = Progress(100, enabled=False, tty=False)
     exact.frames = 50
     assert exact.text(exact.start + 5.0) == "frames 50/100 ( 50.0%)    10.0 fps  ETA 0:00:05"
+
+
+def test_build_shorthands_map_to_the_tensorrt_keys():
+    from streamtrt.cli import build_overrides
+    from streamtrt.config import load_config
+
+    extra = build_overrides(None, 4, 1, False, str(SAMPLES / "vtest.mp4"))
+    cfg = load_config({"source": "unused", "model": {"path": str(SAMPLES / "nanodet-m-416.onnx")}}, extra)
+    t = cfg.tensorrt
+    assert (t.precision, t.dla_core, t.gpu_fallback, cfg.runtime.batch_size) == ("int8", 1, False, 4)
+    assert Path(t.calibration.source) == SAMPLES / "vtest.mp4"
+    assert load_config(SAMPLE_CONFIG, build_overrides(None, None, 0, True, None)).tensorrt.gpu_fallback is True
+
+
+def test_build_dla_and_calibration_options_reach_the_config_then_need_tensorrt(tmp_path):
+    proc = streamtrt("build", SAMPLES / "nanodet-m-416.onnx", "-v", "--dla-core", "1", "--no-gpu-fallback",
+                     "--calib", SAMPLES / "vtest.mp4", cwd=tmp_path)
+    assert proc.returncode == 5, proc.stderr
+    assert ("precision int8, batch 1, dla_core 1, gpu_fallback False, calibration "
+            f"{SAMPLES / 'vtest.mp4'}") in proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith("streamtrt: error: TensorRT is not available")
+    assert_one_line_error(streamtrt("build", SAMPLES / "nanodet-m-416.onnx", "--precision", "fp16", "--calib",
+                                    SAMPLES / "vtest.mp4"), "--calib is INT8 calibration data")
+    missing = streamtrt("build", SAMPLES / "nanodet-m-416.onnx", "--calib", tmp_path / "none")
+    assert missing.returncode == 2 and "'--calib'" in missing.stderr and "does not exist" in missing.stderr
