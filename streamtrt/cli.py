@@ -220,7 +220,11 @@ def _signal_notice(message: str) -> None:
 @click.option("--source", "sources", metavar="URI", multiple=True,
               help="Replace the config's source(s) (repeatable: several streams).")
 @click.option("--sink", "sinks", metavar="URI", multiple=True,
-              help="Replace the config's sinks (repeatable): jsonl:PATH, jsonl:- (stdout), video:PATH, summary:PATH.")
+              help="Replace the config's sinks (repeatable): jsonl:PATH (jsonl:- is stdout), csv:PATH, "
+                   "video:PATH (.mp4 .mov .avi .mkv), summary:PATH, mqtt://HOST[:PORT]/TOPIC (mqtts:// with TLS), "
+                   "http(s)://URL (a webhook), or a bare path whose suffix picks the kind. Filters in the query: "
+                   "?classes=person,car&min_score=0.5&streams=cam1; network sinks also ?outbox=PATH "
+                   "(webhooks &timeout=SECONDS).")
 @click.option("--set", "overrides", metavar="KEY=VALUE", multiple=True,
               help="Override a config value, e.g. --set runtime.batch_size=4 (repeatable).")
 @click.option("--progress/--no-progress", default=None,

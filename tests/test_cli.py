@@ -262,3 +262,14 @@ def test_build_dla_and_calibration_options_reach_the_config_then_need_tensorrt(t
                                     SAMPLES / "vtest.mp4"), "--calib is INT8 calibration data")
     missing = streamtrt("build", SAMPLES / "nanodet-m-416.onnx", "--calib", tmp_path / "none")
     assert missing.returncode == 2 and "'--calib'" in missing.stderr and "does not exist" in missing.stderr
+
+
+def test_sink_help_lists_every_kind_and_the_filters():
+    from streamtrt.sinks import _KINDS
+    from streamtrt.sinks.filters import FILTER_KEYS
+
+    text = " ".join(streamtrt("run", "--help").stdout.split())
+    for kind in list(_KINDS) + ["mqtt://", "mqtts://", "http(s)://"]:
+        assert kind in text, kind
+    for key in FILTER_KEYS + ("outbox",):
+        assert f"{key}=" in text, key
