@@ -244,13 +244,12 @@ def run(config: str, sources: tuple[str, ...], sinks: tuple[str, ...], overrides
     """
     from .signals import StopSignals
 
-    extra = list(overrides)
-    if len(sources) == 1:  # relative to the working directory, like any command-line path
-        extra += [f"source={json.dumps(sources[0])}", "sources=[]"]
-    elif sources:
-        extra += ["source=null", f"sources={json.dumps(list(sources))}"]
+    # --source paths are relative to the working directory, like any command-line path; --set comes
+    # after them, so `--set sources.0.format=lavfi` reaches the first --source.
+    extra = ["source=null", f"sources={json.dumps([{'uri': u} for u in sources])}"] if sources else []
     if sinks:
         extra.append(f"sinks={json.dumps(list(sinks))}")
+    extra += list(overrides)
     with StopSignals() as signals:  # SIGTERM, SIGINT, SIGHUP: stop gracefully; a second one aborts
         _run(config, extra, signals, progress, status_interval, quiet)
 
@@ -264,14 +263,15 @@ def _run(config: str, overrides: list[str], signals, progress: Optional[bool], s
     cfg = load_config(config, overrides)
     pipeline = Pipeline(cfg, report=_notice)
 
+    # A handler can run inside another one: the stop reason is always the first signal's name.
     def on_stop(name: str) -> None:
+        pipeline.stop(signals.signame or name)
         _signal_notice(f"{name}: stopping (finishing the frames in flight, flushing the outputs; "
                        "a second signal aborts)")
-        pipeline.stop(name)
 
     def on_abort(name: str) -> None:
-        _signal_notice(f"{name} again: aborting; closing the outputs")
-        pipeline.abort(name)
+        pipeline.abort(signals.signame or name)
+        _signal_notice(f"second signal ({name}): aborting; closing the outputs")
 
     signals.attach(on_stop, on_abort)
     tty = sys.stderr.isatty()

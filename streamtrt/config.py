@@ -503,16 +503,32 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     raw = copy.deepcopy(raw)
     for item in overrides:
         path, value = parse_override(item)
-        node = raw
+        node: Any = raw
         for i, k in enumerate(path[:-1]):
-            child = node.get(k)
-            if child is None:
-                child = node[k] = {}
-            if not isinstance(child, dict):
+            if isinstance(node, list):  # an item of a list by its index: sources.0.format
+                idx = _list_index(node, k, item, path[:i])
+                child = node[idx]
+                if isinstance(child, str) and path[:i] == ["sources"]:
+                    child = node[idx] = {"uri": child}  # a plain URI string is {uri: ...}
+            else:
+                child = node.get(k)
+                if child is None:
+                    child = node[k] = {}
+            if not isinstance(child, (dict, list)):
                 raise ConfigError(f"--set {item!r}: '{'.'.join(path[: i + 1])}' is not a section")
             node = child
-        node[path[-1]] = value
+        if isinstance(node, list):
+            node[_list_index(node, path[-1], item, path[:-1])] = value
+        else:
+            node[path[-1]] = value
     return raw
+
+
+def _list_index(items: list, key: str, item: str, where: list[str]) -> int:
+    if not key.isdigit() or int(key) >= len(items):
+        raise ConfigError(f"--set {item!r}: '{'.'.join(where)}' has {len(items)} item(s); "
+                          f"'{key}' is not one of the indices 0..{len(items) - 1}")
+    return int(key)
 
 
 def read_yaml(path: Union[str, Path]) -> dict[str, Any]:

@@ -5,6 +5,9 @@ flight finish, every sink is finalised and outboxes are flushed. A second signal
 (:meth:`Pipeline.abort`): the stages exit at once and the sinks still close. The process then exits
 with 128 + the first signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP), the shell's convention.
 
+The same signal again within :data:`REPEAT_WINDOW_S` of the first counts once: ``timeout`` sends its
+SIGTERM to the process and to its process group, so the process gets two at once.
+
 A process that starts with SIGINT (or SIGHUP) ignored keeps ignoring it: a background job of a
 script ignores Ctrl-C, and ``nohup`` ignores SIGHUP. SIGTERM always works.
 
@@ -15,9 +18,11 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from typing import Callable, Optional
 
 STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
+REPEAT_WINDOW_S = 1.0  # the same signal within this of the first is the same request
 
 
 class SignalInterrupt(KeyboardInterrupt):
@@ -44,6 +49,7 @@ class StopSignals:
     def __init__(self) -> None:
         self.signame: Optional[str] = None  # the first signal received
         self.count = 0
+        self._first_at = 0.0
         self._on_stop: Optional[Callable[[str], None]] = None
         self._on_abort: Optional[Callable[[str], None]] = None
         self._previous: dict[int, object] = {}
@@ -76,9 +82,13 @@ class StopSignals:
 
     def _handle(self, signum: int, _frame) -> None:
         name = signal.Signals(signum).name
+        now = time.monotonic()
+        if self.count == 1 and name == self.signame and now - self._first_at < REPEAT_WINDOW_S:
+            return  # the same request delivered twice (``timeout`` signals the process and its group)
         self.count += 1
         if self.signame is None:
             self.signame = name
+            self._first_at = now
         if self._on_stop is None or self.count > 2:
             raise SignalInterrupt(signum)
         if self.count == 1:

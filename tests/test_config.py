@@ -116,3 +116,12 @@ def test_unknown_key_without_a_close_match_has_no_suggestion():
     with pytest.raises(ConfigError) as info:
         load_config({"source": "a.mp4", "model": {"path": "m.onnx"}}, ["runtime.zzzz=1"])
     assert "unknown key 'runtime.zzzz'" in str(info.value) and "did you mean" not in str(info.value)
+
+
+def test_set_reaches_a_list_item_by_its_index():
+    base = {"sources": ["a.mp4", {"uri": "b.mp4"}], "model": {"path": "m.onnx"}}
+    cfg = load_config(base, ["sources.0.format=lavfi", "sources.1.options.buffer_size='1024'"])
+    first, second = cfg.streams()
+    assert (first.uri, first.format) == ("a.mp4", "lavfi") and second.options == {"buffer_size": "1024"}
+    with pytest.raises(ConfigError, match=r"'sources' has 2 item\(s\); '2' is not one of the indices 0..1"):
+        load_config(base, ["sources.2.format=lavfi"])

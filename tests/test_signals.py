@@ -123,7 +123,7 @@ def test_second_signal_aborts_and_still_closes_the_outputs(tmp_path):
             before.append(line)
             if "SIGTERM: stopping" in line:
                 break
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGINT)  # another signal: a repeat of the first within 1 s counts once
         second = time.monotonic()
         _, err = proc.communicate(timeout=120)
         err = "".join(before) + err
@@ -167,3 +167,25 @@ def test_signal_stops_a_live_rtsp_run(tmp_path, camera_clip, sig):
     assert "Traceback" not in err and f"stopped by {sig}" in err
     s = assert_finalised(jsonl, video, summary, sig)
     assert s["streams"]["0"]["live"] is True
+
+
+def test_a_repeated_signal_at_once_counts_once_and_another_one_aborts():
+    """``timeout`` sends SIGTERM to the process and to its group: two at once are one request."""
+    from streamtrt.signals import StopSignals
+
+    calls = []
+    sig = StopSignals()
+    sig.attach(lambda n: calls.append(("stop", n)), lambda n: calls.append(("abort", n)))
+    sig._handle(signal.SIGTERM, None)
+    sig._handle(signal.SIGTERM, None)
+    assert calls == [("stop", "SIGTERM")] and sig.exit_code == 143
+    sig._handle(signal.SIGINT, None)
+    assert calls[-1] == ("abort", "SIGINT") and sig.exit_code == 143
+
+
+def test_a_signal_before_the_pipeline_exists_exits_with_its_status():
+    from streamtrt.signals import SignalInterrupt, StopSignals
+
+    with pytest.raises(SignalInterrupt) as info:
+        StopSignals()._handle(signal.SIGHUP, None)
+    assert info.value.exit_code == 129
