@@ -49,3 +49,12 @@ def test_a_successful_run_has_no_error_and_a_failed_stream_has_its_reason(tmp_pa
     text = s.format()
     assert "failed: cannot open" in text and "error (PipelineError, exit 8): 1 of 2 streams failed" in text
     assert RunSummary(source="x", plan={}).as_dict()["error"] is None
+
+
+def test_an_abort_reaches_a_filtered_network_sink(tmp_path):
+    from streamtrt.sinks import open_sink
+
+    sink = open_sink(f"http://127.0.0.1:9/hook?classes=person&outbox={tmp_path / 'o.db'}")
+    assert sink.flush_timeout_s > 0
+    sink.abort()  # a second stop signal: the exit flush is cut short
+    assert sink.flush_timeout_s == 0 and sink._stop.is_set()

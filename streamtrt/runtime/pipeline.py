@@ -647,10 +647,13 @@ class Pipeline:
         from ..sinks.summary import SummarySink
 
         first: Optional[BaseException] = None
-        ordered = [s for s in sinks if not isinstance(s, SummarySink)] + [s for s in sinks if isinstance(s, SummarySink)]
+        def is_summary(sink: Sink) -> bool:
+            return isinstance(getattr(sink, "inner", sink), SummarySink)
+
+        ordered = [s for s in sinks if not is_summary(s)] + [s for s in sinks if is_summary(s)]
         recorded = False
         for sink in ordered:
-            if isinstance(sink, SummarySink) and not recorded:
+            if is_summary(sink) and not recorded:
                 if first is not None and self._control is not None and self._control.error is None:
                     self._control.fail("sink", first)
                 self._record_error()
