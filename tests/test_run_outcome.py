@@ -58,3 +58,16 @@ def test_an_abort_reaches_a_filtered_network_sink(tmp_path):
     assert sink.flush_timeout_s > 0
     sink.abort()  # a second stop signal: the exit flush is cut short
     assert sink.flush_timeout_s == 0 and sink._stop.is_set()
+
+
+def test_a_failed_stream_has_its_reason_in_the_summary(tmp_path, short_clip):
+    summary = tmp_path / "s.json"
+    proc = subprocess.run([sys.executable, "-m", "streamtrt", "run", str(SAMPLE_CONFIG), "--no-progress",
+                           "--source", str(short_clip), "--source", "ffmpeg://testsrc2=size=abc",
+                           "--set", "sources.1.format=lavfi", "--sink", f"jsonl:{tmp_path / 'd.jsonl'}",
+                           "--sink", f"summary:{summary}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    s = json.loads(summary.read_text())
+    assert proc.returncode == s["error"]["exit_code"] != 0, proc.stderr
+    assert "1 of 2 streams failed" in s["error"]["message"] and s["error"]["message"] in proc.stderr
+    assert s["streams"]["0"]["state"] == "ended" and s["streams"]["0"]["frames"] == s["frames"] > 0
+    assert s["streams"]["1"]["state"] == "failed" and "Invalid argument" in s["streams"]["1"]["error"]
