@@ -633,6 +633,7 @@ class Pipeline:
                                 "frames": g.infer.timer.stats().frames,
                                 "streams": sorted(st.id for st in self.streams.values() if st.engine == g.index)}
                                for g in self._groups]
+
     def _record_error(self) -> None:
         """Put the error the run ends with (kind, message, exit code) in the summary."""
         failure = self._failure()
@@ -647,6 +648,7 @@ class Pipeline:
         from ..sinks.summary import SummarySink
 
         first: Optional[BaseException] = None
+
         def is_summary(sink: Sink) -> bool:
             return isinstance(getattr(sink, "inner", sink), SummarySink)
 

@@ -4,7 +4,6 @@ open (a bad format, filter graph or option) fail at once instead of retrying for
 from __future__ import annotations
 
 import errno
-import json
 
 import av
 import pytest
