@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, SAMPLE_CONFIG, SAMPLES, decode_frames
-from tests.sources.live_servers import RtspServer, rtsp_server_missing
+from tests.sources.live_servers import RtspServer, free_port, rtsp_server_missing
 
 needs_rtsp = pytest.mark.skipif(bool(rtsp_server_missing()), reason=str(rtsp_server_missing()))
 
@@ -99,35 +98,24 @@ def test_sigint_ignored_at_start_stays_ignored_and_sigterm_still_stops(tmp_path)
     assert_finalised(jsonl, video, summary, "SIGTERM")
 
 
-class _RefusingPort:
-    """A local port nobody listens on: a webhook there never delivers, so a graceful stop waits
-    the whole exit flush (10 s) for it."""
-
-    def __enter__(self) -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
-
-    def __exit__(self, *exc) -> None:
-        pass
-
-
 def test_second_signal_aborts_and_still_closes_the_outputs(tmp_path):
+    """A webhook on a port nobody listens on never delivers, so a graceful stop would wait the whole
+    exit flush (10 s) for it; the second signal cuts that short."""
     jsonl, video, summary, sinks = outputs(tmp_path)
-    with _RefusingPort() as port:
-        proc = start(*sinks, "--sink", f"http://127.0.0.1:{port}/hook?outbox={tmp_path / 'outbox.db'}")
-        wait_for_lines(jsonl, 10, proc)
-        proc.send_signal(signal.SIGTERM)
-        before = []
-        for line in proc.stderr:  # the first was handled (a signal sent before that merges with it)
-            before.append(line)
-            if "SIGTERM: stopping" in line:
-                break
-        proc.send_signal(signal.SIGINT)  # another signal: a repeat of the first within 1 s counts once
-        second = time.monotonic()
-        _, err = proc.communicate(timeout=120)
-        err = "".join(before) + err
-        took = time.monotonic() - second
+    port = free_port()  # nothing listens there
+    proc = start(*sinks, "--sink", f"http://127.0.0.1:{port}/hook?outbox={tmp_path / 'outbox.db'}")
+    wait_for_lines(jsonl, 10, proc)
+    proc.send_signal(signal.SIGTERM)
+    before = []
+    for line in proc.stderr:  # the first was handled (a signal sent before that merges with it)
+        before.append(line)
+        if "SIGTERM: stopping" in line:
+            break
+    proc.send_signal(signal.SIGINT)  # another signal: a repeat of the first within 1 s counts once
+    second = time.monotonic()
+    _, err = proc.communicate(timeout=120)
+    took = time.monotonic() - second
+    err = "".join(before) + err
     assert proc.returncode == 143, err
     assert "Traceback" not in err and "aborted by SIGTERM" in err and "still pending" in err
     assert_finalised(jsonl, video, summary, "SIGTERM")
