@@ -8,7 +8,7 @@ import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from .errors import SourceError
 from .preprocess.dali import DaliGpuVideoDecoder
 from .preprocess.opencv import OpenCVPreprocessor
 from .runtime.pipeline import Pipeline
-from .runtime.stages import run_batched
+from .runtime.stages import run_batched, run_batched_on_device
 from .sources import open_source
 from .system import module_version, probe_cuda
 
@@ -103,7 +103,7 @@ def run_bench(config_path: str, overrides: list[str], frames: int, naive_decoder
     gpu = plan.decoder == "dali-gpu"
     measures: dict[str, Measure] = {}
     try:
-        log(f"bench: {n} frames of {info.width}x{info.height} from {probe.uri.display}; plan {plan.as_dict()}")
+        log(f"bench: {n} frames of {info.width}x{info.height} from {probe.uri.display}; plan:\n{plan.format('  ')}")
         # 1. decode alone (and, on the GPU, decode + preprocess fused in DALI)
         if gpu:
             dec = DaliGpuVideoDecoder(probe.uri.location, spec, rt.batch_size, n, info.height, info.width,
@@ -153,16 +153,10 @@ def run_bench(config_path: str, overrides: list[str], frames: int, naive_decoder
             done += bsz
         measures["infer"] = clock.done(f"inference ({plan.runner})", done, samples)
 
-        # 3. postprocess alone
-        geoms = [spec.geometry(info.height, info.width)] * bsz
-        sizes = [(info.height, info.width)] * bsz
-        clock, samples, done = _Clock(), [], 0
-        while done < n:
-            t0 = time.perf_counter()
-            post(outputs, geoms, sizes)
-            samples.append((time.perf_counter() - t0) * 1e3)
-            done += bsz
-        measures["postprocess"] = clock.done("postprocess", done, samples)
+        # 3. postprocess alone: the postprocessor `run` uses (decode + NMS on the GPU when the plan says so)
+        measures["postprocess"], _ = postprocess_alone(probe.runner, name, feed, post, probe.device_post,
+                                                       spec.geometry(info.height, info.width),
+                                                       (info.height, info.width), n)
     finally:
         probe.close()
 
@@ -203,6 +197,56 @@ def run_bench(config_path: str, overrides: list[str], frames: int, naive_decoder
     return report
 
 
+def postprocess_alone(runner, input_name: str, feed: Any, post: Callable, device_post: Optional[Callable],
+                      geometry: Any, size: tuple[int, int], n: int) -> tuple[Measure, list]:
+    """Time the postprocessing `run` does after inference on one batch of real outputs, repeated
+    until ``n`` frames; returns the measure and the last batch's detections.
+
+    Without a device postprocessor, ``post`` (decode, NMS, mapping to source pixels) runs on the
+    runner's host outputs. With one (``plan.postprocessor`` gpu), the outputs stay on the device as
+    :class:`~streamtrt.runtime.stages.InferStage` hands them over, and each repetition runs both
+    steps the pipeline runs per batch: ``device_post`` (decode, NMS, the final boxes to the host)
+    and ``post`` (the final boxes mapped to source pixels)."""
+    rows = int(feed.shape[0])
+    if device_post is None:
+        outputs = run_batched(runner, input_name, feed)
+        step = lambda: post(outputs, geoms, sizes)  # noqa: E731
+        label = "postprocess"
+    else:
+        limit = runner.max_batch
+        if limit is not None and rows != limit:  # one engine-sized batch, as the pipeline feeds it
+            feed, rows = _rows(feed, limit), limit
+        on_device = runner.infer_on_device({input_name: feed})
+        step = lambda: post(device_post(on_device), geoms, sizes)  # noqa: E731
+        label = "postprocess (decode+NMS on the GPU)"
+    geoms, sizes = [geometry] * rows, [size] * rows
+    clock, samples, done, last = _Clock(), [], 0, []
+    while done < n:
+        t0 = time.perf_counter()
+        last = step()
+        samples.append((time.perf_counter() - t0) * 1e3)
+        done += rows
+    return clock.done(label, done, samples), last
+
+
+def _rows(feed: Any, count: int) -> Any:
+    """``feed`` cut or zero-padded to ``count`` rows (a device input is cut in place when it can be)."""
+    rows = int(feed.shape[0])
+    if rows > count and hasattr(feed, "slice"):
+        return feed.slice(0, count)
+    host = feed.to_host() if hasattr(feed, "to_host") else np.asarray(feed)
+    if rows >= count:
+        return np.ascontiguousarray(host[:count])
+    return np.concatenate([host, np.zeros((count - rows,) + host.shape[1:], host.dtype)])
+
+
+def _infer(runner, input_name: str, tensor: Any, device_post: Optional[Callable]) -> dict:
+    """Inference as the pipeline's InferStage runs it: with the device postprocessor when there is one."""
+    if device_post is None:
+        return run_batched(runner, input_name, tensor)
+    return run_batched_on_device(runner, input_name, tensor, device_post)
+
+
 def _naive_loop(cfg: Config, plan, spec, post, probe: Pipeline, n: int, naive_decoder: str) -> Measure:
     """One frame at a time through decode, preprocess, inference and postprocess, on one thread."""
     rt = cfg.runtime
@@ -220,7 +264,7 @@ def _naive_loop(cfg: Config, plan, spec, post, probe: Pipeline, n: int, naive_de
                 batch = next(frames_iter, None)
                 if batch is None:
                     break
-                out = run_batched(runner, name, batch)
+                out = _infer(runner, name, batch, probe.device_post)
                 post(out, [dec.geometry], [(probe.source_info.height, probe.source_info.width)])
                 samples.append((time.perf_counter() - t0) * 1e3)
             dec.close()
@@ -245,7 +289,7 @@ def _naive_loop(cfg: Config, plan, spec, post, probe: Pipeline, n: int, naive_de
             if image is None:
                 break
             tensor, geoms = preprocess([image])
-            out = run_batched(runner, name, tensor)
+            out = _infer(runner, name, tensor, probe.device_post)
             post(out, geoms, [image.shape[:2]])
             samples.append((time.perf_counter() - t0) * 1e3)
         return clock.done(label, len(samples), samples)

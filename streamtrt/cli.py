@@ -33,9 +33,9 @@ def _guard(fn):
             return fn(*args, **kwargs)
         except StreamTRTError as exc:
             _fail(str(exc), exc.exit_code)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             click.echo("streamtrt: interrupted", err=True)
-            sys.exit(_INTERRUPTED)
+            sys.exit(getattr(exc, "exit_code", _INTERRUPTED))
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:
@@ -48,12 +48,17 @@ def _guard(fn):
 
 class Progress:
     """Frames, fps and ETA for files; a live frame counter and per-stream states for streams.
-    Drawn on stderr by a ticker thread, so a stream that delivers nothing still shows its state."""
+    Drawn on stderr by a ticker thread, so a stream that delivers nothing still shows its state:
+    redrawn in place on a terminal, else one plain ``streamtrt: progress ...`` line per interval.
+
+    ``estimated``: ``total`` is an estimate (shown as ``~795``). The ETA shows once a rate is known."""
 
     def __init__(self, total: Optional[int], enabled: bool, tty: bool, extra=None,
-                 interval: Optional[float] = None):
+                 interval: Optional[float] = None, estimated: bool = False, detail=None):
         self.total = total
+        self.estimated = estimated
         self.extra = extra  # () -> str appended to the line, e.g. the sinks' backlog
+        self.detail = detail  # () -> str logged on its own line each interval (-v: stage timings)
         self.enabled = enabled
         self.tty = tty
         self.interval = interval or (0.25 if tty else 10.0)
@@ -62,7 +67,7 @@ class Progress:
         self.frames = 0
         self._done = threading.Event()
         self._ticker: Optional[threading.Thread] = None
-        if enabled:
+        if enabled or detail is not None:
             self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
             self._ticker.start()
 
@@ -70,26 +75,41 @@ class Progress:
         self.frames += 1
 
     def _tick(self) -> None:
+        detail_every = max(self.interval, 5.0)
+        next_detail = time.perf_counter() + detail_every
         while not self._done.wait(self.interval):
             self.last = time.perf_counter()
             try:
-                self._draw(self.last)
+                if self.enabled:
+                    self._draw(self.last)
+                if self.detail is not None and self.last >= next_detail:
+                    next_detail = self.last + detail_every
+                    line = self.detail()
+                    if line:
+                        click.echo(("\r\x1b[K" if self.tty and self.enabled else "") + f"streamtrt: {line}", err=True)
             except Exception:  # a status line must never take the run down
                 pass
 
-    def _draw(self, now: float) -> None:
+    def text(self, now: float) -> str:
+        """The status line at ``now`` (a ``time.perf_counter()`` value)."""
         elapsed = max(now - self.start, 1e-9)
         fps = self.frames / elapsed
         if self.total:
             pct = min(100.0, 100.0 * self.frames / self.total)
-            eta = (self.total - self.frames) / fps if fps > 0 else 0
-            text = f"frames {self.frames}/{self.total} ({pct:5.1f}%)  {fps:6.1f} fps  ETA {_hms(eta)}"
+            total = f"~{self.total}" if self.estimated else str(self.total)
+            text = f"frames {self.frames}/{total} ({pct:5.1f}%)  {fps:6.1f} fps"
+            if self.frames > 0:  # a rate is known
+                text += f"  ETA {'~' if self.estimated else ''}{_hms(max(0, self.total - self.frames) / fps)}"
         else:
             text = f"frames {self.frames}  {fps:6.1f} fps  elapsed {_hms(elapsed)}"
         if self.extra is not None:
             more = self.extra()
             text += f"  {more}" if more else ""
-        click.echo(("\r" + text + "  ") if self.tty else text, err=True, nl=not self.tty)
+        return text
+
+    def _draw(self, now: float) -> None:
+        text = self.text(now)
+        click.echo(("\r" + text + "  ") if self.tty else f"streamtrt: progress {text}", err=True, nl=not self.tty)
 
     def finish(self) -> None:
         self._done.set()
@@ -120,23 +140,79 @@ def _stream_states(pipeline) -> str:
     return " | ".join(parts)
 
 
+def _describe_run(pipeline) -> None:
+    """-v: what was chosen and why, the inputs, the model input and the outputs."""
+    import logging
+
+    log = logging.getLogger("streamtrt")
+    log.info("plan:\n%s", pipeline.plan.format(indent="  "))
+    for st in pipeline.stream_status(latency=False):
+        info = pipeline.streams[st["id"]].info
+        log.info("stream %s: %s, %sx%s, %s fps, %s, %s frames, decoder %s", st["id"], st["uri"], info.width,
+                 info.height, f"{info.fps:g}" if info.fps else "?", info.codec or "?",
+                 pipeline.streams[st["id"]].expected_frames or "live/unknown", pipeline.streams[st["id"]].decoder)
+    spec = pipeline.spec
+    log.info("model: %s, input %dx%d %s, batch %d, slots %d", pipeline.config.model.path, spec.width, spec.height,
+             spec.dtype, pipeline.config.runtime.batch_size, pipeline.config.runtime.slots)
+    log.info("sinks: %s", ", ".join(f"{type(s).__name__} {getattr(s, 'display', None) or getattr(s, 'path', '')}"
+                                    for s in pipeline.sinks) or "none")
+
+
+def _stage_timings(pipeline) -> str:
+    """-v, every status interval: per-stage milliseconds per frame so far and the queue depths."""
+    parts = [f"{t.name} {t.stats().ms_per_frame:.1f}" for t in pipeline.timers() if t.stats().count]
+    depths = " ".join(f"{k} {v}" for k, v in pipeline.queue_depths().items())
+    return f"stages (ms/frame): {', '.join(parts) or 'none yet'}; queues: {depths}"
+
+
 def _hms(seconds: float) -> str:
     seconds = int(max(0, seconds))
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def _set_verbose(ctx: click.Context, _param, value: bool) -> None:
+    if value:
+        import logging
+
+        logging.getLogger().setLevel(logging.INFO)
+        ctx.meta["streamtrt.verbose"] = True
+
+
+def _verbose_option(fn):
+    """``-v/--verbose``, accepted before the command and after it alike."""
+    return click.option("-v", "--verbose", is_flag=True, expose_value=False, callback=_set_verbose,
+                        help="Log more: the plan and why, sources and model input, stage timings every "
+                             "status interval, TensorRT builder warnings.")(fn)
+
+
+def _verbose() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.find_root().meta.get("streamtrt.verbose"))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="streamtrt")
-@click.option("-v", "--verbose", is_flag=True, help="Log more (TensorRT builder warnings, plan choices).")
+@click.option("-v", "--verbose", is_flag=True, help="Log more (also accepted after the command).")
 def main(verbose: bool) -> None:
     """streamtrt: detectors on video files and camera streams, on NVIDIA GPUs or the CPU."""
     import logging
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="streamtrt: %(message)s")
+    if verbose:
+        click.get_current_context().meta["streamtrt.verbose"] = True
 
 
 def _notice(message: str) -> None:
     click.echo(f"streamtrt: {message}", err=True)
+
+
+def _signal_notice(message: str) -> None:
+    """A line on stderr from a signal handler: straight to the descriptor, since the handler may
+    have interrupted a write of the buffered stream."""
+    try:
+        os.write(sys.stderr.fileno(), f"streamtrt: {message}\n".encode())
+    except (OSError, ValueError):
+        pass
 
 
 @main.command()
@@ -144,29 +220,60 @@ def _notice(message: str) -> None:
 @click.option("--source", "sources", metavar="URI", multiple=True,
               help="Replace the config's source(s) (repeatable: several streams).")
 @click.option("--sink", "sinks", metavar="URI", multiple=True,
-              help="Replace the config's sinks (repeatable): jsonl:PATH, jsonl:- (stdout), video:PATH, summary:PATH.")
+              help="Replace the config's sinks (repeatable): jsonl:PATH (jsonl:- is stdout), csv:PATH, "
+                   "video:PATH (.mp4 .mov .avi .mkv), summary:PATH, mqtt://HOST[:PORT]/TOPIC (mqtts:// with TLS), "
+                   "http(s)://URL (a webhook), or a bare path whose suffix picks the kind. Filters in the query: "
+                   "?classes=person,car&min_score=0.5&streams=cam1; network sinks also ?outbox=PATH "
+                   "(webhooks &timeout=SECONDS).")
 @click.option("--set", "overrides", metavar="KEY=VALUE", multiple=True,
               help="Override a config value, e.g. --set runtime.batch_size=4 (repeatable).")
-@click.option("--progress/--no-progress", default=None, help="Progress line on stderr (default: when stderr is a terminal).")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress on stderr (default on: redrawn on a terminal, otherwise a plain line every "
+                   "--status-interval; -q turns the plain lines off).")
 @click.option("--status-interval", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
               help="Seconds between progress lines (default 0.25 on a terminal, 10 otherwise).")
 @click.option("-q", "--quiet", is_flag=True, help="Print no summary.")
+@_verbose_option
 @_guard
 def run(config: str, sources: tuple[str, ...], sinks: tuple[str, ...], overrides: tuple[str, ...],
         progress: Optional[bool], status_interval: Optional[float], quiet: bool) -> None:
-    """Run the job described by CONFIG (a YAML file)."""
-    from .config import load_config
-    from .runtime import Pipeline
+    """Run the job described by CONFIG (a YAML file).
 
-    extra = list(overrides)
-    if len(sources) == 1:  # relative to the working directory, like any command-line path
-        extra += [f"source={json.dumps(sources[0])}", "sources=[]"]
-    elif sources:
-        extra += ["source=null", f"sources={json.dumps(list(sources))}"]
+    SIGTERM, SIGINT (Ctrl-C) and SIGHUP stop gracefully: reading stops, frames in flight finish and
+    every output is finalised; a second signal aborts. Exit status 128 + the signal (143, 130, 129).
+    """
+    from .signals import StopSignals
+
+    # --source paths are relative to the working directory, like any command-line path; --set comes
+    # after them, so `--set sources.0.format=lavfi` reaches the first --source.
+    extra = ["source=null", f"sources={json.dumps([{'uri': u} for u in sources])}"] if sources else []
     if sinks:
         extra.append(f"sinks={json.dumps(list(sinks))}")
-    cfg = load_config(config, extra)
+    extra += list(overrides)
+    with StopSignals() as signals:  # SIGTERM, SIGINT, SIGHUP: stop gracefully; a second one aborts
+        _run(config, extra, signals, progress, status_interval, quiet)
+
+
+def _run(config: str, overrides: list[str], signals, progress: Optional[bool], status_interval: Optional[float],
+         quiet: bool) -> None:
+    from .config import load_config
+    from .runtime import Pipeline
+    from .signals import exit_code
+
+    cfg = load_config(config, overrides)
     pipeline = Pipeline(cfg, report=_notice)
+
+    # A handler can run inside another one: the stop reason is always the first signal's name.
+    def on_stop(name: str) -> None:
+        pipeline.stop(signals.signame or name)
+        _signal_notice(f"{name}: stopping (finishing the frames in flight, flushing the outputs; "
+                       "a second signal aborts)")
+
+    def on_abort(name: str) -> None:
+        pipeline.abort(signals.signame or name)
+        _signal_notice(f"second signal ({name}): aborting; closing the outputs")
+
+    signals.attach(on_stop, on_abort)
     tty = sys.stderr.isatty()
     network = any(hasattr(s, "pending") for s in pipeline.sinks)
 
@@ -176,8 +283,15 @@ def run(config: str, sources: tuple[str, ...], sinks: tuple[str, ...], overrides
             parts.append(f"outbox {pipeline.pending_records()} pending")
         return "  ".join(p for p in parts if p)
 
-    bar = Progress(pipeline.expected_frames, enabled=tty if progress is None else progress, tty=tty,
-                   extra=extra, interval=status_interval)
+    verbose = _verbose()
+    if verbose:
+        _describe_run(pipeline)
+    # On a terminal the line is redrawn in place; redirected, one plain line every interval (10 s),
+    # so a log shows the run advancing; -q (without --progress) and --no-progress turn it off.
+    show = progress if progress is not None else (tty or not quiet)
+    bar = Progress(pipeline.expected_frames, enabled=show, tty=tty, extra=extra, interval=status_interval,
+                   estimated=bool(getattr(pipeline, "expected_frames_estimated", False)),
+                   detail=(lambda: _stage_timings(pipeline)) if verbose else None)
     try:
         summary = pipeline.run(on_result=bar.update)
     except KeyboardInterrupt:
@@ -192,10 +306,16 @@ def run(config: str, sources: tuple[str, ...], sinks: tuple[str, ...], overrides
     bar.finish()
     if not quiet:
         click.echo(summary.format(), err=True)
+    if summary.interrupted and signals.signame:
+        how = "aborted" if signals.count > 1 else "stopped"
+        done = "outputs closed" if signals.count > 1 else "outputs flushed"
+        click.echo(f"streamtrt: {how} by {signals.signame} after {summary.frames} frames; {done}", err=True)
+        sys.exit(exit_code(signals.signame))
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_verbose_option
 @_guard
 def doctor(as_json: bool) -> None:
     """Report GPU, driver, DALI, TensorRT, ONNX Runtime, NVDEC and DLA, and what streamtrt will pick."""
@@ -223,6 +343,7 @@ def doctor(as_json: bool) -> None:
 @click.option("--latency-ms", type=click.FloatRange(min=1), default=250.0, show_default=True,
               help="Multi-stream mode: p99 latency limit of a real-time stream.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results as JSON.")
+@_verbose_option
 @_guard
 def bench(config: str, source: Optional[str], overrides: tuple[str, ...], frames: int, naive_decoder: str,
           repeat: int, streams: Optional[str], duration: float, latency_ms: float, json_path: Optional[str]) -> None:
@@ -259,10 +380,19 @@ def bench(config: str, source: Optional[str], overrides: tuple[str, ...], frames
               help="Override a config value for every target (repeatable).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), help="Shorthand for --set tensorrt.precision=...")
 @click.option("--batch", "batch", type=click.IntRange(min=1), help="Shorthand for --set runtime.batch_size=...")
+@click.option("--dla-core", "dla_core", type=click.IntRange(min=0), metavar="N",
+              help="Shorthand for --set tensorrt.dla_core=N: build for this DLA core (Jetson; trtexec --useDLACore).")
+@click.option("--allow-gpu-fallback/--no-gpu-fallback", "gpu_fallback", default=None,
+              help="Shorthand for --set tensorrt.gpu_fallback=true|false: layers DLA cannot run go to the GPU "
+                   "(default) or fail the build (trtexec --allowGPUFallback).")
+@click.option("--calib", "calib", type=click.Path(exists=True), metavar="PATH",
+              help="Shorthand for --set tensorrt.calibration.source=PATH (a video or image folder/glob, relative "
+                   "to the working directory): INT8 calibration data; implies --precision int8 (trtexec --calib).")
 @click.option("--force", is_flag=True, help="Rebuild even if a valid engine is cached.")
+@_verbose_option
 @_guard
 def build(targets: tuple[str, ...], overrides: tuple[str, ...], precision: Optional[str], batch: Optional[int],
-          force: bool) -> None:
+          dla_core: Optional[int], gpu_fallback: Optional[bool], calib: Optional[str], force: bool) -> None:
     """Build (or find cached) TensorRT engines for CONFIG files or ONNX models.
 
     Several targets pre-build engines for a fleet. An ONNX model is built with default settings
@@ -271,17 +401,22 @@ def build(targets: tuple[str, ...], overrides: tuple[str, ...], precision: Optio
     from .config import load_config
     from .engine.tensorrt import load_tensorrt, prepare_engine
 
-    extra = list(overrides)
-    if precision:
-        extra.append(f"tensorrt.precision={precision}")
-    if batch:
-        extra.append(f"runtime.batch_size={batch}")
-    trt = load_tensorrt()
+    import logging
+
+    extra = list(overrides) + build_overrides(precision, batch, dla_core, gpu_fallback, calib)
+    configs = []  # every target's config first: a config error (exit 2) before a missing TensorRT (exit 5)
     for target in targets:
         if target.lower().endswith(".onnx"):
             cfg = load_config({"source": "unused", "model": {"path": os.path.abspath(target)}}, extra)
         else:
             cfg = load_config(target, extra)
+        t = cfg.tensorrt
+        logging.getLogger("streamtrt").info(
+            "%s: precision %s, batch %d, dla_core %s, gpu_fallback %s, calibration %s", target, t.precision,
+            cfg.runtime.batch_size, t.dla_core, t.gpu_fallback, t.calibration.source)
+        configs.append((target, cfg))
+    trt = load_tensorrt()
+    for target, cfg in configs:
         seen = set()
         for engine_cfg in cfg.engine_configs():  # one per DLA core of a tensorrt.dla_core list
             if engine_cfg.tensorrt.dla_core in seen:
@@ -293,12 +428,35 @@ def build(targets: tuple[str, ...], overrides: tuple[str, ...], precision: Optio
                        f"{prepared.key.tensorrt}, {prepared.key.device})")
 
 
+def build_overrides(precision: Optional[str], batch: Optional[int], dla_core: Optional[int],
+                    gpu_fallback: Optional[bool], calib: Optional[str]) -> list[str]:
+    """``build``'s shorthands as ``--set`` overrides (the config keys they stand for)."""
+    from .errors import ConfigError
+
+    extra = []
+    if calib:
+        if precision not in (None, "int8"):
+            raise ConfigError(f"--calib is INT8 calibration data; it does not apply to --precision {precision}")
+        precision = "int8"
+        extra.append(f"tensorrt.calibration.source={json.dumps(os.path.abspath(calib))}")
+    if precision:
+        extra.append(f"tensorrt.precision={precision}")
+    if batch:
+        extra.append(f"runtime.batch_size={batch}")
+    if dla_core is not None:
+        extra.append(f"tensorrt.dla_core={dla_core}")
+    if gpu_fallback is not None:
+        extra.append(f"tensorrt.gpu_fallback={'true' if gpu_fallback else 'false'}")
+    return extra
+
+
 @main.command()
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="For a model: also show the engine key and cache state this config gives.")
 @click.option("--set", "overrides", metavar="KEY=VALUE", multiple=True, help="Override a config value (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_verbose_option
 @_guard
 def inspect(path: str, config_path: Optional[str], overrides: tuple[str, ...], as_json: bool) -> None:
     """Show an engine's key, I/O tensors, precision, profiles and size, or an ONNX model's
@@ -328,10 +486,17 @@ def service() -> None:
 @click.option("--name", help="Unit name (default: streamtrt-<config name>).")
 @click.option("--user", help="Run as this user.")
 @click.option("--unit-dir", type=click.Path(file_okay=False), default="/etc/systemd/system", show_default=True)
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="The service's working directory, where relative sink paths land (default: the current one).")
 @click.option("--print", "print_only", is_flag=True, help="Print the unit instead of writing it.")
+@_verbose_option
 @_guard
-def service_install(config: str, name: Optional[str], user: Optional[str], unit_dir: str, print_only: bool) -> None:
-    """Write a systemd unit for CONFIG: restart on failure, journal logs, graceful stop (SIGINT)."""
+def service_install(config: str, name: Optional[str], user: Optional[str], unit_dir: str, workdir: Optional[str],
+                    print_only: bool) -> None:
+    """Write a systemd unit for CONFIG: restart on failure, journal logs, graceful stop (SIGTERM).
+
+    The service runs in the current directory (or --workdir), so outputs land where
+    `streamtrt run CONFIG` run here would put them."""
     from pathlib import Path as _Path
 
     from .config import load_config
@@ -340,7 +505,7 @@ def service_install(config: str, name: Optional[str], user: Optional[str], unit_
     path = _Path(config)
     load_config(path)  # refuse to install a config that would not run
     unit = unit_name(path, name)
-    text = render_unit(path, unit, user=user)
+    text = render_unit(path, unit, user=user, workdir=_Path(workdir) if workdir else None)
     if print_only:
         click.echo(text, nl=False)
         return

@@ -499,13 +499,47 @@ _INPUT_PATH_KEYS = (
 _INPUT_PATH_LISTS = (("tensorrt", "plugins"),)
 
 
+def _did_you_mean(model_name: str, loc: list) -> Optional[str]:
+    """The closest known key to an unknown one (``loc``'s last part), by difflib, or None."""
+    import difflib
+    import typing
+
+    def model_in(annotation):
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return annotation
+        for arg in typing.get_args(annotation):
+            found = model_in(arg)
+            if found is not None:
+                return found
+        return None
+
+    model = globals().get(model_name)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return None
+    for part in loc[:-1]:
+        if not isinstance(part, str):
+            continue  # a list index: the item model is already the current one
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        model = model_in(field.annotation)
+        if model is None:
+            return None
+    names = list(model.model_fields) + [f.alias for f in model.model_fields.values() if f.alias]
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
+    if not close:
+        return None
+    return ".".join(str(p) for p in loc[:-1]) + ("." if len(loc) > 1 else "") + close[0]
+
+
 def _format_validation_error(err: ValidationError, origin: str) -> str:
     parts = []
     for e in err.errors():
         # Union members and validators add tags such as "list[str]" to the location: drop them.
         loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and "[" in p))
         if e["type"] == "extra_forbidden":
-            parts.append(f"unknown key '{loc}'")
+            hint = _did_you_mean(err.title, [p for p in e["loc"] if not (isinstance(p, str) and "[" in p)])
+            parts.append(f"unknown key '{loc}'" + (f" (did you mean '{hint}'?)" if hint else ""))
         elif e["type"] == "missing":
             parts.append(f"missing required key '{loc}'")
         else:
@@ -575,16 +609,32 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     raw = copy.deepcopy(raw)
     for item in overrides:
         path, value = parse_override(item)
-        node = raw
+        node: Any = raw
         for i, k in enumerate(path[:-1]):
-            child = node.get(k)
-            if child is None:
-                child = node[k] = {}
-            if not isinstance(child, dict):
+            if isinstance(node, list):  # an item of a list by its index: sources.0.format
+                idx = _list_index(node, k, item, path[:i])
+                child = node[idx]
+                if isinstance(child, str) and path[:i] == ["sources"]:
+                    child = node[idx] = {"uri": child}  # a plain URI string is {uri: ...}
+            else:
+                child = node.get(k)
+                if child is None:
+                    child = node[k] = {}
+            if not isinstance(child, (dict, list)):
                 raise ConfigError(f"--set {item!r}: '{'.'.join(path[: i + 1])}' is not a section")
             node = child
-        node[path[-1]] = value
+        if isinstance(node, list):
+            node[_list_index(node, path[-1], item, path[:-1])] = value
+        else:
+            node[path[-1]] = value
     return raw
+
+
+def _list_index(items: list, key: str, item: str, where: list[str]) -> int:
+    if not key.isdigit() or int(key) >= len(items):
+        raise ConfigError(f"--set {item!r}: '{'.'.join(where)}' has {len(items)} item(s); "
+                          f"'{key}' is not one of the indices 0..{len(items) - 1}")
+    return int(key)
 
 
 def read_yaml(path: Union[str, Path]) -> dict[str, Any]:

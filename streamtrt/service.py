@@ -1,8 +1,11 @@
 """``streamtrt service install CONFIG``: a systemd unit that runs a job 24/7.
 
-Restart on failure, logs to the journal, and a graceful stop: systemd sends SIGINT, which makes
-streamtrt stop reading, drain what is in flight and flush its sinks (and outboxes) before exiting.
-Credentials go in an optional environment file, never in the unit.
+Restart on failure, logs to the journal, and a graceful stop: systemd sends SIGTERM (its default,
+named in the unit), which makes streamtrt stop reading, drain what is in flight and flush its sinks
+(and outboxes) before exiting with 143 (which the unit counts as a clean stop); SIGKILL only after
+TimeoutStopSec. Relative sink paths resolve against WorkingDirectory: the folder ``install`` ran in
+(or ``--workdir``), as they would for ``streamtrt run`` there. Credentials go in an optional
+environment file, never in the unit.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ def unit_name(config: Path, name: Optional[str] = None) -> str:
 
 
 def render_unit(config: Path, name: str, user: Optional[str] = None, python: str = sys.executable,
-                env_file: Optional[Path] = None) -> str:
+                env_file: Optional[Path] = None, workdir: Optional[Path] = None) -> str:
+    """The unit's text. ``workdir``: where relative sink paths land (default: the current directory)."""
     config = config.resolve()
+    workdir = (workdir or Path.cwd()).resolve()
     env_file = env_file or Path("/etc/streamtrt") / f"{name.removesuffix('.service')}.env"
     lines = [
         "[Unit]",
@@ -36,12 +41,13 @@ def render_unit(config: Path, name: str, user: Optional[str] = None, python: str
         "[Service]",
         "Type=simple",
         f"ExecStart={python} -m streamtrt run {config} --no-progress",
-        f"WorkingDirectory={config.parent}",
+        f"WorkingDirectory={workdir}",
         "Environment=PYTHONUNBUFFERED=1",
         f"EnvironmentFile=-{env_file}",
         "Restart=on-failure",
         "RestartSec=5",
-        "KillSignal=SIGINT",
+        "KillSignal=SIGTERM",
+        "SuccessExitStatus=143",
         "TimeoutStopSec=60",
         "StandardOutput=journal",
         "StandardError=journal",

@@ -129,3 +129,29 @@ def test_a_dumped_config_with_a_file_source_reads_back():
     again = load_config(cfg.model_dump(mode="json"))  # every default spelled out, transport and format included
     assert again.sources[0].uri == "clip.mp4"
     assert load_config(cfg, ["runtime.batch_size=2"]).runtime.batch_size == 2
+
+
+@pytest.mark.parametrize("override, hint", [
+    ("runtime.bacth_size=2", "unknown key 'runtime.bacth_size' (did you mean 'runtime.batch_size'?)"),
+    ("postproces.iou_threshold=0.3", "unknown key 'postproces' (did you mean 'postprocess'?)"),
+    ('sources=[{"uri": "a.mp4", "pase": true}]', "unknown key 'sources.0.pase' (did you mean 'sources.0.pace'?)"),
+])
+def test_unknown_key_suggests_the_closest_known_one(override, hint):
+    with pytest.raises(ConfigError) as info:
+        load_config({"source": "a.mp4", "model": {"path": "m.onnx"}}, [override])
+    assert hint in str(info.value)
+
+
+def test_unknown_key_without_a_close_match_has_no_suggestion():
+    with pytest.raises(ConfigError) as info:
+        load_config({"source": "a.mp4", "model": {"path": "m.onnx"}}, ["runtime.zzzz=1"])
+    assert "unknown key 'runtime.zzzz'" in str(info.value) and "did you mean" not in str(info.value)
+
+
+def test_set_reaches_a_list_item_by_its_index():
+    base = {"sources": ["ffmpeg://testsrc2", {"uri": "rtsp://cam/b"}], "model": {"path": "m.onnx"}}
+    cfg = load_config(base, ["sources.0.format=lavfi", "sources.1.options.buffer_size='1024'"])
+    first, second = cfg.streams()
+    assert (first.uri, first.format) == ("ffmpeg://testsrc2", "lavfi") and second.options == {"buffer_size": "1024"}
+    with pytest.raises(ConfigError, match=r"'sources' has 2 item\(s\); '2' is not one of the indices 0..1"):
+        load_config(base, ["sources.2.format=lavfi"])

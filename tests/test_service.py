@@ -10,11 +10,11 @@ from tests.test_cli import assert_one_line_error, streamtrt
 
 
 def test_unit_restarts_logs_to_the_journal_and_stops_gracefully(tmp_path):
-    proc = streamtrt("service", "install", SAMPLE_CONFIG, "--unit-dir", tmp_path, "--user", "nvidia")
+    proc = streamtrt("service", "install", SAMPLE_CONFIG, "--unit-dir", tmp_path, "--user", "nvidia", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     unit = (tmp_path / "streamtrt-sample.service").read_text()
-    for line in ("Restart=on-failure", "KillSignal=SIGINT", "StandardOutput=journal", "User=nvidia",
-                 f"WorkingDirectory={SAMPLE_CONFIG.parent}", "WantedBy=multi-user.target",
+    for line in ("Restart=on-failure", "KillSignal=SIGTERM", "SuccessExitStatus=143", "StandardOutput=journal",
+                 "User=nvidia", f"WorkingDirectory={tmp_path.resolve()}", "WantedBy=multi-user.target",
                  "EnvironmentFile=-/etc/streamtrt/streamtrt-sample.env"):
         assert line in unit.splitlines()
     exec_start = next(l for l in unit.splitlines() if l.startswith("ExecStart="))
@@ -42,3 +42,9 @@ def test_systemd_analyze_verify(tmp_path):
     proc = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "streamtrt-sample.service")],
                           capture_output=True, text=True, cwd=ROOT)
     assert "error" not in proc.stderr.lower(), proc.stderr
+
+
+def test_workdir_option(tmp_path):
+    proc = streamtrt("service", "install", SAMPLE_CONFIG, "--print", "--workdir", tmp_path / "jobs")
+    assert proc.returncode == 0, proc.stderr
+    assert f"WorkingDirectory={(tmp_path / 'jobs').resolve()}" in proc.stdout.splitlines()

@@ -132,6 +132,7 @@ class Pipeline:
         self._latency = StageTimer("end_to_end")
         self._started = False
         self._finished = False
+        self._keyboard_interrupt = False
         self.run_id = uuid.uuid4().hex[:12]
         self.metrics = None
         self.control_server = None
@@ -474,6 +475,8 @@ class Pipeline:
             raise StreamTRTError("a Pipeline runs once; create a new one for another run")
         self._started = True
         control = self._control = Control()
+        if self.summary.interrupted:  # stopped before it started
+            control.stop.set()
         opened: list[Sink] = []
         latency = self._latency
         t0 = time.perf_counter()
@@ -583,18 +586,37 @@ class Pipeline:
             control.abort.set()
             raise KeyboardInterrupt
         self.summary.interrupted = True
+        self._keyboard_interrupt = True
         control.stop.set()
 
-    def stop(self) -> None:
-        """End the stream gracefully: results already in flight still reach the sinks."""
+    def stop(self, reason: Optional[str] = None) -> None:
+        """End the run gracefully: reading stops, results already in flight still reach the sinks,
+        and every sink is finalised. Safe from any thread and from a signal handler.
+
+        ``reason`` (e.g. a signal's name, ``"SIGTERM"``) is recorded as the summary's ``stop_reason``.
+        """
+        if self._finished:  # the run has ended already (its outputs may still be closing)
+            return
+        self.summary.interrupted = True
+        if reason and not self.summary.stop_reason:
+            self.summary.stop_reason = reason
         if self._control is not None:
-            self.summary.interrupted = True
             self._control.stop.set()
 
-    def run(self, on_result: Optional[Callable[[FrameResult], None]] = None) -> RunSummary:
-        """Run to the end (or until Ctrl-C, which drains and flushes), returning the summary.
+    def abort(self, reason: Optional[str] = None) -> None:
+        """End the run now (a second stop signal): every stage exits without draining; the sinks
+        still close (a video sink still writes its index), and network sinks cut their exit flush short."""
+        self.stop(reason)
+        if self._control is not None:
+            self._control.abort.set()
+        for sink in self.sinks:
+            sink.abort()
 
-        Raises :class:`KeyboardInterrupt` after draining when interrupted.
+    def run(self, on_result: Optional[Callable[[FrameResult], None]] = None) -> RunSummary:
+        """Run to the end, or until :meth:`stop`, returning the summary (``interrupted`` after a stop).
+
+        Ctrl-C without a signal handler of the caller's (a ``KeyboardInterrupt``) also drains and
+        flushes; :class:`KeyboardInterrupt` is then raised after draining.
         """
         it = iter(self)
         while True:
@@ -612,7 +634,7 @@ class Pipeline:
                     on_result(result)
             except KeyboardInterrupt:
                 self._interrupt()
-        if self.summary.interrupted:
+        if self.summary.interrupted and self._keyboard_interrupt:
             raise KeyboardInterrupt
         return self.summary
 
@@ -641,44 +663,69 @@ class Pipeline:
                                 "frames": g.infer.timer.stats().frames,
                                 "streams": sorted(st.id for st in self.streams.values() if st.engine == g.index)}
                                for g in self._groups]
-        error = self._control.error if self._control else None
-        if error is not None:
-            summary.error = _describe(error[0], error[1])
+
+    def _record_error(self) -> None:
+        """Put the error the run ends with (kind, message, exit code) in the summary."""
+        failure = self._failure()
+        if failure is None or isinstance(failure, KeyboardInterrupt):
+            self.summary.error = None
         else:
-            failed = [st for st in self.streams.values() if st.state == "failed"]
-            if failed:
-                summary.error = "; ".join(f"stream {st.id}: {st.error}" for st in failed)
+            self.summary.error = {"kind": type(failure).__name__, "message": redact(str(failure)),
+                                  "exit_code": getattr(failure, "exit_code", PipelineError.exit_code)}
 
     def _close_sinks(self, sinks: list[Sink]) -> None:
+        """Close every sink; summary sinks last, so that the summary also reports a sink's failure."""
+        from ..sinks.summary import SummarySink
+
         first: Optional[BaseException] = None
-        for sink in sinks:
+
+        def is_summary(sink: Sink) -> bool:
+            return isinstance(getattr(sink, "inner", sink), SummarySink)
+
+        ordered = [s for s in sinks if not is_summary(s)] + [s for s in sinks if is_summary(s)]
+        recorded = False
+        for sink in ordered:
+            if is_summary(sink) and not recorded:
+                if first is not None and self._control is not None and self._control.error is None:
+                    self._control.fail("sink", first)
+                self._record_error()
+                recorded = True
             try:
                 sink.close(self.summary)
             except Exception as exc:  # close them all; report the first failure
                 first = first or exc
         if first is not None and self._control is not None and self._control.error is None:
             self._control.fail("sink", first)
+        if not recorded:
+            self._record_error()
 
     def _raise_failure(self) -> None:
+        failure = self._failure()
+        if failure is not None:
+            raise failure
+
+    def _failure(self) -> Optional[BaseException]:
+        """The exception the run ends with, or None: a stage's failure, failed streams, or frames that
+        could not be decoded (checked after the stages have joined)."""
         error = self._control.error if self._control else None
         if error is not None:
             stage, exc = error
             if isinstance(exc, StreamTRTError):
-                raise exc
+                return exc
             if isinstance(exc, KeyboardInterrupt):
-                raise KeyboardInterrupt
-            raise PipelineError(_describe(stage, exc)) from exc
+                return KeyboardInterrupt()
+            return _caused(PipelineError(_describe(stage, exc)), exc)
         failed = [st for st in self.streams.values() if st.state == "failed"]
         if len(self.streams) == 1 and failed and isinstance(failed[0].exception, StreamTRTError):
-            raise failed[0].exception
+            return failed[0].exception
         if failed:
             ok = len(self.streams) - len(failed)
             detail = "; ".join(f"stream {st.id} ({st.display}): {st.error}" for st in failed)
             prefix = "" if len(self.streams) == 1 else f"{len(failed)} of {len(self.streams)} streams failed " \
                                                        f"({ok} completed): "
-            raise PipelineError(prefix + detail) from failed[0].exception
+            return _caused(PipelineError(prefix + detail), failed[0].exception)
         if self.summary.interrupted or self.config.runtime.max_frames:
-            return
+            return None
         errors = []
         for st in self.streams.values():
             if st.state == "removed":
@@ -695,9 +742,10 @@ class Pipeline:
             if err is not None:
                 errors.append(err)
         if len(errors) == 1:
-            raise errors[0]
+            return errors[0]
         if errors:
-            raise DecodeError("; ".join(str(e) for e in errors))
+            return DecodeError("; ".join(str(e) for e in errors))
+        return None
 
     def close(self) -> None:
         """Release the model and the sources (also when the pipeline never ran)."""
@@ -740,6 +788,11 @@ def _validate_source(raw: dict) -> SourceConfig:
         from ..config import _format_validation_error
 
         raise ConfigError(_format_validation_error(exc, "source")) from None
+
+
+def _caused(error: BaseException, cause: Optional[BaseException]) -> BaseException:
+    error.__cause__ = cause
+    return error
 
 
 def _describe(stage: str, exc: BaseException) -> str:

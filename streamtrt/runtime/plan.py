@@ -36,6 +36,13 @@ class Plan:
         return out
 
 
+    def format(self, indent: str = "") -> str:
+        """``key: value`` lines, then the reasons: how the plan reads in logs and reports."""
+        lines = [f"{indent}{k}: {', '.join(v) if isinstance(v, list) else v}" for k, v in self.as_dict().items()]
+        lines += [f"{indent}  - {r}" for r in self.reasons]
+        return "\n".join(lines)
+
+
 def make_plan(cfg: RuntimeConfig, uri: SourceURI | list[SourceURI] | None = None,
               live_decoder: str = "auto") -> Plan:
     """Resolve the runtime choices, explaining each in ``reasons``. ``decoder`` applies to video

@@ -21,7 +21,8 @@ class RunSummary:
     stages: dict[str, LatencyStats] = field(default_factory=dict)
     latency: Optional[LatencyStats] = None  # decode start -> postprocess end, per frame
     interrupted: bool = False
-    error: Optional[str] = None
+    stop_reason: Optional[str] = None  # why a stop was asked for, e.g. "SIGTERM"
+    error: Optional[dict] = None  # the run's error: {"kind", "message", "exit_code"}; None after success
     events: Counter = field(default_factory=Counter)
     analytics: dict = field(default_factory=dict)  # stream id -> lines/zones summaries
     streams: dict = field(default_factory=dict)  # stream id -> state, counters, latency p50/p99
@@ -49,6 +50,7 @@ class RunSummary:
             "streams": self.streams,
             **({"engines": self.engines} if self.engines else {}),
             "interrupted": self.interrupted,
+            "stop_reason": self.stop_reason,
             "error": self.error,
         }
 
@@ -57,7 +59,8 @@ class RunSummary:
         lines = [
             f"{self.frames} frames from {self.source} in {self.wall_s:.1f} s ({self.fps:.1f} fps)"
             + (f", {self.bad_frames} bad frames" if self.bad_frames else "")
-            + (" [interrupted]" if self.interrupted else ""),
+            + ((f" [interrupted by {self.stop_reason}]" if self.stop_reason else " [interrupted]")
+               if self.interrupted else ""),
             f"plan: decoder {self.plan.get('decoder')}, preprocessor {self.plan.get('preprocessor')}, "
             f"runner {self.plan.get('runner')}",
         ]
@@ -83,4 +86,8 @@ class RunSummary:
                                 if s.get(k))
                 lines.append(f"  stream {sid:<10} {s['state']:<12} {s['frames']:>7} frames, latency p50 "
                              f"{lat.get('p50', 0):.1f} ms p99 {lat.get('p99', 0):.1f} ms{extra}  {s['uri']}")
+                if s.get("state") == "failed" and s.get("error"):
+                    lines.append(f"    failed: {s['error']}")
+        if self.error:
+            lines.append(f"error ({self.error['kind']}, exit {self.error['exit_code']}): {self.error['message']}")
         return "\n".join(lines)

@@ -26,3 +26,7 @@ class Sink(abc.ABC):
 
     def close(self, summary: Optional["RunSummary"] = None) -> None:
         """Flush and release; called once, also after an error or Ctrl-C."""
+
+    def abort(self) -> None:
+        """The run is being aborted (a second stop signal): cut any wait in :meth:`close` short.
+        Called from the main thread's signal handler, so it only sets flags."""

@@ -89,11 +89,19 @@ class OutboxSink(Sink):
             return 0
         return self._left if self._left is not None else self.outbox.pending()
 
+    def abort(self) -> None:
+        """Cut the exit flush short (a second stop signal): the worker stops after its current
+        delivery and what is left stays in the outbox for the next run."""
+        self.flush_timeout_s = 0.0
+        self._stop.set()
+        self._wake.set()
+
     def close(self, summary=None) -> None:
         if self.outbox is None:
             return
         deadline = time.monotonic() + self.flush_timeout_s
-        while self.outbox.pending() and time.monotonic() < deadline and self._worker and self._worker.is_alive():
+        while (self.outbox.pending() and time.monotonic() < deadline and self._worker and self._worker.is_alive()
+               and not self._stop.is_set()):
             self._wake.set()
             time.sleep(0.05)
         self._stop.set()

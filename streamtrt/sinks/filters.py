@@ -77,5 +77,8 @@ class FilteredSink(Sink):
             return
         self.inner.write_event(event)
 
+    def abort(self) -> None:
+        self.inner.abort()
+
     def close(self, summary=None) -> None:
         self.inner.close(summary)

@@ -19,7 +19,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from ..config import LiveConfig, SourceConfig
-from ..errors import UnsupportedSourceError
+from ..errors import SourceError, UnsupportedSourceError
 from .base import Frame, FrameSource, SourceInfo, SourceStats
 from .file import _ffmpeg_reason
 from .orientation import frame_rotation, orient
@@ -88,7 +88,8 @@ class SupervisedSource(FrameSource):
                 reason = "end of stream"
             except StallError as exc:
                 reason = str(exc)
-            except UnsupportedSourceError:
+            except SourceError:  # retrying cannot help (a bad format or option)
+                sup.state = "failed"
                 raise
             except Exception as exc:  # noqa: BLE001 - any connection failure means reconnect
                 reason = _reason(exc)
@@ -168,8 +169,11 @@ class FFmpegLiveSource(SupervisedSource):
         import av
 
         target, fmt, options = self._open_args()
-        container = av.open(target, format=fmt, options=options,
-                            timeout=(self.live.open_timeout_s, self.live.stall_timeout_s))
+        try:
+            container = av.open(target, format=fmt, options=options,
+                                timeout=(self.live.open_timeout_s, self.live.stall_timeout_s))
+        except Exception as exc:
+            raise self._open_failure(exc) from None
         nvdec = None
         try:
             if not container.streams.video:
@@ -187,7 +191,7 @@ class FFmpegLiveSource(SupervisedSource):
             gating = ctx.name in _INTER_CODECS
             nvdec = self._nvdec_for(stream)
             self.decoder = "nvdec" if nvdec is not None else "cpu"
-            for packet in container.demux(stream):
+            for packet in _stall_is_named(container.demux(stream), self.live.stall_timeout_s):
                 # the last, empty packet flushes the decoder (hardware decoders hold frames back)
                 if gating and packet.size:
                     if not packet.is_keyframe:
@@ -226,13 +230,74 @@ class FFmpegLiveSource(SupervisedSource):
                     self.info.height, self.info.width = image.shape[:2]
                     yield image, vframe.pts, vframe.time_base if vframe.pts is not None else None
                 if time.monotonic() - last_frame > self.live.stall_timeout_s:
-                    raise StallError(f"no frame for {self.live.stall_timeout_s:g} s")
+                    raise StallError(f"no frame for {self.live.stall_timeout_s:g} s (stall)")
             if packets > 1 and not frames_out:
                 raise RuntimeError(f"{packets} packets but no decodable frame")
         finally:
             if nvdec is not None:
                 nvdec.close()
             container.close()
+
+
+    def _open_failure(self, exc: Exception) -> Exception:
+        """A failed open in words (FFmpeg says "Input/output error" for an unknown host and "Immediate
+        exit requested" for its own timeout), or a :class:`SourceError` when retrying cannot help: an
+        unknown format, protocol or option, and before the first connection an invalid argument (a bad
+        filter graph or option) or, for ``ffmpeg://`` inputs, a missing one."""
+        import errno
+
+        import av
+
+        never = not self.supervisor.connected_once
+        what = f"{self.display}: cannot open"
+        if isinstance(exc, ValueError) and not isinstance(exc, av.error.FFmpegError):  # no container format 'x'
+            return UnsupportedSourceError(f"{what}: {exc}")
+        if isinstance(exc, (av.error.OptionNotFoundError, av.error.ProtocolNotFoundError,
+                            av.error.DemuxerNotFoundError, av.error.FilterNotFoundError)) or (
+                never and (getattr(exc, "errno", None) == errno.EINVAL
+                           or (self.uri.kind == "ffmpeg" and getattr(exc, "errno", None) == errno.ENOENT))):
+            hint = ""
+            if self.uri.kind == "ffmpeg" and not self.sc.format:
+                hint = (" (no input format was given: a filter graph needs format lavfi, e.g. "
+                        "--set sources.0.format=lavfi)")
+            return SourceError(f"{what}: {_reason(exc)}{hint}; not retrying")
+        if isinstance(exc, av.error.ExitError):
+            return StallError(f"no answer within {self.live.open_timeout_s:g} s (open timeout)")
+        if getattr(exc, "errno", None) == errno.EIO and self.uri.kind in ("rtsp", "http"):
+            unresolved = _unresolved_host(self.uri.location)
+            if unresolved:
+                return RuntimeError(unresolved)
+        return exc
+
+
+def _stall_is_named(packets: Iterator, stall_s: float) -> Iterator:
+    """``packets``, with FFmpeg's read timeout ("Immediate exit requested") raised as a stall."""
+    import av
+
+    try:
+        yield from packets
+    except av.error.ExitError:
+        raise StallError(f"no frame for {stall_s:g} s (stall)") from None
+
+
+def _unresolved_host(url: str) -> Optional[str]:
+    """``cannot resolve host cam.example (...)`` when the URL's host does not resolve, else None."""
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    try:
+        socket.getaddrinfo(host, None)
+    except socket.gaierror as exc:
+        return f"cannot resolve host {host} ({exc.strerror})"
+    except OSError:
+        return None
+    return None
 
 
 class GStreamerLiveSource(SupervisedSource):
@@ -271,7 +336,7 @@ class GStreamerLiveSource(SupervisedSource):
                 reader.start()
                 reader.join(self.live.stall_timeout_s)
                 if reader.is_alive():
-                    raise StallError(f"no frame for {self.live.stall_timeout_s:g} s")
+                    raise StallError(f"no frame for {self.live.stall_timeout_s:g} s (stall)")
                 ok, image = result.pop()
                 if not ok:
                     return
