@@ -290,7 +290,7 @@ def _run(config: str, overrides: list[str], signals, progress: Optional[bool], s
     # so a log shows the run advancing; -q (without --progress) and --no-progress turn it off.
     show = progress if progress is not None else (tty or not quiet)
     bar = Progress(pipeline.expected_frames, enabled=show, tty=tty, extra=extra, interval=status_interval,
-                   estimated=bool(getattr(pipeline, "expected_frames_estimated", False)),
+                   estimated=pipeline.expected_frames_estimated,
                    detail=(lambda: _stage_timings(pipeline)) if verbose else None)
     try:
         summary = pipeline.run(on_result=bar.update)
