@@ -1,7 +1,11 @@
 """Presentation timestamps of a video file's frames, read from its packets without decoding.
 
 The GPU file path (DALI's ``inputs.video`` on NVDEC) yields frames without their timestamps; these
-give each decoded frame its own time, so a variable-frame-rate file keeps its timing there too.
+give each decoded frame its own time. The packets are put in presentation order and timed by the
+same :class:`~streamtrt.sources.clock.PresentationClock` as the CPU path
+(:class:`~streamtrt.sources.file.VideoFileSource`), with the same rules (resets continue one frame
+on; forward jumps only break the clock in ``AVFMT_TS_DISCONT`` formats), so both paths give the
+same timestamps.
 """
 
 from __future__ import annotations
@@ -9,25 +13,33 @@ from __future__ import annotations
 import heapq
 from typing import Optional
 
+from .clock import PresentationClock
+from .file import AVFMT_TS_DISCONT, has_timestamps, stream_rate
+
 REORDER_DEPTH = 16
 """Packets are in decode order; B-frames put a frame at most this many packets early."""
 
 
-def presentation_times(path: str, fps: Optional[float] = None) -> Optional[list[float]]:
+def presentation_times(path: str, fps: Optional[float] = None, display: str = "") -> Optional[list[float]]:
     """Seconds since the first shown frame, one per video packet in presentation order (packets an
-    edit list hides are left out, as players do), never going back:
-    after a clock reset (joined MPEG-TS segments) time continues one frame duration after the last
-    frame. ``None`` when packets carry no timestamps (raw elementary streams); raises PyAV's errors."""
+    edit list hides are left out, as players do): what the CPU path's frames carry.
+
+    ``None`` where packets carry no timestamps (raw elementary streams, or a packet without a PTS):
+    the frames are then timed by the rate, as the CPU path times them. ``display`` names the file
+    in the log (a clock break is logged once). Raises PyAV's errors."""
     import av
 
     with av.open(str(path)) as container:
+        if not has_timestamps(container):
+            return None
         stream = container.streams.video[0]
         time_base = stream.time_base
-        rate = stream.average_rate or stream.guessed_rate or fps
+        rate = stream_rate(stream, container, fps, display)
+        may_jump = bool(container.format.flags & AVFMT_TS_DISCONT)
         frame = float(1 / rate) if rate else 0.04
-        big_jump = max(1, round(REORDER_DEPTH * frame / float(time_base)))  # in ticks
-        held: list[int] = []
-        ordered: list[int] = []
+        big_jump = max(1, round(REORDER_DEPTH * frame / float(time_base))) if time_base else 1  # in ticks
+        held: list[tuple[int, int]] = []  # (pts, duration)
+        ordered: list[tuple[int, int]] = []
         latest: Optional[int] = None  # the highest pts since the last reset
         for packet in _packets(container, stream):
             if not packet.size or packet.is_discard:  # frames an edit list hides (an MP4 cut with -c copy)
@@ -39,21 +51,14 @@ def presentation_times(path: str, fps: Optional[float] = None) -> Optional[list[
                 held = []
                 latest = None
             latest = packet.pts if latest is None else max(latest, packet.pts)
-            heapq.heappush(held, packet.pts)
+            heapq.heappush(held, (packet.pts, packet.duration or 0))
             if len(held) > REORDER_DEPTH:
                 ordered.append(heapq.heappop(held))
         ordered += sorted(held)
     if not ordered:
         return None
-    times: list[float] = []
-    offset = 0.0
-    for pts in ordered:
-        t = float((pts - ordered[0]) * time_base) + offset
-        if times and t <= times[-1]:
-            offset += times[-1] + frame - t
-            t = times[-1] + frame
-        times.append(t)
-    return times
+    clock = PresentationClock(time_base, float(rate) if rate else None, display, may_jump=may_jump)
+    return [clock(pts, duration) for pts, duration in ordered]
 
 
 def _packets(container, stream):
