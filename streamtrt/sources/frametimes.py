@@ -41,12 +41,21 @@ def presentation_times(path: str, fps: Optional[float] = None, display: str = ""
         held: list[tuple[int, int]] = []  # (pts, duration)
         ordered: list[tuple[int, int]] = []
         latest: Optional[int] = None  # the highest pts since the last reset
+        last_dts: Optional[int] = None
         for packet in _packets(container, stream):
             if not packet.size or packet.is_discard:  # frames an edit list hides (an MP4 cut with -c copy)
                 continue
             if packet.pts is None or time_base is None:
                 return None
-            if latest is not None and packet.pts < latest - big_jump:  # a reset: what is held came before it
+            # A reset (joined segments): the decode clock goes back (or, without DTS, the PTS goes back
+            # further than B-frames reorder); what is held came before it.
+            dts, prev_dts = packet.dts, last_dts
+            last_dts = dts
+            if dts is not None and prev_dts is not None:
+                reset = dts < prev_dts
+            else:
+                reset = latest is not None and packet.pts < latest - big_jump
+            if reset:
                 ordered += sorted(held)
                 held = []
                 latest = None
