@@ -24,17 +24,20 @@ def presentation_times(path: str, fps: Optional[float] = None, display: str = ""
     """Seconds since the first shown frame, one per video packet in presentation order (packets an
     edit list hides are left out, as players do): what the CPU path's frames carry.
 
-    ``None`` where packets carry no timestamps (raw elementary streams, or a packet without a PTS):
-    the frames are then timed by the rate, as the CPU path times them. ``display`` names the file
-    in the log (a clock break is logged once). Raises PyAV's errors."""
+    A raw elementary stream (no timestamps) is timed by its rate (the codec's timing info, or
+    ``fps``), one frame per packet (FFmpeg's parser splits the stream into frames), as the CPU path
+    times it. ``None`` if a packet of a timed file has no PTS, or there are no packets: the caller
+    then spaces frames at the rate. ``display`` names the file in the log (a clock break is
+    logged once). Raises PyAV's errors."""
     import av
 
     with av.open(str(path)) as container:
-        if not has_timestamps(container):
-            return None
         stream = container.streams.video[0]
         time_base = stream.time_base
         rate = stream_rate(stream, container, fps, display)
+        if not has_timestamps(container):
+            clock = PresentationClock(None, float(rate) if rate else None, display)
+            return [clock(None) for packet in _packets(container, stream) if packet.size] or None
         may_jump = bool(container.format.flags & AVFMT_TS_DISCONT)
         frame = float(1 / rate) if rate else 0.04
         big_jump = max(1, round(REORDER_DEPTH * frame / float(time_base))) if time_base else 1  # in ticks

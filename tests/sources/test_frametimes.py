@@ -75,13 +75,16 @@ def test_packet_times_are_the_cpu_paths_times_on_made_inputs(tmp_path, kind):
     assert times == cpu_times(path)
 
 
-def test_raw_streams_have_no_packet_times_and_both_paths_time_them_by_the_rate():
-    """A raw .h264 has no timestamps: the GPU stage then spaces frames at the probed rate (index / fps),
-    which is what the CPU path does."""
-    path = CASES / "raw_h264_10fps.h264"
-    assert presentation_times(str(path)) is None
+@pytest.mark.parametrize("name, codec", [("raw_h264_10fps.h264", None), ("made.h265", "libx265")])
+def test_raw_streams_are_timed_by_the_rate_on_both_paths(tmp_path, name, codec):
+    """A raw stream has no timestamps: one time per frame at the codec's rate (ffprobe's
+    r_frame_rate), as the CPU path times it; the count is ffprobe's too."""
+    path = CASES / name if codec is None else small_clip(tmp_path / name, 1.2, "64x48", 5, "-c:v", codec,
+                                                          "-x265-params", "log-level=none")
     fps = float(rate(path))
-    assert cpu_times(path) == pytest.approx([i / fps for i in range(counted_frames(path))], abs=1e-9)
+    times = presentation_times(str(path))
+    assert times == pytest.approx([i / fps for i in range(counted_frames(path))], abs=1e-9)
+    assert times == cpu_times(path)
 
 
 # -- against ffprobe -------------------------------------------------------------------------------
