@@ -16,7 +16,7 @@ from .config import Config, load_config
 from .engine import create_runner
 from .engine.base import DeviceView
 from .errors import SourceError
-from .preprocess.dali import DaliGpuVideoDecoder
+from .preprocess.dali import open_gpu_video_decoder
 from .preprocess.opencv import OpenCVPreprocessor
 from .runtime.pipeline import Pipeline
 from .runtime.stages import run_batched, run_batched_on_device
@@ -106,14 +106,14 @@ def run_bench(config_path: str, overrides: list[str], frames: int, naive_decoder
         log(f"bench: {n} frames of {info.width}x{info.height} from {probe.uri.display}; plan:\n{plan.format('  ')}")
         # 1. decode alone (and, on the GPU, decode + preprocess fused in DALI)
         if gpu:
-            dec = DaliGpuVideoDecoder(probe.uri.location, spec, rt.batch_size, n, info.height, info.width,
-                                      rt.device_id, decode_only=True, prefetch=rt.slots)
+            dec = open_gpu_video_decoder(probe.uri.location, info, spec, rt.batch_size, n, device_id=rt.device_id,
+                                         decode_only=True, prefetch=rt.slots)
             clock = _Clock()
             _, samples, got = _timed(iter(dec), lambda b: b.shape[0], n)
             measures["decode"] = clock.done("decode (NVDEC)", got, samples)
             dec.close()
-            dec = DaliGpuVideoDecoder(probe.uri.location, spec, rt.batch_size, n, info.height, info.width,
-                                      rt.device_id, prefetch=rt.slots)
+            dec = open_gpu_video_decoder(probe.uri.location, info, spec, rt.batch_size, n, device_id=rt.device_id,
+                                         prefetch=rt.slots)
             clock = _Clock()
             batches, samples, got = _timed(iter(dec), lambda b: b.shape[0], n)
             measures["decode+preprocess"] = clock.done("decode+preprocess (DALI GPU)", got, samples)
@@ -255,8 +255,8 @@ def _naive_loop(cfg: Config, plan, spec, post, probe: Pipeline, n: int, naive_de
     samples: list[float] = []
     try:
         if plan.decoder == "dali-gpu" and naive_decoder == "same":
-            dec = DaliGpuVideoDecoder(probe.uri.location, spec, 1, n, probe.source_info.height,
-                                      probe.source_info.width, rt.device_id, prefetch=1)
+            dec = open_gpu_video_decoder(probe.uri.location, probe.source_info, spec, 1, n, device_id=rt.device_id,
+                                         prefetch=1)
             frames_iter = iter(dec)
             clock = _Clock()
             for _ in range(n):

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .config import Config, load_config
-from .preprocess.dali import DaliGpuVideoDecoder
+from .preprocess.dali import open_gpu_video_decoder
 from .runtime.pipeline import Pipeline
 from .runtime.plan import make_plan
 from .sources import open_source, parse_source_uri, probe_video
@@ -82,9 +82,9 @@ def decode_alone(cfg: Config, clip: str, n: int, seconds: float, gpu: bool) -> f
             if gpu:
                 from .preprocess.spec import PreprocessSpec
 
-                dec = DaliGpuVideoDecoder(clip, PreprocessSpec(416, 416), cfg.runtime.stream_batch or cfg.runtime.batch_size,
-                                          info.frame_count or 0, info.height, info.width,
-                                          device_id=cfg.runtime.device_id, decode_only=True)
+                dec = open_gpu_video_decoder(clip, info, PreprocessSpec(416, 416),
+                                             cfg.runtime.stream_batch or cfg.runtime.batch_size, info.frame_count or 0,
+                                             device_id=cfg.runtime.device_id, decode_only=True)
                 for batch in dec:
                     count(int(batch.shape[0]))
                     if stop.is_set():

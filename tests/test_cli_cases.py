@@ -145,3 +145,32 @@ def test_brackets_in_names(tmp_path, how):
         assert [r["timestamp"] for r in frames] == pytest.approx(
             [(p - frames[0]["pts"]) * tb for p in (r["pts"] for r in frames)], abs=1e-6)
     assert_valid(frames)
+
+
+@pytest.mark.slow
+def test_phone_portrait_rotate90_annotated_video_is_upright(tmp_path):
+    """The annotated video of the rotated case, as a user opens it: 768x576 with no rotation left in
+    its metadata, and its first frame is ffmpeg's autorotated first frame of the input (drawing off:
+    a score threshold no detection reaches)."""
+    import cv2
+    import numpy as np
+
+    from tests.ffmpeg_tools import ffmpeg, video_stream
+
+    path = CASES / "phone_portrait_rotate90.mp4"
+    video = tmp_path / "annotated.mp4"
+    proc, frames, _ = run_case(tmp_path, path, "--sink", f"video:{video}", "--set", "runtime.max_frames=3",
+                               "--set", "postprocess.score_threshold=1.0")
+    assert proc.returncode == 0, proc.stderr
+    assert len(frames) == 3 and not any(r["detections"] for r in frames)
+    s = video_stream(video)
+    assert (int(s["width"]), int(s["height"]), s["rotation"]) == (768, 576, 0)
+    assert not s.get("side_data_list")  # no display matrix: already upright
+    want_png, got_png = tmp_path / "input.png", tmp_path / "output.png"
+    ffmpeg("-i", path, "-frames:v", "1", want_png)  # ffmpeg autorotates the input
+    ffmpeg("-i", video, "-frames:v", "1", got_png)
+    want, got = cv2.imread(str(want_png)).astype(int), cv2.imread(str(got_png)).astype(int)
+    assert want.shape == got.shape == (576, 768, 3)
+    print("mean abs diff, output vs ffmpeg's upright input:", np.abs(got - want).mean())
+    assert np.abs(got - want).mean() < 4  # an H.264 re-encode of the same picture
+    assert np.abs(got - np.ascontiguousarray(want[::-1, ::-1])).mean() > 20  # not upside down

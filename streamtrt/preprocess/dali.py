@@ -13,8 +13,9 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..engine.base import DeviceView
-from ..errors import BackendUnavailableError, DecodeError
-from .orientation import display_size, normalize_rotation
+from ..errors import BackendUnavailableError, DecodeError, SourceError
+from ..sources.base import SourceInfo
+from ..sources.orientation import displayed_size, stored_size
 from .spec import Geometry, PreprocessSpec
 
 
@@ -68,26 +69,31 @@ def _normalize(fn, types, images, spec: PreprocessSpec, output_layout: str):
     )
 
 
-def orient_sequence(fn, frames, rotation: int):
-    """Decoded frames (layout FHWC) turned ``rotation`` degrees clockwise, as players show them.
+def orient_sequence(fn, frames, rotation: int, mirror: bool = False):
+    """Decoded frames (layout FHWC) as players show them: turned ``rotation`` degrees
+    counterclockwise, then flipped left-right if ``mirror`` (the convention of
+    :mod:`streamtrt.sources.orientation`; equal to ``orient`` on each frame).
 
-    Exact (a transpose and flips, no resampling): 90 is transpose + horizontal flip
-    (``np.rot90(frame, -1)``), 270 transpose + vertical flip (``np.rot90(frame, 1)``), 180 both flips."""
-    rotation = normalize_rotation(rotation)
-    if rotation == 0:
-        return frames
-    if rotation == 180:
-        return fn.flip(frames, horizontal=1, vertical=1)
-    swapped = fn.transpose(frames, perm=[0, 2, 1, 3], transpose_layout=False)  # H <-> W, layout stays FHWC
-    return fn.flip(swapped, horizontal=1, vertical=0) if rotation == 90 else fn.flip(swapped, horizontal=0, vertical=1)
+    Exact (at most one transpose and one flip, no resampling). With T the transpose of H and W:
+    ``np.rot90(f, 1)`` is T then a vertical flip, ``np.rot90(f, 3)`` T then a horizontal flip,
+    ``np.rot90(f, 2)`` both flips; a mirror toggles the horizontal flip."""
+    k = (rotation // 90) % 4
+    horizontal = k in (2, 3)
+    vertical = k in (1, 2)
+    horizontal ^= bool(mirror)
+    if k in (1, 3):
+        frames = fn.transpose(frames, perm=[0, 2, 1, 3], transpose_layout=False)  # H <-> W, layout stays FHWC
+    if horizontal or vertical:
+        frames = fn.flip(frames, horizontal=int(horizontal), vertical=int(vertical))
+    return frames
 
 
 def sequence_graph(fn, types, frames, spec: PreprocessSpec, geom: Geometry, rotation: int, keep_frames: bool,
-                   decode_only: bool = False) -> list:
+                   decode_only: bool = False, mirror: bool = False) -> list:
     """What :class:`DaliGpuVideoDecoder` makes of decoded RGB sequences (FHWC, as stored): turned
-    upright, then the model tensor (FCHW; or the upright RGB frames with ``decode_only``), and with
+    upright (``rotation``/``mirror``: :func:`orient_sequence`), then the model tensor (FCHW; or the upright RGB frames with ``decode_only``), and with
     ``keep_frames`` the upright BGR frames too. ``geom`` is the geometry of the displayed size."""
-    frames = orient_sequence(fn, frames, rotation)
+    frames = orient_sequence(fn, frames, rotation, mirror)
     images = fn.resize(
         _to_model_colors(fn, types, frames, "rgb", spec), resize_x=float(geom.resized_width),
         resize_y=float(geom.resized_height), antialias=False, interp_type=types.INTERP_LINEAR, dtype=types.FLOAT,
@@ -229,9 +235,11 @@ class DaliGpuVideoDecoder:
     preprocessed on the GPU; each run yields one batch of up to ``batch_size`` frames.
 
     With ``decode_only`` the batches hold the decoded RGB frames instead (for benchmarks).
-    ``src_height`` x ``src_width`` is the frame size as stored in the file; ``rotation`` (clockwise
-    degrees, :mod:`.orientation`) turns the frames upright on the GPU, so tensors, kept frames and
-    :attr:`geometry` are in displayed pixels (:attr:`height` x :attr:`width`).
+    ``src_height`` x ``src_width`` is the frame size as stored in the file; ``rotation``
+    (counterclockwise degrees) and ``mirror``, as in :class:`~streamtrt.sources.base.SourceInfo`,
+    turn the frames upright on the GPU, so tensors, kept frames and :attr:`geometry` are in
+    displayed pixels (:attr:`height` x :attr:`width`). Build it for a probed file with
+    :func:`open_gpu_video_decoder`.
     The encoded file is fed once; the operator demuxes and decodes it incrementally, so decoded
     frames never pile up on long videos. DALI runs ``prefetch`` batches ahead
     on its own threads: that is where decode of batch N+1 overlaps inference of batch N.
@@ -243,13 +251,14 @@ class DaliGpuVideoDecoder:
         self, path: str, spec: PreprocessSpec, batch_size: int, frame_count: int,
         src_height: int, src_width: int, device_id: int = 0, keep_frames: bool = False,
         prefetch: int = 2, threads: int = 4, decode_only: bool = False, rotation: int = 0,
+        mirror: bool = False,
     ):
         self.spec = spec
         self.batch_size = batch_size
         self.frame_count = frame_count
-        self.rotation = normalize_rotation(rotation)
+        self.rotation, self.mirror = rotation % 360, bool(mirror)
         self.timestamps: Optional[list] = None  # set by whoever knows each frame's time (DALI gives none)
-        self.height, self.width = display_size(src_height, src_width, self.rotation)
+        self.width, self.height = displayed_size(src_width, src_height, self.rotation)
         self.geometry = spec.geometry(self.height, self.width)
         self.keep_frames = keep_frames
         dali, fn, types = _import_dali()
@@ -261,7 +270,8 @@ class DaliGpuVideoDecoder:
             frames = fn.experimental.inputs.video(
                 name="video", sequence_length=batch_size, device="mixed", last_sequence_policy="partial",
             )
-            pipe.set_outputs(*sequence_graph(fn, types, frames, spec, geom, self.rotation, keep_frames, decode_only))
+            pipe.set_outputs(*sequence_graph(fn, types, frames, spec, geom, self.rotation, keep_frames, decode_only,
+                                            self.mirror))
         try:
             pipe.build()
             with open(path, "rb") as f:
@@ -286,3 +296,17 @@ class DaliGpuVideoDecoder:
 
     def close(self) -> None:
         self._pipe = None
+
+
+def open_gpu_video_decoder(path: str, info: SourceInfo, spec: PreprocessSpec, batch_size: int, frame_count: int,
+                           **options: Any) -> DaliGpuVideoDecoder:
+    """The NVDEC/DALI decoder of the video file ``path`` as ``info`` (from
+    :func:`~streamtrt.sources.file.probe_video`) describes it: NVDEC gives frames as stored (the
+    displayed size un-swapped for a quarter turn), turned on the GPU by ``info.rotation`` and
+    ``info.mirror`` (0 and no mirror with ``orientation: ignore``). ``options``: the other
+    arguments of :class:`DaliGpuVideoDecoder`. Raises :class:`SourceError` if the size is unknown."""
+    if not info.width or not info.height:
+        raise SourceError(f"{info.uri}: the video's frame size is unknown; the GPU decoder needs it")
+    width, height = stored_size(info.width, info.height, info.rotation)
+    return DaliGpuVideoDecoder(path, spec, batch_size, frame_count, height, width, rotation=info.rotation,
+                               mirror=info.mirror, **options)

@@ -23,9 +23,8 @@ from ..errors import ConfigError, DecodeError, ModelError, PipelineError, Stream
 from ..postprocess.classes import load_class_names
 from ..postprocess.decoders import select_decoder
 from ..postprocess.postprocessor import Postprocessor
-from ..preprocess.dali import DaliCpuPreprocessor, DaliGpuVideoDecoder, dali_available
-from ..preprocess.frametimes import presentation_times
-from ..preprocess.orientation import probe_stored_video
+from ..preprocess.dali import DaliCpuPreprocessor, dali_available, open_gpu_video_decoder
+from ..sources.frametimes import presentation_times
 from ..preprocess.opencv import OpenCVPreprocessor
 from ..preprocess.spec import PreprocessSpec
 from ..names import check_names
@@ -272,21 +271,19 @@ class Pipeline:
         if stream.decoder == "dali-gpu":
             info = stream.info
             make = functools.partial(
-                DaliGpuVideoDecoder, stream.uri.location, self.spec, stream.chunk,
+                open_gpu_video_decoder, stream.uri.location, info, self.spec, stream.chunk,
                 device_id=rt.device_id, keep_frames=self.keep_images, prefetch=rt.slots,
                 threads=rt.threads or max(1, min(4, (os.cpu_count() or 4) // max(1, len(self.streams)))),
             )
 
             def decoder(path=stream.uri.location, info=info, make=make, stream=stream):
-                # NVDEC gives frames as stored: their size, and the display rotation (clockwise) applied on the GPU;
-                # and without their times: those (and the real frame count, not an estimate) come from the packets
-                stored = probe_stored_video(path)
-                times = presentation_times(path, info.fps)
+                # NVDEC gives frames as stored, turned upright on the GPU by the probe's rotation/mirror
+                # (none with orientation: ignore); and without their times: those (and the real frame
+                # count, not an estimate) come from the packets, timed as the CPU path times them
+                times = presentation_times(path, info.fps, info.uri)
                 if times:
                     stream.expected_frames = min(len(times), rt.max_frames or len(times))
-                count = stream.expected_frames or 0
-                dec = make(count, src_height=stored.height, src_width=stored.width,
-                           rotation=getattr(info, "rotation", stored.rotation))
+                dec = make(stream.expected_frames or 0)
                 dec.timestamps = times
                 return dec
             uri = stream.uri

@@ -22,7 +22,7 @@ from ..config import LiveConfig, SourceConfig
 from ..errors import SourceError, UnsupportedSourceError
 from .base import Frame, FrameSource, SourceInfo, SourceStats
 from .file import _ffmpeg_reason
-from .orientation import frame_rotation, orient
+from .orientation import frame_rotation, orient, stream_display_transform
 from .supervisor import AnyEvent, StallError, Supervisor
 from .uri import GSTREAMER_LIVE_KINDS, SourceURI, redact
 
@@ -128,15 +128,24 @@ class FFmpegLiveSource(SupervisedSource):
         self.decoder = "nvdec" if nvdec_device is not None else "cpu"  # what decodes the current connection
         self._told: set[str] = set()
 
-    def _nvdec_for(self, stream):
-        """An NVDEC decoder for this connection, or ``None`` (told once per reason) for the CPU."""
+    def _nvdec_for(self, stream, packet):
+        """An NVDEC decoder for this connection, made at its first ``packet`` (a keyframe), or
+        ``None`` (told once per reason) for the CPU. With ``orientation: auto`` the decoder turns
+        frames by the stream's display matrix, read by decoding that packet once on the CPU (PyAV
+        exposes no stream side data; see :func:`.orientation.stream_display_transform`)."""
         if self.nvdec_device is None:
             return None
         from ..errors import BackendUnavailableError
-        from .nvdec import NvdecDecoder
+        from .nvdec import NvdecDecoder, nvdec_codec, nvdec_unavailable_reason
 
+        rotation, mirror = 0, False
+        if (self.sc.orientation == "auto" and nvdec_unavailable_reason() is None
+                and nvdec_codec(stream.codec_context.name) is not None):
+            rotation, mirror = stream_display_transform(stream, packet)
         try:
-            return NvdecDecoder(stream, self.nvdec_device)
+            nvdec = NvdecDecoder(stream, self.nvdec_device, rotation=rotation, mirror=mirror)
+            self.info.rotation, self.info.mirror = rotation, mirror
+            return nvdec
         except Exception as exc:  # no NVDEC for this codec, or the decoder would not start
             why = str(exc) if isinstance(exc, BackendUnavailableError) else f"NVDEC decoder did not start ({exc})"
             if why not in self._told:
@@ -189,8 +198,8 @@ class FFmpegLiveSource(SupervisedSource):
             bad_in_a_row = 0
             packets = frames_out = 0
             gating = ctx.name in _INTER_CODECS
-            nvdec = self._nvdec_for(stream)
-            self.decoder = "nvdec" if nvdec is not None else "cpu"
+            choose = self.nvdec_device is not None  # NVDEC's decoder is made at the first packet decoded
+            self.decoder = "nvdec" if choose else "cpu"
             for packet in _stall_is_named(container.demux(stream), self.live.stall_timeout_s):
                 # the last, empty packet flushes the decoder (hardware decoders hold frames back)
                 if gating and packet.size:
@@ -200,6 +209,10 @@ class FFmpegLiveSource(SupervisedSource):
                     gating = False
                 elif gating:
                     continue
+                if choose and packet.size:
+                    choose = False
+                    nvdec = self._nvdec_for(stream, packet)
+                    self.decoder = "nvdec" if nvdec is not None else "cpu"
                 packets += 1
                 try:
                     if nvdec is not None:

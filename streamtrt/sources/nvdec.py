@@ -12,6 +12,7 @@ import importlib.util
 from typing import Any, Optional
 
 from ..errors import BackendUnavailableError
+from .orientation import orient_array
 
 # FFmpeg codec name -> PyNvVideoCodec cudaVideoCodec member
 _CODECS = {"h264": "H264", "hevc": "HEVC", "av1": "AV1", "vp9": "VP9", "vp8": "VP8",
@@ -39,10 +40,12 @@ def needs_annexb(codec_name: str, extradata: Optional[bytes]) -> bool:
 
 
 class NvdecDecoder:
-    """One connection's NVDEC decoder: PyAV packets in, BGR CuPy frames out, turned ``rotation``
-    degrees clockwise (the display rotation, :mod:`streamtrt.preprocess.orientation`) on the GPU."""
+    """One connection's NVDEC decoder: PyAV packets in, BGR CuPy frames out, shown as players show
+    them on the GPU: turned ``rotation`` degrees counterclockwise, then mirrored left-right if
+    ``mirror`` (the display matrix, as :class:`~streamtrt.sources.base.SourceInfo` and
+    :func:`~streamtrt.sources.orientation.orient` have it)."""
 
-    def __init__(self, stream: Any, device_id: int = 0, rotation: int = 0):
+    def __init__(self, stream: Any, device_id: int = 0, rotation: int = 0, mirror: bool = False):
         reason = nvdec_unavailable_reason()
         if reason:
             raise BackendUnavailableError(f"NVDEC live decode: {reason}")
@@ -53,11 +56,9 @@ class NvdecDecoder:
         member = nvdec_codec(ctx.name)
         if member is None:
             raise BackendUnavailableError(f"NVDEC cannot decode {ctx.name}")
-        from ..preprocess.orientation import rot90_k
-
         self._nvc, self._cupy = nvc, cupy
         self.device_id = device_id
-        self._k = rot90_k(rotation)  # np/cupy.rot90 quarter turns (counter-clockwise) for display
+        self.rotation, self.mirror = rotation % 360, bool(mirror)
         extradata = bytes(ctx.extradata or b"")
         self._bsf = None
         self._prefix = b""
@@ -109,7 +110,8 @@ class NvdecDecoder:
         with cupy.cuda.Device(self.device_id), self._stream:
             frames = self._decoder.Decode(pkt)
             # RGB surface -> an owned, upright BGR copy (the decoder reuses its surfaces), on the decoder's stream
-            out = [cupy.ascontiguousarray(cupy.rot90(cupy.from_dlpack(f)[..., ::-1], self._k)) for f in frames]
+            out = [cupy.ascontiguousarray(orient_array(cupy.from_dlpack(f)[..., ::-1], self.rotation, self.mirror,
+                                                       cupy)) for f in frames]
             if out:
                 self._stream.synchronize()
         return out

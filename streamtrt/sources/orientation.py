@@ -1,5 +1,11 @@
 """Display orientation: the display matrix (rotation side data) applied as players apply it.
 
+One convention everywhere (CPU and GPU paths): ``rotation`` is **counterclockwise** degrees
+(0, 90, 180, 270) as ffprobe reports it, and ``mirror`` a left-right flip after turning:
+displayed = ``np.rot90(decoded, rotation // 90)``, then ``np.fliplr`` if ``mirror``
+(:class:`~streamtrt.sources.base.SourceInfo`). The DALI graph that does the same on the GPU is
+``streamtrt.preprocess.dali.orient_sequence``.
+
 Phones store portrait video as landscape frames plus a display matrix saying how to turn them.
 FFmpeg's command-line tool (``autorotate``, fftools ``ffmpeg_filter.c``) and players turn the
 frames before showing them; so does streamtrt, with the same rules: the matrix's rotation
@@ -11,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import struct
-from typing import Optional
+from typing import Any, Optional
 
 import cv2
 import numpy as np
@@ -81,6 +87,47 @@ def orient(image: np.ndarray, rotation: int, mirror: bool = False) -> np.ndarray
     return image
 
 
+def orient_array(image: Any, rotation: int, mirror: bool = False, xp: Any = np) -> Any:
+    """:func:`orient` for any array module with NumPy's ``rot90`` (``xp``: ``numpy`` or ``cupy``):
+    ``image`` (H, W, ...) turned ``rotation`` degrees counterclockwise, then flipped left-right if
+    ``mirror``. Returns a view (not contiguous unless nothing is done)."""
+    k = (rotation // 90) % 4
+    if k:
+        image = xp.rot90(image, k)
+    return image[:, ::-1] if mirror else image
+
+
 def displayed_size(width: Optional[int], height: Optional[int], rotation: int) -> tuple[Optional[int], Optional[int]]:
     """``(width, height)`` as displayed: swapped by a quarter turn."""
     return (height, width) if rotation % 180 == 90 else (width, height)
+
+
+def stored_size(width: Optional[int], height: Optional[int], rotation: int) -> tuple[Optional[int], Optional[int]]:
+    """``(width, height)`` as stored in the file (what a decoder gives) for a displayed size:
+    :func:`displayed_size` undone (a quarter turn swaps them back)."""
+    return displayed_size(width, height, rotation)
+
+
+def stream_display_transform(stream: Any, packet: Any) -> tuple[int, bool]:
+    """``(rotation, mirror)`` of a PyAV video ``stream``, read by decoding ``packet`` (a keyframe)
+    on the CPU with the stream's own decoder, which is reset afterwards (a later decode must start
+    at a keyframe again).
+
+    For decoders that do not go through PyAV's frames (NVDEC): PyAV (up to 18) cannot read a
+    stream's side data (``VideoStream`` can only *write* a display matrix), but FFmpeg's decoder
+    attaches the stream's display matrix to every frame it decodes. ``(0, False)`` if the packet
+    gives no frame (logged)."""
+    import av
+
+    ctx = stream.codec_context
+    try:
+        frames = list(ctx.decode(packet)) or list(ctx.decode(None))
+    except av.error.FFmpegError as exc:
+        frames = []
+        log.warning("could not read the stream's display matrix (%s); frames are shown as stored", exc)
+    finally:
+        try:
+            ctx.flush_buffers()
+        except av.error.FFmpegError:
+            pass
+    return frame_rotation(frames[0]) if frames else (0, False)

@@ -27,3 +27,32 @@ def test_audio_longer_than_video_on_nvdec(tmp_path):
         results = list(pipe)  # raises DecodeError if an estimate were taken for missing frames
     assert len(results) == counted_frames(path) == 30
     assert pipe.summary.bad_frames == 0
+
+
+def _records(path, tmp_path, decoder: str, orientation: str = "auto"):
+    cfg = make_config(path, tmp_path, runtime={"decoder": decoder, "runner": "auto"})
+    del cfg["source"]
+    cfg["sources"] = [{"uri": str(path), "orientation": orientation}]
+    with Pipeline(load_config(cfg)) as pipe:
+        assert pipe.plan.decoder == decoder
+        out = [(r.width, r.height, r.timestamp) for r in pipe]
+        assert pipe.summary.bad_frames == 0
+    return out
+
+
+@pytest.mark.parametrize("orientation, size", [("auto", (768, 576)), ("ignore", (576, 768))])
+def test_rotated_case_on_nvdec_follows_the_orientation_option(tmp_path, orientation, size):
+    """Displayed (768x576, ffprobe's rotation applied) with ``auto``; as stored with ``ignore``:
+    the GPU path turns by the probe's rotation, never by one of its own."""
+    gpu = _records(CASES / "phone_portrait_rotate90.mp4", tmp_path, "dali-gpu", orientation)
+    assert len(gpu) == counted_frames(CASES / "phone_portrait_rotate90.mp4") == 40
+    assert {(w, h) for w, h, _ in gpu} == {size}
+
+
+@pytest.mark.parametrize("name", ["ts_concat_pts_reset.ts", "vfr_10fps_then_2fps.mkv", "raw_h264_10fps.h264",
+                                  "phone_portrait_rotate90.mp4"])
+def test_gpu_path_records_have_the_cpu_paths_timestamps(tmp_path, name):
+    gpu = _records(CASES / name, tmp_path, "dali-gpu")
+    cpu = _records(CASES / name, tmp_path, "cpu")
+    assert [t for *_, t in gpu] == pytest.approx([t for *_, t in cpu], abs=1e-9)
+    assert [(w, h) for w, h, _ in gpu] == [(w, h) for w, h, _ in cpu]

@@ -15,10 +15,11 @@ import pytest
 
 from streamtrt import Pipeline
 from streamtrt.engine import cuda_provider_available
-from streamtrt.preprocess.dali import DaliGpuVideoDecoder, dali_available
+from streamtrt.config import LiveConfig, SourceConfig
+from streamtrt.preprocess.dali import dali_available, open_gpu_video_decoder
 from streamtrt.preprocess.opencv import OpenCVPreprocessor
-from streamtrt.preprocess.orientation import probe_stored_video, rotate_frame
 from streamtrt.preprocess.spec import PreprocessSpec
+from streamtrt.sources import VideoFileSource, parse_source_uri, probe_video
 from streamtrt.sources.nvdec import nvdec_unavailable_reason
 from streamtrt.system import probe_cuda
 from tests.conftest import NANODET_INPUT, VIDEO, make_config
@@ -48,33 +49,56 @@ def ffprobe(path, *args):
 
 
 def upright_cpu_frames(path) -> list[np.ndarray]:
-    """The CPU path's frames as displayed: FFmpeg-decoded, turned by the display rotation."""
-    rotation = probe_stored_video(path).rotation
-    with av.open(str(path)) as c:
-        return [rotate_frame(f.to_ndarray(format="bgr24"), rotation) for f in c.decode(video=0)]
+    """The CPU path's frames (FFmpeg-decoded, turned by the display matrix: checked against the
+    ffmpeg tool in tests/sources/test_orientation.py)."""
+    with VideoFileSource(str(path), Path(path).name) as src:
+        return [f.image for f in src]
+
+
+def ffmpeg_shows(path, folder) -> np.ndarray:
+    """The first frame as the ffmpeg tool shows it (autorotate), BGR."""
+    png = folder / (Path(path).stem + ".png")
+    ffmpeg("-i", path, "-frames:v", "1", png)
+    import cv2
+
+    return cv2.imread(str(png))
 
 
 @pytest.fixture(scope="module")
 def rotated_clips(tmp_path_factory):
-    """The phone case, plus the sample clip's first frames tagged with each quarter turn."""
+    """The phone case, plus the sample clip's first frames with each of the eight display
+    transforms (quarter turns, with and without a mirror), written with PyAV."""
     folder = tmp_path_factory.mktemp("rot")
-    src = folder / "src.mp4"
-    ffmpeg("-i", VIDEO, "-frames:v", "12", "-c:v", "libx264", "-pix_fmt", "yuv420p", src)
     clips = {"case": ROTATED}
-    for tag in (90, 180, 270):
-        clips[tag] = folder / f"rot{tag}.mp4"
-        ffmpeg("-i", src, "-c", "copy", "-metadata:s:v:0", f"rotate={tag}", clips[tag])
+    with av.open(str(VIDEO)) as c:
+        images = [f.to_ndarray(format="bgr24")[::2, ::2] for _, f in zip(range(12), c.decode(video=0))]
+    for degrees in (0, 90, 180, 270):
+        for hflip in (False, True):
+            path = clips[(degrees, hflip)] = folder / f"o{degrees}{'m' if hflip else ''}.mp4"
+            with av.open(str(path), "w") as out:
+                stream = out.add_stream("libx264", rate=10)
+                stream.height, stream.width = images[0].shape[:2]
+                stream.pix_fmt = "yuv420p"
+                stream.set_display_rotation(degrees, hflip=hflip)
+                for img in images:
+                    for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="bgr24")):
+                        out.mux(packet)
+                for packet in stream.encode():
+                    out.mux(packet)
     return clips
 
 
-@pytest.mark.parametrize("which", ["case", 90, 180, 270])
-def test_nvdec_file_frames_come_out_upright(rotated_clips, which):
+ALL = ["case"] + [(d, m) for d in (0, 90, 180, 270) for m in (False, True)]
+
+
+@pytest.mark.parametrize("which", ALL, ids=str)
+def test_nvdec_file_frames_come_out_upright(rotated_clips, which, tmp_path):
     path = rotated_clips[which]
-    stored = probe_stored_video(path)
+    info = probe_video(Path(path), Path(path).name)
     truth = upright_cpu_frames(path)
-    dec = DaliGpuVideoDecoder(str(path), SPEC, 5, len(truth), stored.height, stored.width, keep_frames=True,
-                              rotation=stored.rotation)
-    assert (dec.height, dec.width) == stored.display_size == truth[0].shape[:2]
+    assert np.abs(truth[0].astype(int) - ffmpeg_shows(path, tmp_path)).mean() < 2  # the CPU path shows what ffmpeg shows
+    dec = open_gpu_video_decoder(str(path), info, SPEC, 5, len(truth), keep_frames=True)
+    assert (dec.height, dec.width) == (info.height, info.width) == truth[0].shape[:2]
     batches = list(dec)
     kept = np.concatenate([b.frames for b in batches])
     assert kept.shape == (len(truth),) + truth[0].shape
@@ -89,21 +113,44 @@ def test_nvdec_file_frames_come_out_upright(rotated_clips, which):
 
 
 @pytest.mark.skipif(nvdec_unavailable_reason() is not None, reason=str(nvdec_unavailable_reason()))
-@pytest.mark.parametrize("which", ["case", 90, 180])
+@pytest.mark.parametrize("which", ALL, ids=str)
 def test_live_nvdec_decoder_turns_frames_upright(rotated_clips, which):
     from streamtrt.sources.nvdec import NvdecDecoder
 
     path = rotated_clips[which]
-    stored = probe_stored_video(path)
+    info = probe_video(Path(path), Path(path).name)
     truth = upright_cpu_frames(path)
     frames = []
     with av.open(str(path)) as c:
-        dec = NvdecDecoder(c.streams.video[0], 0, rotation=stored.rotation)
+        dec = NvdecDecoder(c.streams.video[0], 0, rotation=info.rotation, mirror=info.mirror)
         for packet in c.demux(video=0):
             frames += [f.get() for f in dec.decode(packet if packet.size else None)]
         dec.close()
     assert len(frames) == len(truth) and frames[0].shape == truth[0].shape
     assert np.abs(np.stack(frames).astype(int) - np.stack(truth).astype(int)).mean() < 3
+
+
+@pytest.mark.skipif(nvdec_unavailable_reason() is not None, reason=str(nvdec_unavailable_reason()))
+@pytest.mark.parametrize("which", ["case", (90, True), (270, False)], ids=str)
+@pytest.mark.parametrize("orientation", ["auto", "ignore"])
+def test_live_source_on_nvdec_reads_the_display_matrix(rotated_clips, which, orientation):
+    """The live source (ffmpeg:// here) on NVDEC reads the stream's display matrix itself (no PyAV
+    frame there) and gives what its CPU decode gives; ``ignore`` keeps frames as stored."""
+    from streamtrt.sources.live import FFmpegLiveSource
+
+    uri = f"ffmpeg://{rotated_clips[which]}"
+    got = {}
+    for nvdec in (True, False):
+        sc = SourceConfig(uri=uri, live=False, orientation=orientation)
+        source = FFmpegLiveSource(parse_source_uri(uri), "cam", sc, LiveConfig(), nvdec_device=0 if nvdec else None)
+        images = [f.image if isinstance(f.image, np.ndarray) else f.image.get() for f in source]
+        got[nvdec] = (images, source.decoder, source.info.rotation, source.info.mirror)
+    (gpu, decoder, rotation, mirror), (cpu, _, cpu_rotation, cpu_mirror) = got[True], got[False]
+    assert decoder == "nvdec" and (rotation, mirror) == (cpu_rotation, cpu_mirror)
+    info = probe_video(Path(rotated_clips[which]), "clip", orientation=orientation)
+    assert (rotation, mirror) == (info.rotation, info.mirror)
+    assert len(gpu) == len(cpu) and gpu[0].shape == cpu[0].shape == (info.height, info.width, 3)
+    assert np.abs(np.stack(gpu).astype(int) - np.stack(cpu).astype(int)).mean() < 3
 
 
 def _persons(path, tmp_path, runtime, sinks=()):
@@ -153,7 +200,7 @@ def test_gpu_pipeline_keeps_variable_frame_rate(tmp_path):
 def test_nvdec_file_path_shows_what_an_edit_list_shows(tmp_path):
     """An MP4 cut with -c copy: the container holds frames before the cut that players hide.
     The GPU path must give the CPU path's frames (FFmpeg honours the edit list)."""
-    from streamtrt.preprocess.frametimes import presentation_times
+    from streamtrt.sources.frametimes import presentation_times
 
     trimmed = tmp_path / "trimmed.mp4"
     ffmpeg("-ss", "1.05", "-i", VIDEO, "-t", "2", "-c", "copy", trimmed)
@@ -161,7 +208,8 @@ def test_nvdec_file_path_shows_what_an_edit_list_shows(tmp_path):
         cpu = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
     times = presentation_times(str(trimmed))
     assert len(times) == len(cpu)
-    dec = DaliGpuVideoDecoder(str(trimmed), SPEC, 4, len(times), 576, 768, keep_frames=True)
+    dec = open_gpu_video_decoder(str(trimmed), probe_video(trimmed, "trimmed.mp4"), SPEC, 4, len(times),
+                                 keep_frames=True)
     kept = np.concatenate([b.frames for b in dec])
     per_frame = np.abs(kept.astype(int) - np.stack(cpu).astype(int)).mean(axis=(1, 2, 3))
     print("mean abs diff per frame, GPU vs CPU:", np.round(per_frame, 2).tolist())

@@ -1,5 +1,7 @@
 """GpuDecodeStage without a GPU: a stand-in decoder with the DALI decoder's interface shows that
-frames get the decoder's displayed size and their own presentation times (VFR kept)."""
+frames get the decoder's displayed size (rotation/mirror applied on the GPU, see
+tests/preprocess/test_orientation.py) and their own presentation times (VFR kept; the times come
+from sources.frametimes, equal to the CPU path's: tests/sources/test_frametimes.py)."""
 
 import queue
 
@@ -45,9 +47,9 @@ def run_stage(decoder, fps, stored_size):
 
 def test_frames_carry_their_own_times_and_the_displayed_size():
     times = [0.0, 0.1, 0.2, 0.7, 1.2]  # 10 fps, then 2 fps
-    metas = run_stage(FakeDecoder([2, 2, 1], times), 10.0, (768, 576))  # the probe's stored (portrait) size
+    metas = run_stage(FakeDecoder([2, 2, 1], times), 10.0, (768, 576))  # a size the decoder's own replaces
     assert [m.timestamp for m in metas] == times
-    assert {(m.height, m.width) for m in metas} == {(576, 768)}
+    assert {(m.height, m.width) for m in metas} == {(576, 768)}  # the decoder's: displayed, turned on the GPU
     assert [m.index for m in metas] == list(range(5))
 
 

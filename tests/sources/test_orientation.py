@@ -108,3 +108,48 @@ def test_all_eight_orientations_match_ffmpeg(tmp_path, first_frames, degrees, hf
     for got, ref in zip(frames, want):
         assert got.shape == ref.shape
         assert np.abs(got.astype(int) - ref).mean() < 2.0
+
+
+def test_orient_array_is_orient_for_any_array_module():
+    """The helper live NVDEC uses with CuPy, here with NumPy: the same eight transforms as ``orient``."""
+    from streamtrt.sources.orientation import orient_array
+
+    img = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    for rot in (0, 90, 180, 270):
+        for mirror in (False, True):
+            assert np.array_equal(orient_array(img, rot, mirror, np), orient(img, rot, mirror))
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("degrees", [0, 90, 270])
+@pytest.mark.parametrize("hflip", [False, True])
+def test_stream_display_transform_reads_the_matrix_before_any_frame(tmp_path, first_frames, degrees, hflip):
+    """What live NVDEC turns by (it never sees a PyAV frame): the transform read by decoding the
+    first keyframe once on the CPU is the probe's, and the stream's decoder then decodes every
+    frame from that keyframe again."""
+    import av
+
+    from streamtrt.sources.orientation import stream_display_transform
+
+    path = tmp_path / f"o{degrees}{'m' if hflip else ''}.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 96, 72, "yuv420p"
+        stream.set_display_rotation(degrees, hflip=hflip)
+        for img in first_frames[:6]:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img[::8, ::8]),
+                                                                  format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    probed = VideoFileSource(str(path), path.name).info  # checked against ffmpeg above
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        s.thread_type = "SLICE"
+        got, n = None, 0
+        for packet in c.demux(s):
+            if got is None:
+                got = stream_display_transform(s, packet)
+            n += len(packet.decode())
+    assert got == (probed.rotation, probed.mirror)
+    assert n == 6
