@@ -209,13 +209,15 @@ class FFmpegLiveSource(SupervisedSource):
                     continue
                 for vframe in frames:
                     frames_out += 1
-                    last_frame = time.monotonic()
                     if nvdec is not None:  # already a BGR device array
                         self.info.height, self.info.width = int(vframe.shape[0]), int(vframe.shape[1])
                         yield vframe
-                        continue
-                    self.info.width, self.info.height = vframe.width, vframe.height
-                    yield vframe.to_ndarray(format="bgr24")
+                    else:
+                        self.info.width, self.info.height = vframe.width, vframe.height
+                        yield vframe.to_ndarray(format="bgr24")
+                    # After the yield: time spent waiting for a full lane (live.drop_stale: false,
+                    # inference behind) is back-pressure, not a stall of the camera.
+                    last_frame = time.monotonic()
                 if time.monotonic() - last_frame > self.live.stall_timeout_s:
                     raise StallError(f"no frame for {self.live.stall_timeout_s:g} s")
             if packets > 1 and not frames_out:
