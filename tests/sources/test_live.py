@@ -231,6 +231,29 @@ def test_mjpeg_slower_than_declared_is_not_a_stall(tmp_path, mjpeg_frames):
     assert np.median(np.diff(ts)) > 0.2 and ts[-1] - ts[0] <= wall
 
 
+def test_a_consumer_that_holds_back_a_kept_stream_is_not_a_stall(tmp_path, mjpeg_frames):
+    """With every frame kept (drop_stale false), a full lane blocks the reader: back-pressure,
+    not a camera that stopped sending, so no reconnect and no frame lost."""
+    with MjpegServer(mjpeg_frames, fps=10) as server:
+        cfg = live_config(server.url, tmp_path, supervision={"stall_timeout_s": 1.0, "drop_stale": False})
+        pipe = Pipeline.from_config(cfg)
+        results = []
+        watchdog = threading.Timer(120.0, pipe.stop)
+        watchdog.start()
+        try:
+            with pipe:
+                for r in pipe:
+                    results.append(r.frame_index)
+                    if len(results) == 3:
+                        time.sleep(3.0)  # every queue fills; the reader waits far past the stall timeout
+                    if len(results) == 20:
+                        pipe.stop()
+        finally:
+            watchdog.cancel()
+    assert results[:20] == list(range(20))
+    assert pipe.summary.streams["cam"]["reconnects"] == 0 and pipe.summary.streams["cam"]["dropped"] == 0
+
+
 def test_mjpeg_faster_than_inference_drops_stale_frames(tmp_path, mjpeg_frames):
     """A 150 fps camera outruns CPU inference: stale frames are dropped, latency stays bounded."""
     with MjpegServer(mjpeg_frames, fps=150) as server:
