@@ -160,6 +160,7 @@ def test_doctor_reports_the_plan():
     assert data["plan"]["runner"] in ("onnxruntime-cpu", "onnxruntime-cuda")
 
 
+@pytest.mark.slow
 def test_bench_reports_ratios(tmp_path, short_clip):
     out = tmp_path / "b.json"
     proc = streamtrt("bench", SAMPLE_CONFIG, "--source", short_clip, "--frames", "12", "--json", out)
@@ -176,6 +177,7 @@ def test_help_lists_commands():
     assert proc.returncode == 0 and all(c in proc.stdout for c in ("run", "doctor", "bench"))
 
 
+@pytest.mark.slow
 def test_bench_reports_tracking_cost(tmp_path, short_clip):
     out = tmp_path / "b.json"
     proc = streamtrt("bench", ROOT / "configs" / "sample-tracking.yaml", "--source", short_clip, "--frames", "12",
@@ -186,6 +188,7 @@ def test_bench_reports_tracking_cost(tmp_path, short_clip):
     assert "tracking + analytics" in proc.stdout
 
 
+@pytest.mark.slow
 def test_bench_streams_finds_the_real_time_count(tmp_path):
     """`bench --streams`: decode alone, unpaced and real-time phases side by side; rates count from
     the moment every stream is running."""

@@ -47,6 +47,7 @@ def test_outbox_is_durable_ordered_and_bounded(tmp_path):
 
 
 # -- schema, filters, CSV -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_records_validate_against_the_versioned_schemas(tmp_path):
     out = tmp_path / "d.jsonl"
     cfg = load_config(ROOT / "configs" / "sample-tracking.yaml",
