@@ -55,11 +55,16 @@ def reference_detections(frames):
     return results
 
 
-@pytest.mark.parametrize("preprocessor", ["opencv", "dali"])
-def test_pipeline_matches_plain_reference_frame_by_frame(tmp_path, preprocessor):
+@pytest.fixture(scope="module")
+def expected():
+    """The reference's detections on the first FRAMES frames (computed once for both preprocessors)."""
     with av.open(str(VIDEO)) as c:
         frames = [f.to_ndarray(format="bgr24") for _, f in zip(range(FRAMES), c.decode(video=0))]
-    expected = reference_detections(frames)
+    return reference_detections(frames)
+
+
+@pytest.mark.parametrize("preprocessor", ["opencv", "dali"])
+def test_pipeline_matches_plain_reference_frame_by_frame(tmp_path, preprocessor, expected):
     cfg = make_config(VIDEO, tmp_path, runtime={"max_frames": FRAMES, "batch_size": 4, "preprocessor": preprocessor},
                       postprocess={"score_threshold": SCORE, "iou_threshold": IOU, "max_detections": 1000})
     with Pipeline.from_config(cfg) as pipe:

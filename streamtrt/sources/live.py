@@ -230,18 +230,20 @@ class FFmpegLiveSource(SupervisedSource):
                     continue
                 for vframe in frames:
                     frames_out += 1
-                    last_frame = time.monotonic()
                     if nvdec is not None:  # already a BGR device array
                         self.info.height, self.info.width = int(vframe.shape[0]), int(vframe.shape[1])
                         yield vframe
-                        continue
-                    image = vframe.to_ndarray(format="bgr24")
-                    if self.sc.orientation == "auto":  # a display matrix, e.g. a phone's MP4 over HTTP
-                        rotation, mirror = frame_rotation(vframe)
-                        image = orient(image, rotation, mirror)
-                        self.info.rotation, self.info.mirror = rotation, mirror
-                    self.info.height, self.info.width = image.shape[:2]
-                    yield image, vframe.pts, vframe.time_base if vframe.pts is not None else None
+                    else:
+                        image = vframe.to_ndarray(format="bgr24")
+                        if self.sc.orientation == "auto":  # a display matrix, e.g. a phone's MP4 over HTTP
+                            rotation, mirror = frame_rotation(vframe)
+                            image = orient(image, rotation, mirror)
+                            self.info.rotation, self.info.mirror = rotation, mirror
+                        self.info.height, self.info.width = image.shape[:2]
+                        yield image, vframe.pts, vframe.time_base if vframe.pts is not None else None
+                    # After the yield: time spent waiting for a full lane (live.drop_stale: false,
+                    # inference behind) is back-pressure, not a stall of the camera.
+                    last_frame = time.monotonic()
                 if time.monotonic() - last_frame > self.live.stall_timeout_s:
                     raise StallError(f"no frame for {self.live.stall_timeout_s:g} s (stall)")
             if packets > 1 and not frames_out:

@@ -5,7 +5,7 @@ parser's error objects; the cache, keys, profiles, calibration batches and CLI a
 
 import json
 import multiprocessing
-import time
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -126,23 +126,34 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
 
 
-def _hold_lock(root, seconds, ready):
+def _hold_lock(root, ready, release):
     with EngineCache(Path(root)).lock(KEY):
         ready.set()
-        time.sleep(seconds)
+        release.wait(120)
 
 
 def test_lock_makes_a_second_process_wait(tmp_path):
+    """The second taker gets the lock only once the holder lets go, however slow the machine."""
     ctx = multiprocessing.get_context("spawn")
-    ready = ctx.Event()
-    holder = ctx.Process(target=_hold_lock, args=(str(tmp_path), 1.5, ready))
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(str(tmp_path), ready, release))
     holder.start()
-    assert ready.wait(30)
-    t0 = time.monotonic()
-    with EngineCache(tmp_path).lock(KEY):
-        waited = time.monotonic() - t0
-    holder.join(10)
-    assert waited > 0.8
+    try:
+        assert ready.wait(60)
+        got = threading.Event()
+
+        def take():
+            with EngineCache(tmp_path).lock(KEY):
+                got.set()
+
+        taker = threading.Thread(target=take, daemon=True)
+        taker.start()
+        assert not got.wait(1.0)  # held by the other process: waiting
+        release.set()
+        assert got.wait(60)  # and taken as soon as it is free
+    finally:
+        release.set()
+        holder.join(30)
 
 
 # -- profiles and flags -------------------------------------------------------------------------

@@ -47,6 +47,7 @@ def test_outbox_is_durable_ordered_and_bounded(tmp_path):
 
 
 # -- schema, filters, CSV -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_records_validate_against_the_versioned_schemas(tmp_path):
     out = tmp_path / "d.jsonl"
     cfg = load_config(ROOT / "configs" / "sample-tracking.yaml",
@@ -111,7 +112,9 @@ def test_broker_down_for_30_s_loses_nothing(tmp_path):
     while pipe.summary.frames < 40:
         time.sleep(0.05)
     broker.stop()
-    time.sleep(30)
+    down = time.time()
+    while (time.time() - down < 30 or pipe.summary.frames <= 100) and time.time() - down < 300:
+        time.sleep(0.2)  # down for 30 s, and until the pipeline has gone on, however slow this machine
     assert pipe.summary.frames > 100 and sink.pending() > 0  # the pipeline went on; records waited
     broker.start()
     runner.join(120)
@@ -172,7 +175,9 @@ def test_wrong_credentials_are_one_clear_line(tmp_path, short_clip, monkeypatch)
                              "--sink", f"mqtt://127.0.0.1:{broker.port}/t?outbox={tmp_path / 'o2.sqlite'}"],
                             cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
         assert ok.returncode == 0, ok.stderr
-        time.sleep(1)
+        deadline = time.time() + 30
+        while len(sub.ids()) < 12 and time.time() < deadline:
+            time.sleep(0.1)
         assert len(sub.ids()) == 12
         sub.close()
     finally:
@@ -241,20 +246,20 @@ def parse_prometheus(text: str) -> dict[str, float]:
 
 
 def test_metrics_endpoint_is_scraped_and_parsed(tmp_path):
-    cfg = load_config(make_config(ROOT / "samples" / "vtest.mp4", tmp_path, runtime={"max_frames": 200}),
+    cfg = load_config(make_config(ROOT / "samples" / "vtest.mp4", tmp_path, runtime={"max_frames": 30}),
                       ["metrics.enabled=true", "metrics.port=0"])
     pipe = Pipeline(cfg)
     scraped = {}
 
     def on_result(result):
-        if result.frame_index == 100 and pipe.metrics is not None:
+        if result.frame_index == 20 and pipe.metrics is not None:
             url = "http://%s:%d/metrics" % pipe.metrics.address[:2]
             scraped.update(parse_prometheus(urllib.request.urlopen(url, timeout=5).read().decode()))
 
     pipe.run(on_result=on_result)
     pipe.close()
     assert pipe.metrics.address[0] == "127.0.0.1"
-    assert scraped['streamtrt_frames_total{stream="0"}'] >= 100
+    assert scraped['streamtrt_frames_total{stream="0"}'] >= 20
     assert scraped['streamtrt_fps{stream="0"}'] > 0
     assert 'streamtrt_queue_depth{queue="batches"}' in scraped
     assert scraped['streamtrt_stream_latency_seconds{stream="0",quantile="0.99"}'] > 0

@@ -3,6 +3,7 @@
 import json
 
 import av
+import pytest
 
 from streamtrt import Pipeline
 from streamtrt.config import load_config
@@ -24,8 +25,14 @@ def run(tmp_path, *overrides):
     return lines, summary
 
 
-def test_ids_events_and_counts_are_identical_across_runs_and_batch_sizes(tmp_path):
-    a, sa = run(tmp_path)
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    """The sample-tracking config as it is (batch 1), run once for the tests that read it."""
+    return run(tmp_path_factory.mktemp("tracking"))
+
+
+def test_ids_events_and_counts_are_identical_across_runs_and_batch_sizes(tmp_path, default_run):
+    a, sa = default_run
     b, sb = run(tmp_path, "runtime.batch_size=4", "runtime.slots=3")
     c, _ = run(tmp_path, "runtime.preprocessor=opencv", "runtime.batch_size=3")
     assert a == b
@@ -34,8 +41,8 @@ def test_ids_events_and_counts_are_identical_across_runs_and_batch_sizes(tmp_pat
     assert abs(len(c) - len(a)) <= len(a) // 10
 
 
-def test_records_carry_tracker_ids_and_events_have_their_own_lines(tmp_path):
-    lines, summary = run(tmp_path)
+def test_records_carry_tracker_ids_and_events_have_their_own_lines(default_run):
+    lines, summary = default_run
     frames = [l for l in lines if l["schema"] == "streamtrt.frame/1"]
     events = [l for l in lines if l["schema"] == "streamtrt.event/1"]
     assert [f["frame_index"] for f in frames] == list(range(FRAMES))
