@@ -59,7 +59,7 @@ class RunSummary:
             + (f", {self.bad_frames} bad frames" if self.bad_frames else "")
             + (" [interrupted]" if self.interrupted else ""),
             f"plan: decoder {self.plan.get('decoder')}, preprocessor {self.plan.get('preprocessor')}, "
-            f"runner {self.plan.get('runner')}",
+            f"runner {self.plan.get('runner')}" + _threads_note(self.plan.get("threads")),
         ]
         for e in self.engines:
             lines.append(f"{e['label']}: {e['frames']} frames from stream(s) {', '.join(e['streams']) or '-'}")
@@ -84,3 +84,12 @@ class RunSummary:
                 lines.append(f"  stream {sid:<10} {s['state']:<12} {s['frames']:>7} frames, latency p50 "
                              f"{lat.get('p50', 0):.1f} ms p99 {lat.get('p99', 0):.1f} ms{extra}  {s['uri']}")
         return "\n".join(lines)
+
+
+def _threads_note(t) -> str:
+    """`` (2 runs x 1 thread, no spin)`` for a CPU runner's thread plan; empty otherwise."""
+    if not t or not t.get("intra_op"):
+        return ""
+    runs = t.get("workers", 1)
+    return (f" ({runs} run{'s' if runs != 1 else ''} x {t['intra_op']} thread{'s' if t['intra_op'] != 1 else ''}"
+            f"{'' if t.get('spin') else ', no spin'})")
