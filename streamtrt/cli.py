@@ -325,14 +325,13 @@ def quantize(model: str, calib: str, output: Optional[str], frames: int, config_
     extra = list(overrides) + [f"model.path={json.dumps(os.path.abspath(model))}"]
     cfg = load_config(config_path, extra) if config_path else load_config(
         {"source": calib, "model": {"path": os.path.abspath(model)}}, list(overrides))
-    i = cfg.model.input
-    _notice(f"preprocessing: {i.resize}, {i.color}, mean {list(i.mean)}, std {list(i.std)}"
-            + ("" if config_path else " (defaults: give --config for the job's own)"))
     result = quantize_model(cfg, calib, _Path(output) if output else None, frames, method, target,
                             per_channel=not per_tensor, reduce_range=reduce_range,
                             cache_dir=_Path(cache_dir) if cache_dir else None, report=_notice)
     for reason in result.reasons:
         _notice(reason)
+    if not config_path:
+        _notice("preprocessing was the config defaults: give --config JOB.yaml to calibrate with the job's own")
     click.echo(str(result.output))
 
 

@@ -165,7 +165,8 @@ def quantize_model(cfg: Config, source: str, output: Optional[Path] = None, fram
     if method == "percentile":
         extra["CalibPercentile"] = 99.999
     report(f"quantizing {model.name} for {target}: {method} calibration on {len(cset.tensors)} frames, "
-           f"{'per-channel' if per_channel else 'per-tensor'} weights")
+           f"{'per-channel' if per_channel else 'per-tensor'} weights; preprocessing {spec.width}x{spec.height} "
+           f"{spec.resize}, {spec.color}, mean {list(spec.mean)}, std {list(spec.std)}")
     with tempfile.TemporaryDirectory(prefix="streamtrt-quant-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         # Shape inference and graph optimisation first, as ONNX Runtime recommends (symbolic shape
