@@ -1,7 +1,14 @@
 """streamtrt against Ultralytics' own predictor on the same ONNX YOLOv8n, the same clip, in one run.
 
     YOLO_OFFLINE=1 PYTHONPATH=. /work/venv-ul/bin/python benchmarks/peer_ultralytics.py \
-        --model yolov8n-640.onnx [--source samples/vtest.mp4] [--frames 200] [--rounds 3]
+        [--model yolov8n-640.onnx] [--source samples/vtest.mp4] [--frames 200] [--rounds 3]
+
+Without --model, the model is made here (no download): Ultralytics' own export of
+``yolov8n.yaml`` at 640 with random weights (seed 0). A fresh random YOLOv8n gives the same
+outputs for every image (activations vanish through the untrained layers, and the class bias
+makes every score ~1e-4), which would compare nothing. So before export, the BatchNorm
+statistics are taken from 8 frames of the clip, and the class bias is set so that about 0.3%
+of anchors score above 0.25. Detections then depend on the image, as with trained weights.
 
 Runners, each end to end from the video file to final boxes (decode, letterbox, inference, NMS):
 
@@ -102,6 +109,61 @@ class Meter:
         self.wall, self.cpu = time.perf_counter() - self.t0, time.process_time() - self.c0
 
 
+def make_model(path: Path, source: str) -> Path:
+    """Ultralytics' ONNX export of a random-weight YOLOv8n at 640 whose detections depend on the
+    image (see the module docstring). Deterministic for a given clip and library versions."""
+    import shutil
+    import tempfile
+
+    import torch
+    from ultralytics import YOLO
+
+    torch.manual_seed(0)
+    yolo = YOLO("yolov8n.yaml")
+    net = yolo.model
+    cap = cv2.VideoCapture(source)
+    frames = []
+    for k in range(200):
+        ok, img = cap.read()
+        if not ok:
+            break
+        if k % 25 == 0:
+            frames.append(np.ascontiguousarray(letterbox(img)[0][:, :, ::-1].transpose(2, 0, 1)) / 255.0)
+    cap.release()
+    batch = torch.from_numpy(np.stack(frames).astype(np.float32))
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # a plain average over the calibration batch
+    net.train()
+    with torch.no_grad():
+        net(batch)
+    net.eval()
+    head = net.model[-1]
+    logits = []
+    hooks = [head.cv3[i][-1].register_forward_hook(lambda m, i, o: logits.append((o - m.bias.view(1, -1, 1, 1))
+                                                                                  .amax(1).flatten(1)))
+             for i in range(len(head.cv3))]
+    with torch.no_grad():
+        net(batch)
+    for h in hooks:
+        h.remove()
+    top = float(np.percentile(torch.cat(logits, 1).numpy(), 99.7))
+    with torch.no_grad():
+        for branch in head.cv3:
+            branch[-1].bias.fill_(float(np.log(0.25 / 0.75)) - top)
+    with tempfile.TemporaryDirectory() as tmp:
+        cwd = os.getcwd()
+        os.chdir(tmp)
+        try:
+            exported = yolo.export(format="onnx", imgsz=640)
+        finally:
+            os.chdir(cwd)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(exported, path)
+    return path
+
+
 # -- runners ------------------------------------------------------------------------------------
 def run_ultralytics(model, source, frames, conf, iou):
     out = []
@@ -193,7 +255,7 @@ def run_streamtrt(cfg):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--model", help="ONNX YOLOv8n at 640 (default: made here, see above)")
     ap.add_argument("--source", default=str(ROOT / "samples" / "vtest.mp4"))
     ap.add_argument("--frames", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=3)
@@ -201,7 +263,9 @@ def main() -> None:
     ap.add_argument("--iou", type=float, default=0.7)
     ap.add_argument("--set", dest="overrides", action="append", default=[],
                     help="streamtrt config override for its runner (repeatable)")
-    ap.add_argument("--only", default="ultralytics,opencv+ort,streamtrt,ort alone")
+    ap.add_argument("--only", default="ultralytics,opencv+ort,streamtrt,streamtrt-1x2,ort alone",
+                    help="runners; streamtrt-1x2 is streamtrt with runtime.threads=2 (one run of 2 threads, "
+                         "the plan before the thread budget)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "peer-ultralytics-cpu.json"))
     args = ap.parse_args()
 
@@ -212,7 +276,12 @@ def main() -> None:
 
     import streamtrt
 
-    model, source, frames = os.path.abspath(args.model), os.path.abspath(args.source), args.frames
+    source, frames = os.path.abspath(args.source), args.frames
+    if args.model:
+        model = os.path.abspath(args.model)
+    else:
+        model = str(make_model(Path("/tmp/streamtrt-peer/yolov8n-640-bnstats.onnx"), source))
+        print(f"model: {model} (random weights, BatchNorm statistics from the clip)", file=sys.stderr)
     yolo = YOLO(model, task="detect")
     first = cv2.VideoCapture(source).read()[1]
     yolo.predict(first, imgsz=640, conf=args.conf, iou=args.iou, verbose=False)  # sets up the predictor
@@ -224,6 +293,8 @@ def main() -> None:
         "ultralytics": lambda: run_ultralytics(yolo, source, frames, args.conf, args.iou),
         "opencv+ort": lambda: run_plain(session, source, frames, args.conf, args.iou),
         "streamtrt": lambda: run_streamtrt(cfg),
+        "streamtrt-1x2": lambda: run_streamtrt(streamtrt_config(model, source, frames, args.conf, args.iou,
+                                                                args.overrides + ["runtime.threads=2"])),
         "ort alone": lambda: run_ort_alone(session, tensor, frames),
     }
     names = [n.strip() for n in args.only.split(",")]
@@ -239,8 +310,8 @@ def main() -> None:
                          "frames": n, "load": round(os.getloadavg()[0], 1)}
             if name != "ort alone":
                 detections[name] = d
-            if name == "streamtrt":
-                extra = {"plan": m.plan, "stages": m.stages}
+            if name.startswith("streamtrt"):
+                extra[name] = {"plan": m.plan, "stages": m.stages}
             print(f"round {k + 1}: {name:12s} {row[name]['fps']:6.2f} fps, "
                   f"{row[name]['cpu_ms_per_frame']:6.1f} CPU ms/frame, load {row[name]['load']}", file=sys.stderr)
         rounds.append(row)
@@ -261,7 +332,7 @@ def main() -> None:
             if name != "ultralytics":
                 agree[name] = {str(t): agreement(d, detections["ultralytics"], t).as_dict() for t in (0.5, 0.9)}
     report = {
-        "model": model, "source": source, "frames": frames, "conf": args.conf, "iou": args.iou,
+        "model": model, "model_made_here": not args.model, "source": source, "frames": frames, "conf": args.conf, "iou": args.iou,
         "detections_per_frame_ultralytics": (round(sum(len(x) for x in detections["ultralytics"])
                                              / max(1, len(detections["ultralytics"])), 2)
                                              if "ultralytics" in detections else None),
