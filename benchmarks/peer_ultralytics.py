@@ -156,7 +156,7 @@ def make_model(path: Path, source: str) -> Path:
         cwd = os.getcwd()
         os.chdir(tmp)
         try:
-            exported = yolo.export(format="onnx", imgsz=640)
+            exported = os.path.join(tmp, yolo.export(format="onnx", imgsz=640))
         finally:
             os.chdir(cwd)
         path.parent.mkdir(parents=True, exist_ok=True)
