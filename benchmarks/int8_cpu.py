@@ -47,6 +47,8 @@ def main() -> None:
     ap.add_argument("--calib-frames", type=int, default=128)
     ap.add_argument("--method", default="minmax")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--runner", default="onnxruntime-cpu", help="e.g. onnxruntime-cuda on a GPU machine")
+    ap.add_argument("--decoder", default="cpu")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "int8-cpu.json"))
     args = ap.parse_args()
 
@@ -56,7 +58,7 @@ def main() -> None:
     t0 = time.perf_counter()
     q = quantize_model(cfg, source, int8, args.calib_frames, args.method, report=lambda m: print(m, file=sys.stderr))
     quant_s = time.perf_counter() - t0
-    base = [f"runtime.max_frames={args.frames}", "runtime.decoder=cpu", "runtime.runner=onnxruntime-cpu"]
+    base = [f"runtime.max_frames={args.frames}", f"runtime.decoder={args.decoder}", f"runtime.runner={args.runner}"]
     if args.source:
         base += [f"source={json.dumps(args.source)}"]
     runs = {"fp32": [], "int8": []}
@@ -79,6 +81,7 @@ def main() -> None:
         "qdq_nodes": {k: q.op_counts.get(k, 0) for k in ("QuantizeLinear", "DequantizeLinear")},
         "fps": runs, "cpu_ms_per_frame": cpu,
         "int8_vs_fp32": agree,
+        "runner": args.runner, "decoder": args.decoder,
         "machine": {"cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
                     "loadavg_end": os.getloadavg(), "onnxruntime": onnxruntime.__version__},
     }
