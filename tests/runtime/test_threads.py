@@ -64,3 +64,16 @@ def test_pipeline_with_two_workers_matches_one_run_at_a_time(short_clip, tmp_pat
     assert [i for i, _ in two] == list(range(8)) == [i for i, _ in one]
     for (_, a), (_, b) in zip(one, two):
         assert np.allclose(a.xyxy, b.xyxy, atol=1e-3) and np.array_equal(a.class_id, b.class_id)
+
+
+def test_chunks_of_a_large_batch_run_side_by_side_in_order(tmp_path):
+    from streamtrt.runtime.stages import run_batched
+
+    runner = OnnxRuntimeRunner(mean_model(tmp_path / "m.onnx"), threads=1, spin=False, workers=2)
+    runner.activate()
+    try:
+        batch = np.stack([np.full((3, 32, 32), i, np.float32) for i in range(5)])  # the model takes 1 at a time
+        assert run_batched(runner, "images", batch)["means"][:, 0].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+        assert not runner._futures  # every submitted chunk was collected
+    finally:
+        runner.deactivate()
