@@ -2,9 +2,9 @@
 
 On a small CPU every stage competes for the same cores. ONNX Runtime's intra-op pool alone fills
 them, and its idle threads spin. Decode and preprocess threads then take cores from inference,
-and inference takes them back. Measured on a 2-core AMD EPYC with an ONNX YOLOv8n at 640
-(benchmarks/peer_ultralytics.py): one run with 1 thread took 140 CPU ms; with 2 threads, 150-170
-CPU ms without spinning and 250 CPU ms with it. So on few cores the plan runs whole frames side
+and inference takes them back. Measured with ONNX Runtime 1.32 on a shared (busy) 2-core AMD EPYC
+with an ONNX YOLOv8n at 640: one run with 1 thread took 140 CPU ms; with 2 threads, 150-170 CPU ms
+without spinning and 250 CPU ms with it. So on few cores the plan runs whole frames side
 by side, each on one thread, without spinning. Frame-level parallelism has no synchronisation
 inside a run, and decode and preprocessing fill the gaps between runs.
 """
