@@ -34,7 +34,7 @@ class Plan:
             out["engines"] = list(self.engines)
         if self.live_decoder != "cpu" and self.has_live:
             out["live_decoder"] = self.live_decoder
-        if self.threads:
+        if self.threads and self.threads.get("intra_op"):  # a CPU runner's thread budget
             out["threads"] = dict(self.threads)
         return out
 
