@@ -195,7 +195,12 @@ def quantize_model(cfg: Config, source: str, output: Optional[Path] = None, fram
                 raise
             except Exception as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise ModelError(f"{model}: quantization failed ({first[:300]})") from None
+                hint = ""
+                if method != "minmax" and "not finite" in first:
+                    # ONNX Runtime's histogram calibrators cannot take an infinite value (e.g. -inf
+                    # max-pool padding); min/max calibration finds those tensors and keeps them in float.
+                    hint = "; --method minmax keeps such tensors in float"
+                raise ModelError(f"{model}: quantization failed ({first[:300]}){hint}") from None
             bad = _bad_scale_tensors(output)
             if not bad:
                 break
