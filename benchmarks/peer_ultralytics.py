@@ -233,7 +233,10 @@ def streamtrt_config(model, source, frames, conf, iou, overrides):
         "model": {"path": model, "format": "yolov8", "classes": [str(i) for i in range(80)],
                   "input": {"resize": "letterbox", "color": "rgb", "std": [255, 255, 255], "pad_value": 114}},
         "postprocess": {"score_threshold": conf, "iou_threshold": iou, "max_detections": 300},
-        "runtime": {"decoder": "cpu", "runner": "onnxruntime-cpu", "max_frames": frames},
+        # OpenCV's resize, as Ultralytics' LetterBox: DALI's differs by up to one 8-bit level, which
+        # moved 10% of this random-weight model's detections (scores crowd the threshold); with
+        # --set runtime.preprocessor=dali that difference is measured.
+        "runtime": {"decoder": "cpu", "runner": "onnxruntime-cpu", "preprocessor": "opencv", "max_frames": frames},
         "sinks": [],
     }
     return load_config(cfg, overrides)
