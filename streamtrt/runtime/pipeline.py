@@ -69,8 +69,10 @@ class Pipeline:
         stream_configs = config.streams()
         uris = [parse_source_uri(sc.uri) for sc in stream_configs]
         self.plan: Plan = make_plan(rt, uris, config.live.decoder)
+        latency = keep_alive or config.control.enabled or any(
+            sc.pace or (sc.live if sc.live is not None else u.is_live) for sc, u in zip(stream_configs, uris))
         self.threads = plan_threads(self.plan.runner, self.plan.decoder, self.plan.preprocessor, len(uris),
-                                    len(config.engine_configs()), rt.threads)
+                                    len(config.engine_configs()), rt.threads, latency=latency)
         self.plan.threads = self.threads.as_dict()
         self.plan.reasons += self.threads.reasons
         for reason in self.threads.reasons:

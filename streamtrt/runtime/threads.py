@@ -47,12 +47,14 @@ class ThreadPlan:
 
 
 def plan_threads(runner: str, decoder: str, preprocessor: str, streams: int = 1, engines: int = 1,
-                 threads: Optional[int] = None, cores: Optional[int] = None) -> ThreadPlan:
+                 threads: Optional[int] = None, cores: Optional[int] = None, latency: bool = False) -> ThreadPlan:
     """Thread counts for a job, with a reason for each choice.
 
     ``threads`` is ``runtime.threads``: when set, it is the intra-op, DALI and decoder thread
     count as before (one inference run at a time). ``cores`` defaults to the CPUs this process
-    may run on.
+    may run on. ``latency``: live or paced streams (or streams added while running), where each
+    frame's result must leave at once; several runs in flight would hold a finished result until
+    the next frame arrives, so inference runs one frame at a time on all the cores.
     """
     cores = cores or _usable_cores()
     streams, engines = max(1, streams), max(1, engines)
@@ -67,7 +69,11 @@ def plan_threads(runner: str, decoder: str, preprocessor: str, streams: int = 1,
     if not cpu_runner:
         return ThreadPlan(cores, None, 1, spin, None, None, None, reasons)
     share = max(1, cores // engines)
-    if share <= SMALL_MACHINE_CORES:
+    if latency:
+        workers, intra = 1, share
+        reasons.append(f"threads: 1 inference run at a time with {intra} intra-op thread(s): live or paced "
+                       "streams get each result at once")
+    elif share <= SMALL_MACHINE_CORES:
         workers, intra = share, 1
         reasons.append(f"threads: {workers} inference run(s) side by side with 1 intra-op thread each "
                        f"({cores} cores{f', {engines} engines' if engines > 1 else ''}): no synchronisation "

@@ -77,3 +77,9 @@ def test_chunks_of_a_large_batch_run_side_by_side_in_order(tmp_path):
         assert not runner._futures  # every submitted chunk was collected
     finally:
         runner.deactivate()
+
+
+def test_live_or_paced_streams_run_one_frame_at_a_time_on_all_cores():
+    t = plan_threads("onnxruntime-cpu", "cpu", "opencv", cores=2, latency=True)
+    assert (t.workers, t.intra_op, t.spin) == (1, 2, False)
+    assert any("live or paced" in r for r in t.reasons)
