@@ -451,6 +451,48 @@ def build_overrides(precision: Optional[str], batch: Optional[int], dla_core: Op
 
 
 @main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--calib", "calib", required=True, metavar="SOURCE",
+              help="Calibration frames: a video file or image folder, ideally from the cameras the model will watch.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output model (default: MODEL.int8.onnx).")
+@click.option("--frames", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Calibration frames, from the start of the source.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="A job config: its model.input preprocessing is used (the model path is MODEL).")
+@click.option("--set", "overrides", metavar="KEY=VALUE", multiple=True, help="Override a config value (repeatable).")
+@click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax", show_default=True,
+              help="Calibration method (ONNX Runtime's calibrators).")
+@click.option("--for", "target", type=click.Choice(["cpu", "tensorrt"]), default="cpu", show_default=True,
+              help="cpu: uint8 activations for ONNX Runtime's CPU EP; tensorrt: symmetric int8 (explicit quantization).")
+@click.option("--per-tensor", is_flag=True, help="Per-tensor weight scales (default: per-channel).")
+@click.option("--reduce-range/--no-reduce-range", default=None,
+              help="7-bit weights (default: on for the CPU target on x86 without VNNI).")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Calibration-set cache (default ~/.cache/streamtrt/calibration).")
+@_guard
+def quantize(model: str, calib: str, output: Optional[str], frames: int, config_path: Optional[str],
+             overrides: tuple[str, ...], method: str, target: str, per_tensor: bool, reduce_range: Optional[bool],
+             cache_dir: Optional[str]) -> None:
+    """Write a static INT8 (Q/DQ) copy of MODEL, calibrated on frames of --calib through the
+    pipeline's own decode and preprocessing. Run it with the same config: --set model.path=OUT."""
+    from pathlib import Path as _Path
+
+    from .config import load_config
+    from .engine.quantize import quantize_model
+
+    extra = list(overrides) + [f"model.path={json.dumps(os.path.abspath(model))}"]
+    cfg = load_config(config_path, extra) if config_path else load_config(
+        {"source": calib, "model": {"path": os.path.abspath(model)}}, list(overrides))
+    result = quantize_model(cfg, calib, _Path(output) if output else None, frames, method, target,
+                            per_channel=not per_tensor, reduce_range=reduce_range,
+                            cache_dir=_Path(cache_dir) if cache_dir else None, report=_notice)
+    for reason in result.reasons:
+        _notice(reason)
+    if not config_path:
+        _notice("preprocessing was the config defaults: give --config JOB.yaml to calibrate with the job's own")
+    click.echo(str(result.output))
+
+
+@main.command()
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="For a model: also show the engine key and cache state this config gives.")

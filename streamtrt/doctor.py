@@ -69,6 +69,11 @@ def collect() -> dict[str, Any]:
         }
     try:
         plan = make_plan(RuntimeConfig())
+        from .runtime.threads import plan_threads
+
+        threads = plan_threads(plan.runner, plan.decoder, plan.preprocessor)
+        plan.threads = threads.as_dict()
+        plan.reasons += threads.reasons
         report["plan"] = plan.as_dict()
         report["plan_reasons"] = plan.reasons
     except StreamTRTError as exc:

@@ -6,11 +6,12 @@ from .onnxruntime import OnnxRuntimeRunner, cuda_provider_available
 __all__ = ["DeviceTensor", "Runner", "TensorInfo", "OnnxRuntimeRunner", "cuda_provider_available"]
 
 
-def create_runner(name: str, config, spin: bool = True, report=None) -> Runner:
+def create_runner(name: str, config, spin: bool = True, report=None, workers: int = 1) -> Runner:
     """Create and activate the runner a plan names, for ``config`` (a :class:`~streamtrt.config.Config`).
 
     ``spin=False`` keeps idle CPU-runner threads from busy-waiting, for runs where other stages
-    share the cores. The TensorRT runner loads its engine from the cache or builds it first.
+    share the cores; ``workers`` > 1 runs that many batches side by side on the CPU runner
+    (:class:`OnnxRuntimeRunner`). The TensorRT runner loads its engine from the cache or builds it first.
     """
     from ..errors import BackendUnavailableError
 
@@ -18,7 +19,7 @@ def create_runner(name: str, config, spin: bool = True, report=None) -> Runner:
     if name in ("onnxruntime-cpu", "onnxruntime-cuda"):
         runner: Runner = OnnxRuntimeRunner(config.model.path, provider=name.split("-")[1], device_id=rt.device_id,
                                            threads=rt.threads, spin=spin, cuda_graph=rt.cuda_graph,
-                                           batch_size=rt.batch_size)
+                                           batch_size=rt.batch_size, workers=workers)
     elif name == "tensorrt":
         from .tensorrt import load_tensorrt, prepare_engine
         from .tensorrt.runner import TensorRTRunner

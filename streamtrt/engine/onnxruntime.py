@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import deque
 from pathlib import Path
 import logging
 from typing import Any, Mapping, Optional, Union
@@ -52,7 +53,7 @@ class OnnxRuntimeRunner(Runner):
 
     def __init__(self, model_path: str | Path, provider: str = "cpu", device_id: int = 0,
                  threads: Optional[int] = None, spin: bool = True, cuda_graph: Union[bool, str] = False,
-                 batch_size: Optional[int] = None):
+                 batch_size: Optional[int] = None, workers: int = 1):
         super().__init__()
         if provider not in ("cpu", "cuda"):
             raise ValueError(f"unknown provider {provider!r}")
@@ -64,6 +65,11 @@ class OnnxRuntimeRunner(Runner):
         self.spin = spin
         self.cuda_graph = cuda_graph if provider == "cuda" else False
         self.batch_size = batch_size
+        # CPU: runs in flight at once, each on its own thread (ONNX Runtime sessions take
+        # concurrent runs); results come back in submission order.
+        self.workers = max(1, workers) if provider == "cpu" else 1
+        self._pool = None
+        self._futures: deque = deque()
         self._graph_io = None
         self.dynamic_batch = False
         self.name = f"onnxruntime-{provider}"
@@ -151,6 +157,28 @@ class OnnxRuntimeRunner(Runner):
         except Exception as exc:
             raise InferenceError(f"{self.name}: inference failed: {str(exc).strip().splitlines()[0][:300]}") from None
 
+    @property
+    def in_flight(self) -> int:
+        return self.workers
+
+    def submit(self, feeds: Mapping[str, Any]) -> Any:
+        """Start a run on a worker thread (CPU, ``workers`` > 1); :meth:`collect` returns the oldest."""
+        if self.workers == 1:
+            return super().submit(feeds)
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="streamtrt-ort")
+        host = {k: _as_host(v) for k, v in feeds.items()}
+        future = self._pool.submit(self.infer, host)
+        self._futures.append(future)
+        return future
+
+    def collect(self) -> dict[str, np.ndarray]:
+        if self.workers == 1:
+            return super().collect()
+        return self._futures.popleft().result()
+
     def infer_on_device(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
         """Like :meth:`infer`, but outputs stay in device memory: name -> OrtValue, valid until
         the next call (for GPU postprocessing). CUDA provider only."""
@@ -194,6 +222,10 @@ class OnnxRuntimeRunner(Runner):
         return binding
 
     def deactivate(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._futures.clear()
         self._graph_io = None
         self._session = None
         super().deactivate()

@@ -38,6 +38,7 @@ from .control import Control, StreamControl
 from .messages import EOS, FrameResult
 from .mux import StreamMux
 from .plan import Plan, make_plan
+from .threads import plan_threads
 from .stages import DecodeStage, GpuDecodeStage, InferStage, PostprocessStage, PreprocessStage, Stage
 from .streams import StreamState, drop_stale_for
 from .summary import RunSummary
@@ -78,6 +79,14 @@ class Pipeline:
         stream_configs = config.streams()
         uris = [parse_source_uri(sc.uri) for sc in stream_configs]
         self.plan: Plan = make_plan(rt, uris, config.live.decoder)
+        latency = keep_alive or config.control.enabled or any(
+            sc.pace or (sc.live if sc.live is not None else u.is_live) for sc, u in zip(stream_configs, uris))
+        self.threads = plan_threads(self.plan.runner, self.plan.decoder, self.plan.preprocessor, len(uris),
+                                    len(config.engine_configs()), rt.threads, latency=latency)
+        self.plan.threads = self.threads.as_dict()
+        self.plan.reasons += self.threads.reasons
+        for reason in self.threads.reasons:
+            log.info("plan: %s", reason)
         self.class_names = load_class_names(config.model.classes)
         check_names(config, self.class_names, _sink_filters(config, sinks), keep_alive or config.control.enabled,
                     report or log.warning)
@@ -104,8 +113,8 @@ class Pipeline:
             # Engine builds take minutes: say so (and why) unless the caller reports elsewhere.
             engine_configs = self._engine_configs()
             for engine_config in engine_configs:
-                self.runners.append(create_runner(self.plan.runner, engine_config, spin=self.plan.decoder == "dali-gpu",
-                                                  report=report or log.warning))
+                self.runners.append(create_runner(self.plan.runner, engine_config, spin=self.threads.spin,
+                                                  report=report or log.warning, workers=self.threads.workers))
             self.runner = self.runners[0]
             if len(self.runners) > 1:
                 self.plan.engines = [_engine_label(i, c, self.plan.runner) for i, c in enumerate(engine_configs)]
@@ -155,7 +164,7 @@ class Pipeline:
             decoder = "nvdec"
         source = None
         if decoder in ("cpu", "nvdec"):
-            source = open_source(uri, sc.id, rt.threads, sc, self.config.live,
+            source = open_source(uri, sc.id, rt.threads or self.threads.decode, sc, self.config.live,
                                  nvdec_device=rt.device_id if decoder == "nvdec" else None)
             info = source.info
         elif decoder == "gstreamer":
@@ -187,8 +196,8 @@ class Pipeline:
             self.plan.reasons.append("cuda graph off: live streams decode on NVDEC beside the runner")
             configs = [c.model_copy(update={"runtime": c.runtime.model_copy(update={"cuda_graph": False})})
                        for c in configs]
-        if len(configs) > 1 and rt.threads is None and self.plan.runner == "onnxruntime-cpu":
-            threads = max(1, (os.cpu_count() or 1) // len(configs))
+        if rt.threads is None and self.plan.runner == "onnxruntime-cpu" and self.threads.intra_op:
+            threads = self.threads.intra_op  # the thread plan's share of the cores per run
             configs = [c.model_copy(update={"runtime": c.runtime.model_copy(update={"threads": threads})})
                        for c in configs]
         return configs
@@ -424,8 +433,12 @@ class Pipeline:
 
             return DaliGpuPreprocessor(self.spec, batch, rt.device_id)
         if self.plan.preprocessor == "opencv" or (self.plan.preprocessor == "dali-gpu" and not dali_available()):
+            if self.threads.opencv is not None:
+                import cv2
+
+                cv2.setNumThreads(self.threads.opencv)  # process-wide: the plan says why
             return OpenCVPreprocessor(self.spec)
-        return DaliCpuPreprocessor(self.spec, batch, rt.threads)
+        return DaliCpuPreprocessor(self.spec, batch, rt.threads or self.threads.preprocess)
 
     def _build_stages(self, control: Control) -> "queue.Queue[Any]":
         """Per engine: a mux the streams write into, a batcher and an inference stage; then one

@@ -24,6 +24,7 @@ class Plan:
     engines: Optional[list[str]] = None  # labels, when several engines serve the streams
     live_decoder: str = "cpu"  # FFmpeg live sources: "cpu" or "nvdec"
     has_live: bool = False  # whether any source is an FFmpeg live one (the plan then shows live_decoder)
+    threads: Optional[dict] = None  # the CPU thread budget (runtime/threads.py), once the pipeline has planned it
 
     def as_dict(self) -> dict:
         out: dict = {"decoder": self.decoder, "preprocessor": self.preprocessor, "runner": self.runner}
@@ -33,6 +34,8 @@ class Plan:
             out["engines"] = list(self.engines)
         if self.live_decoder != "cpu" and self.has_live:
             out["live_decoder"] = self.live_decoder
+        if self.threads and self.threads.get("intra_op"):  # a CPU runner's thread budget
+            out["threads"] = dict(self.threads)
         return out
 
 

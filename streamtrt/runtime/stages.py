@@ -342,7 +342,12 @@ def run_batched(runner: Runner, input_name: str, tensor: Any) -> dict[str, np.nd
             if len(part) < limit:
                 part = np.concatenate([part, np.zeros((limit - len(part),) + part.shape[1:], part.dtype)])
             chunks.append(part)
-    results = [runner.infer({input_name: c}) for c in chunks]
+    if runner.in_flight > 1 and runner.device == "cpu":  # the CPU thread plan runs chunks side by side
+        for c in chunks:
+            runner.submit({input_name: c})
+        results = [runner.collect() for _ in chunks]
+    else:
+        results = [runner.infer({input_name: c}) for c in chunks]
     return {name: np.concatenate([r[name][:s] for r, s in zip(results, sizes)]) for name in results[0]}
 
 

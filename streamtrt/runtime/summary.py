@@ -62,7 +62,7 @@ class RunSummary:
             + ((f" [interrupted by {self.stop_reason}]" if self.stop_reason else " [interrupted]")
                if self.interrupted else ""),
             f"plan: decoder {self.plan.get('decoder')}, preprocessor {self.plan.get('preprocessor')}, "
-            f"runner {self.plan.get('runner')}",
+            f"runner {self.plan.get('runner')}" + _threads_note(self.plan.get("threads")),
         ]
         for e in self.engines:
             lines.append(f"{e['label']}: {e['frames']} frames from stream(s) {', '.join(e['streams']) or '-'}")
@@ -91,3 +91,12 @@ class RunSummary:
         if self.error:
             lines.append(f"error ({self.error['kind']}, exit {self.error['exit_code']}): {self.error['message']}")
         return "\n".join(lines)
+
+
+def _threads_note(t) -> str:
+    """`` (2 runs x 1 thread, no spin)`` for a CPU runner's thread plan; empty otherwise."""
+    if not t or not t.get("intra_op"):
+        return ""
+    runs = t.get("workers", 1)
+    return (f" ({runs} run{'s' if runs != 1 else ''} x {t['intra_op']} thread{'s' if t['intra_op'] != 1 else ''}"
+            f"{'' if t.get('spin') else ', no spin'})")

@@ -125,7 +125,8 @@ def builder_flags(options: BuildOptions, trt: ModuleType) -> list[str]:
     elif options.precision == "int8":
         if typed_only and not options.explicitly_quantized:
             raise BackendUnavailableError(
-                f"{trt.__name__} has no INT8 calibration: use an explicitly quantized (Q/DQ) model"
+                f"{trt.__name__} has no INT8 calibration: use an explicitly quantized (Q/DQ) model, "
+                "e.g. from `streamtrt quantize MODEL.onnx --calib CLIP --for tensorrt`"
             )
         if not typed_only:
             flags += ["INT8", "FP16"]  # FP16 as well, for the layers INT8 does not cover

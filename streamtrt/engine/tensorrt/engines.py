@@ -127,7 +127,7 @@ def prepare_engine(cfg: Config, spec=None, report: Callable[[str], None] = log.i
         )
         calibrator = None
         if calib_path is not None:
-            calibrator = _calibrator(cfg, trt, spec, calib_path, profiles)
+            calibrator = _calibrator(cfg, trt, spec, calib_path, profiles, model_sha, report)
             options.calibrator = calibrator
         cache.root.mkdir(parents=True, exist_ok=True)
         try:
@@ -142,8 +142,10 @@ def prepare_engine(cfg: Config, spec=None, report: Callable[[str], None] = log.i
     return PreparedEngine(plan, key, entry.engine, True, why)
 
 
-def _calibrator(cfg: Config, trt: ModuleType, spec, calib_path: Path, profiles):
-    from .calibrator import calibration_batches, make_entropy_calibrator
+def _calibrator(cfg: Config, trt: ModuleType, spec, calib_path: Path, profiles, model_sha: str,
+                report: Callable[[str], None] = log.info):
+    from ..calibration import load_calibration_set
+    from .calibrator import make_entropy_calibrator
 
     c = cfg.tensorrt.calibration
     if calib_path.is_file():
@@ -155,5 +157,8 @@ def _calibrator(cfg: Config, trt: ModuleType, spec, calib_path: Path, profiles):
         raise ConfigError("INT8 calibration needs the model's preprocessing spec")
     if profiles and not (profiles[0].min[0] <= c.batch_size <= profiles[0].max[0]):
         raise ConfigError(f"tensorrt.calibration.batch_size {c.batch_size} is outside the profile's batch range")
-    batches = calibration_batches(c.source, spec, c.batch_size, c.frames)
-    return make_entropy_calibrator(trt, batches, c.batch_size, calib_path)
+    if c.frames < c.batch_size:
+        raise ConfigError(f"tensorrt.calibration: frames ({c.frames}) must be at least batch_size ({c.batch_size})")
+    # The same cached frames as `streamtrt quantize` (ONNX Runtime Q/DQ): one calibration set.
+    cset = load_calibration_set(model_sha, c.source, spec, c.frames, report=report)
+    return make_entropy_calibrator(trt, cset.batches(c.batch_size), c.batch_size, calib_path)
