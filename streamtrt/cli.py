@@ -139,8 +139,49 @@ def _notice(message: str) -> None:
     click.echo(f"streamtrt: {message}", err=True)
 
 
+DEFAULT_MODEL_SINKS = ["jsonl:-"]
+"""Sinks of a run without a config (``--model``) and without ``--sink``: detections as JSONL on stdout
+(the summary goes to stderr), so nothing is written to disk unasked."""
+
+
+def _model_run_config(config: Optional[str], model: Optional[str], sources: tuple[str, ...],
+                      sinks: tuple[str, ...]):
+    """The config source and extra overrides for ``run [CONFIG] [--model M]``."""
+    from .errors import ConfigError
+
+    if config is None and model is None:
+        raise ConfigError("give a CONFIG file, or --model MODEL.onnx with --source")
+    if config is not None:
+        return config, ([f"model.path={json.dumps(os.path.abspath(model))}"] if model else [])
+    if not sources:
+        raise ConfigError("--model without a config needs --source (a file, rtsp://..., or a camera index)")
+    raw = {"model": {"path": os.path.abspath(model)}, "source": "-"}
+    return raw, ([] if sinks else [f"sinks={json.dumps(DEFAULT_MODEL_SINKS)}"])
+
+
+def _print_model_plan(pipeline, sinks_defaulted: bool) -> None:
+    """The model's choices and the runtime plan, each with its reason (stderr)."""
+    setup = pipeline.model_setup
+    _notice(f"model {setup.info.path.name}: {setup.info.describe_producer()}")
+    for line in setup.lines():
+        click.echo(f"  {line}", err=True)
+    click.echo(f"  value range: {setup.value_range}", err=True)
+    for reason in pipeline.plan.reasons:
+        click.echo(f"  {reason}", err=True)
+    if sinks_defaulted:
+        click.echo(f"  sinks: {', '.join(DEFAULT_MODEL_SINKS)} (default without a config; --sink to change)", err=True)
+    guessed = [c.key.split(".", 1)[1] for c in setup.choices
+               if c.key.startswith("preprocess.") and c.reason.startswith("default")]
+    if guessed:
+        _notice(f"warning: the model does not say its {', '.join(guessed)}: defaults are used; set "
+                f"model.input.* (--set) as the model was trained, or boxes may be plausible but wrong")
+
+
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--model", "model", metavar="MODEL.onnx", type=click.Path(dir_okay=False),
+              help="Run this ONNX model; without CONFIG, preprocessing, format and class names come from the "
+                   "model where it says them (see `streamtrt inspect`), the rest from --set.")
 @click.option("--source", "sources", metavar="URI", multiple=True,
               help="Replace the config's source(s) (repeatable: several streams).")
 @click.option("--sink", "sinks", metavar="URI", multiple=True,
@@ -152,21 +193,28 @@ def _notice(message: str) -> None:
               help="Seconds between progress lines (default 0.25 on a terminal, 10 otherwise).")
 @click.option("-q", "--quiet", is_flag=True, help="Print no summary.")
 @_guard
-def run(config: str, sources: tuple[str, ...], sinks: tuple[str, ...], overrides: tuple[str, ...],
-        progress: Optional[bool], status_interval: Optional[float], quiet: bool) -> None:
-    """Run the job described by CONFIG (a YAML file)."""
+def run(config: Optional[str], model: Optional[str], sources: tuple[str, ...], sinks: tuple[str, ...],
+        overrides: tuple[str, ...], progress: Optional[bool], status_interval: Optional[float], quiet: bool) -> None:
+    """Run the job described by CONFIG (a YAML file), or run --model on --source with no config.
+
+    Without a config and without --sink, detections go to stdout as JSONL."""
+    import logging
+
     from .config import load_config
     from .runtime import Pipeline
 
-    extra = list(overrides)
+    base, extra = _model_run_config(config, model, sources, sinks)
+    extra += list(overrides)
     if len(sources) == 1:  # relative to the working directory, like any command-line path
         extra += [f"source={json.dumps(sources[0])}", "sources=[]"]
     elif sources:
         extra += ["source=null", f"sources={json.dumps(list(sources))}"]
     if sinks:
         extra.append(f"sinks={json.dumps(list(sinks))}")
-    cfg = load_config(config, extra)
+    cfg = load_config(base, extra)
     pipeline = Pipeline(cfg, report=_notice)
+    if not quiet and (config is None or logging.getLogger("streamtrt").isEnabledFor(logging.INFO)):
+        _print_model_plan(pipeline, config is None and not sinks)
     tty = sys.stderr.isatty()
     network = any(hasattr(s, "pending") for s in pipeline.sinks)
 
@@ -310,12 +358,32 @@ def inspect(path: str, config_path: Optional[str], overrides: tuple[str, ...], a
 
     p = _Path(path)
     if p.suffix.lower() == ".onnx":
-        cfg = load_config(config_path, list(overrides)) if config_path else load_config(
+        extra = [f"model.path={json.dumps(str(p.resolve()))}"] + list(overrides)
+        cfg = load_config(config_path, extra) if config_path else load_config(
             {"source": "unused", "model": {"path": str(p.resolve())}}, list(overrides))
         info = inspect_model(p, cfg)
     else:
         info = inspect_engine(p)
     click.echo(json.dumps(info, indent=2) if as_json else format_inspection(info))
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--source", "source", metavar="URI", help="The job's input (default: a placeholder to edit).")
+@click.option("--set", "overrides", metavar="KEY=VALUE", multiple=True,
+              help="Settle a value the model does not say, e.g. --set model.input.size=[480,640] (repeatable).")
+@_guard
+def init(model: str, source: Optional[str], overrides: tuple[str, ...]) -> None:
+    """Print a job YAML for MODEL with what was detected in it, each value commented with its source.
+
+    `streamtrt init model.onnx > job.yaml`, edit, then `streamtrt run job.yaml`."""
+    from .config import load_config
+    from .jobfile import render_job
+
+    src = os.path.abspath(source) if source and os.path.exists(source) else source
+    raw = {"model": {"path": os.path.abspath(model)}, "source": src or "video.mp4"}
+    cfg = load_config(raw, list(overrides))
+    click.echo(render_job(cfg, source_given=source is not None), nl=False)
 
 
 @main.group()

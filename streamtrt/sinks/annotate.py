@@ -36,6 +36,11 @@ def draw_analytics(canvas: np.ndarray, cfg, counts: dict) -> None:
 def draw_detections(image: np.ndarray, detections: Detections) -> np.ndarray:
     """A copy of ``image`` (BGR) with boxes, class names, scores and tracker ids drawn."""
     canvas = image.copy()
+    if detections.masks is not None and detections.masks.shape[1:] == canvas.shape[:2]:
+        overlay = canvas.copy()
+        for mask, cid in zip(detections.masks, detections.class_id):
+            overlay[mask] = _color(int(cid))
+        canvas = cv2.addWeighted(overlay, MASK_ALPHA, canvas, 1 - MASK_ALPHA, 0)
     ids = detections.tracker_id if detections.tracker_id is not None else [-1] * len(detections)
     thickness = max(1, round(min(image.shape[:2]) / 300))
     font_scale = max(0.4, min(image.shape[:2]) / 1200)
@@ -51,4 +56,17 @@ def draw_detections(image: np.ndarray, detections: Detections) -> np.ndarray:
         cv2.rectangle(canvas, (p1[0], top), (p1[0] + tw + 2, top + th + base + 2), color, -1)
         cv2.putText(canvas, label, (p1[0] + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
                     (0, 0, 0), 1, cv2.LINE_AA)
+    if detections.keypoints is not None:
+        radius = max(2, thickness + 1)
+        for kpts, cid in zip(detections.keypoints, detections.class_id):
+            for x, y, v in kpts[:, :3]:
+                if v >= KEYPOINT_VISIBLE:
+                    cv2.circle(canvas, (int(round(x)), int(round(y))), radius, _color(int(cid)), -1, cv2.LINE_AA)
     return canvas
+
+
+MASK_ALPHA = 0.4
+"""Opacity of the mask overlay."""
+
+KEYPOINT_VISIBLE = 0.5
+"""Keypoints drawn when their visibility score reaches this (Ultralytics' plotting default)."""

@@ -18,6 +18,14 @@ _DETECTION = {
         "class_name": {"type": "string"},
         "tracker_id": {"type": ["integer", "null"], "minimum": 1,
                        "description": "present when tracking is on; null outside a confirmed track"},
+        "keypoints": {"type": "array", "items": {"type": "array", "items": {"type": "number"},
+                                                 "minItems": 3, "maxItems": 3},
+                      "description": "pose models: [x, y, visibility] per keypoint, source-frame pixels"},
+        "mask": {"type": "object", "required": ["size", "counts"], "additionalProperties": False,
+                 "properties": {"size": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
+                                "counts": {"type": "array", "items": {"type": "integer", "minimum": 0}}},
+                 "description": "segmentation models: COCO uncompressed RLE of the object's pixels in the "
+                                "frame ([height, width]; run lengths in column-major order, zeros first)"},
     },
 }
 
