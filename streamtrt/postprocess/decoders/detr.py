@@ -49,6 +49,8 @@ class RTDETRDecoder(OutputDecoder):
             return None
         if len(items) == 2:
             boxes = [n for n, s in items if len(s) == 3 and s[2] == 4]
+            if len(boxes) == 2:  # 4 classes: both are [B, Q, 4]; only a name ("boxes", "pred_boxes") tells
+                boxes = [n for n in boxes if "box" in n.lower()]
             scores = [n for n, s in items if len(s) == 3 and s[2] == num_classes and n not in boxes]
             if len(boxes) == 1 and len(scores) == 1 and shapes[boxes[0]][1] == shapes[scores[0]][1]:
                 return cls(input_hw, boxes=boxes[0], scores=scores[0])
