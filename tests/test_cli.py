@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, SAMPLE_CONFIG, SAMPLES, write_video
-from streamtrt.postprocess.classes import COCO_CLASSES
 from tests.models import mean_model
 
 
@@ -210,25 +209,25 @@ REF_MODELS = ROOT / "tests" / "data" / "models"
 def test_run_model_without_config_configures_from_metadata(tmp_path):
     """`run --model M --source S`: no YAML; Ultralytics metadata settles preprocessing and names,
     each choice printed with its reason; detections go to stdout as JSONL."""
-    proc = streamtrt("run", "--model", REF_MODELS / "yolov8n-320.onnx", "--source", SAMPLES / "vtest.mp4",
+    proc = streamtrt("run", "--model", REF_MODELS / "yolov8n-256x416.onnx", "--source", SAMPLES / "vtest.mp4",
                      "--set", "runtime.max_frames=5", "--set", "runtime.decoder=cpu")
     assert proc.returncode == 0, proc.stderr
     records = [json.loads(l) for l in proc.stdout.splitlines()]
     assert [r["frame_index"] for r in records] == list(range(5))
     names = {d["class_name"] for r in records for d in r["detections"]}
-    assert names and names <= set(COCO_CLASSES)  # the export's own names (COCO, as written by the tool)
+    assert names and names <= {"person", "bicycle", "car", "motorcycle"}  # the export's own 4 names
     err = proc.stderr
     assert "format: yolov8 (Ultralytics metadata" in err
     assert "preprocess.resize: letterbox (Ultralytics detect export metadata)" in err
     assert "preprocess.color: rgb" in err and "preprocess.std: [255, 255, 255]" in err
     assert "preprocess.pad_value: 114" in err and "value range: 0..1" in err
-    assert "classes: 80 [person, bicycle" in err and "sinks: jsonl:- (default without a config" in err
+    assert "classes: 4 [person, bicycle, car, motorcycle]" in err and "sinks: jsonl:- (default without a config" in err
     assert "warning" not in err
 
 
 def test_run_model_warns_where_config_contradicts_metadata(tmp_path):
     out = tmp_path / "d.jsonl"
-    proc = streamtrt("run", "--model", REF_MODELS / "yolov8n-320.onnx", "--source", SAMPLES / "vtest.mp4",
+    proc = streamtrt("run", "--model", REF_MODELS / "yolov8n-256x416.onnx", "--source", SAMPLES / "vtest.mp4",
                      "--set", "runtime.max_frames=2", "--set", "model.input.resize=stretch",
                      "--set", "model.input.color=bgr", "--sink", f"jsonl:{out}")
     assert proc.returncode == 0, proc.stderr
@@ -239,7 +238,7 @@ def test_run_model_warns_where_config_contradicts_metadata(tmp_path):
 
 
 def test_run_model_needs_a_source():
-    assert_one_line_error(streamtrt("run", "--model", REF_MODELS / "yolov8n-320.onnx"), "needs --source")
+    assert_one_line_error(streamtrt("run", "--model", REF_MODELS / "yolov8n-256x416.onnx"), "needs --source")
     assert_one_line_error(streamtrt("run"), "give a CONFIG file, or --model")
 
 
@@ -274,7 +273,7 @@ def test_inspect_shows_detected_format_layout_and_plan():
     assert "unk__" not in text and "format: yolov8 (Ultralytics metadata" in text
     assert "size_from: dynamic in the model; the metadata's imgsz" in text
     assert "value_range: 0..1" in text and '["person", "bicycle"' in text
-    assert '{"name": "output0", "shape": ["?", 84, "?"]}' in text
+    assert '{"name": "output0", "shape": ["?", 8, "?"]}' in text
 
 
 def test_run_model_without_metadata_warns_that_preprocessing_is_guessed(tmp_path):

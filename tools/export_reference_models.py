@@ -2,11 +2,13 @@
 
 Run with a Python that has ultralytics, torch (CPU) and onnx:
 
-    YOLO_OFFLINE=1 /path/to/venv-ul/bin/python tools/export_reference_models.py [OUT_DIR] [--full]
+    YOLO_OFFLINE=1 /path/to/venv-ul/bin/python tools/export_reference_models.py [OUT_DIR] [--only=NAME.onnx ...] [--full]
 
 Each model is built by Ultralytics' own exporter from its own architecture YAML, at the 'n' scale
-with the width multiplier lowered to 1/16 (``WIDTH``) so that the files stay small (the layers, head
-and output layout are the architecture's; only channel counts shrink). The class-score biases are
+with the width multiplier lowered to 1/16 (``WIDTH``) and channels capped at 128 (``MAX_CHANNELS``),
+4 classes (``NC``) and 4 DFL bins (``REG_MAX``) so that the files stay small (the layers, head and
+output layout are the architecture's; only channel and class counts shrink). ``graph.value_info``
+(optional intermediate shapes) is dropped. The class-score biases are
 re-drawn (seeded) so that random weights give a spread of scores, not the near-zero scores of
 Ultralytics' prior-probability initialisation. ``--full`` also exports the full-width
 ``yolov8n.yaml`` at 640 (12.8 MB; not committed: the CLI test makes it when ultralytics is present).
@@ -35,9 +37,19 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 
 CLIP = Path(__file__).resolve().parents[1] / "samples" / "vtest.mp4"
 WIDTH = 0.0625
+MAX_CHANNELS = 128
+"""The 'n' scale's width and channel cap; the narrowest layer still has 8 channels (Ultralytics' rounding)."""
+NC = 4
+"""Classes of the detect/segment/RT-DETR models (COCO's first four names): the class branch is sized by it."""
+REG_MAX = 4
+"""DFL bins of the box branch (16 in the released models, 1 in YOLO26): the box branch is 4 * REG_MAX wide."""
 LOGIT_MEAN, LOGIT_STD = -5.0, 1.5
-WIDTHS = {"yolo12n-320.onnx": 0.25}
-"""YOLO12's attention blocks need channel counts in multiples of 32: a wider model."""
+WIDTHS = {"yolo12n-320.onnx": (0.25, 256)}
+"""YOLO12's A2C2f blocks need hidden channels (half their output) in multiples of 32, also the 256-wide
+ones: width 1/4 with a cap of 256 makes them all 64 wide (one 32-channel attention head each)."""
+NOT_COMMITTED = {"yolo12n-320.onnx"}
+"""2 MB even so: made only when named with --only (tests/postprocess/test_formats.py exports it into a
+temporary folder when ultralytics is installed)."""
 SEED = 0
 COCO = [
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
@@ -54,7 +66,6 @@ COCO = [
 # (output file, family yaml under ultralytics/cfg/models, model name given to YOLO(), export kwargs)
 MODELS = [
     ("yolov5nu-320.onnx", "v5/yolov5.yaml", "yolov5n.yaml", dict(imgsz=320)),
-    ("yolov8n-320.onnx", "v8/yolov8.yaml", "yolov8n.yaml", dict(imgsz=320)),
     ("yolo11n-320.onnx", "11/yolo11.yaml", "yolo11n.yaml", dict(imgsz=320)),
     ("yolo12n-320.onnx", "12/yolo12.yaml", "yolo12n.yaml", dict(imgsz=320)),  # attention: the real n width (see WIDTHS)
     # nms=False selects the NMS-free one-to-one head (Ultralytics 8.4: the default, nms=None, exports the
@@ -73,19 +84,24 @@ MODELS = [
 ]
 
 
-def _narrow_yaml(src: Path, dst_dir: Path, width: float = WIDTH) -> Path:
-    """A copy of ``src`` whose 'n' scale has width ``WIDTH`` (and, for RT-DETR, a small decoder)."""
+def _narrow_yaml(src: Path, dst_dir: Path, width: float = WIDTH, max_channels: int = MAX_CHANNELS) -> Path:
+    """A copy of ``src`` whose 'n' scale has width ``width`` and channel cap ``max_channels``, ``NC``
+    classes (pose keeps its one class), at most ``REG_MAX`` DFL bins (and, for RT-DETR, a small decoder)."""
     import yaml
 
     d = yaml.safe_load(src.read_text())
     scales = d.get("scales") or {}
     if "n" in scales:
         depth, _, max_ch = scales["n"]
-        d["scales"] = {"n": [depth, width, max_ch]}
+        d["scales"] = {"n": [depth, width, min(max_ch, max_channels)]}
+    if d.get("nc", 80) > NC:
+        d["nc"] = NC
+    if d.get("reg_max", 16) > REG_MAX:
+        d["reg_max"] = REG_MAX
     for section in ("backbone", "head"):
         for layer in d.get(section, []):
             if layer[2] == "RTDETRDecoder":  # [nc, hidden dim, queries, points, heads, layers]
-                layer[3] = ["nc", 32, 300, 4, 4, 1]
+                layer[3] = ["nc", 32, 300, 4, 4, 1, 64]  # ... and feed-forward width 64 (d_ffn)
     dst = dst_dir / src.name
     dst.write_text(yaml.safe_dump(d, sort_keys=False))
     return dst
@@ -173,12 +189,17 @@ def export_one(name: str, family: str, model_name: str, kwargs: dict, out_dir: P
     import ultralytics
     from ultralytics import RTDETR, YOLO
 
+    from ultralytics.nn.modules.head import Detect
+
     cfg_dir = Path(ultralytics.__file__).parent / "cfg" / "models"
+    # v10Detect passes no reg_max to Detect (the YAML's is not used): lower Detect's default as well
+    d = Detect.__init__.__defaults__  # (nc, reg_max, end2end, ch)
+    Detect.__init__.__defaults__ = (d[0], min(d[1], REG_MAX), *d[2:])
     torch.manual_seed(SEED)  # before building: the random weights depend on this model alone
     if narrow:
         tmp = work / ("cfg-" + "abcdefghijklmnopqrstuvwxyz"[[m[0] for m in MODELS].index(name) % 26])
         tmp.mkdir(parents=True, exist_ok=True)
-        _narrow_yaml(cfg_dir / family, tmp, WIDTHS.get(name, WIDTH))
+        _narrow_yaml(cfg_dir / family, tmp, *WIDTHS.get(name, (WIDTH, MAX_CHANNELS)))
         model = (RTDETR if "rtdetr" in model_name else YOLO)(str(tmp / model_name))
     else:
         model = YOLO(model_name)
@@ -194,8 +215,19 @@ def export_one(name: str, family: str, model_name: str, kwargs: dict, out_dir: P
         head.postprocess = types.MethodType(lambda self, boxes, scores: torch.cat([boxes, scores], -1), head)
     exported = Path(model.export(format="onnx", simplify=True, opset=17, **kwargs))
     target = out_dir / name
-    target.write_bytes(exported.read_bytes())
+    _drop_value_info(exported, target)
     return target
+
+
+def _drop_value_info(src: Path, dst: Path) -> None:
+    """Copy the export without ``graph.value_info``, the optional shapes of intermediate tensors (with
+    dynamic axes 0.5 MB of a 0.6 MB file); nodes, weights, inputs, outputs and metadata are unchanged."""
+    import onnx
+
+    m = onnx.load(str(src))
+    del m.graph.value_info[:]
+    onnx.checker.check_model(m)
+    onnx.save(m, str(dst))
 
 
 def make_tfod(src: Path, dst: Path) -> Path:
@@ -302,7 +334,8 @@ def main(argv: list[str]) -> None:
         cwd = os.getcwd()
         os.chdir(work)  # the exporter writes beside the (yaml-named) model
         try:
-            for name, family, model_name, kwargs in [m for m in MODELS if not only or m[0] in only]:
+            for name, family, model_name, kwargs in [m for m in MODELS if m[0] in only
+                                                     or (not only and m[0] not in NOT_COMMITTED)]:
                 made.append(export_one(name, family, model_name, kwargs, out_dir, work))
             if "--full" in argv:
                 made.append(export_one("yolov8n-640.onnx", "v8/yolov8.yaml", "yolov8n.yaml", dict(imgsz=640),
@@ -314,9 +347,9 @@ def main(argv: list[str]) -> None:
         made.append(make_tfod(out_dir / "yolo26n-320.onnx", out_dir / "tfod-yolo26n-320.onnx"))
     if (out_dir / "rtdetr-joined-320.onnx").is_file():
         made.append(make_rtdetr_split(out_dir / "rtdetr-joined-320.onnx", out_dir / "rtdetr-split-320.onnx",
-                                      len(COCO)))
+                                      NC))
     print(f"ultralytics {ultralytics.__version__}, torch {torch.__version__}, onnx {onnx.__version__}, "
-          f"width {WIDTH}, seed {SEED}")
+          f"width {WIDTH}, max_channels {MAX_CHANNELS}, nc {NC}, reg_max {REG_MAX}, seed {SEED}")
     for p in made:
         digest = hashlib.sha256(p.read_bytes()).hexdigest()
         print(f"| {p.name} | {p.stat().st_size} | `{digest}` |")

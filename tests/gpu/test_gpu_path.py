@@ -237,7 +237,7 @@ def test_model_without_config_runs_on_the_gpu_path(short_clip, tmp_path):
     """`run --model` for an Ultralytics export and the TF OD layout, on NVDEC + DALI GPU + ORT CUDA."""
     from tests.conftest import ROOT
 
-    for name in ("yolov8n-320.onnx", "tfod-yolo26n-320.onnx"):
+    for name in ("yolov8n-256x416.onnx", "tfod-yolo26n-320.onnx"):
         cfg = {"source": str(short_clip), "model": {"path": str(ROOT / "tests" / "data" / "models" / name)}, "sinks": []}
         with Pipeline.from_config(cfg) as pipe:
             assert pipe.plan.decoder == "dali-gpu"
