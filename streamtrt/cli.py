@@ -215,8 +215,49 @@ def _signal_notice(message: str) -> None:
         pass
 
 
+DEFAULT_MODEL_SINKS = ["jsonl:-"]
+"""Sinks of a run without a config (``--model``) and without ``--sink``: detections as JSONL on stdout
+(the summary goes to stderr), so nothing is written to disk unasked."""
+
+
+def _model_run_config(config: Optional[str], model: Optional[str], sources: tuple[str, ...],
+                      sinks: tuple[str, ...]):
+    """The config source and extra overrides for ``run [CONFIG] [--model M]``."""
+    from .errors import ConfigError
+
+    if config is None and model is None:
+        raise ConfigError("give a CONFIG file, or --model MODEL.onnx with --source")
+    if config is not None:
+        return config, ([f"model.path={json.dumps(os.path.abspath(model))}"] if model else [])
+    if not sources:
+        raise ConfigError("--model without a config needs --source (a file, rtsp://..., or a camera index)")
+    raw = {"model": {"path": os.path.abspath(model)}, "source": "-"}
+    return raw, ([] if sinks else [f"sinks={json.dumps(DEFAULT_MODEL_SINKS)}"])
+
+
+def _print_model_plan(pipeline, sinks_defaulted: bool) -> None:
+    """The model's choices and the runtime plan, each with its reason (stderr)."""
+    setup = pipeline.model_setup
+    _notice(f"model {setup.info.path.name}: {setup.info.describe_producer()}")
+    for line in setup.lines():
+        click.echo(f"  {line}", err=True)
+    click.echo(f"  value range: {setup.value_range}", err=True)
+    for reason in pipeline.plan.reasons:
+        click.echo(f"  {reason}", err=True)
+    if sinks_defaulted:
+        click.echo(f"  sinks: {', '.join(DEFAULT_MODEL_SINKS)} (default without a config; --sink to change)", err=True)
+    guessed = [c.key.split(".", 1)[1] for c in setup.choices
+               if c.key.startswith("preprocess.") and c.reason.startswith("default")]
+    if guessed:
+        _notice(f"warning: the model does not say its {', '.join(guessed)}: defaults are used; set "
+                f"model.input.* (--set) as the model was trained, or boxes may be plausible but wrong")
+
+
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--model", "model", metavar="MODEL.onnx", type=click.Path(dir_okay=False),
+              help="Run this ONNX model; without CONFIG, preprocessing, format and class names come from the "
+                   "model where it says them (see `streamtrt inspect`), the rest from --set.")
 @click.option("--source", "sources", metavar="URI", multiple=True,
               help="Replace the config's source(s) (repeatable: several streams).")
 @click.option("--sink", "sinks", metavar="URI", multiple=True,
@@ -235,33 +276,41 @@ def _signal_notice(message: str) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Print no summary.")
 @_verbose_option
 @_guard
-def run(config: str, sources: tuple[str, ...], sinks: tuple[str, ...], overrides: tuple[str, ...],
-        progress: Optional[bool], status_interval: Optional[float], quiet: bool) -> None:
-    """Run the job described by CONFIG (a YAML file).
+def run(config: Optional[str], model: Optional[str], sources: tuple[str, ...], sinks: tuple[str, ...],
+        overrides: tuple[str, ...], progress: Optional[bool], status_interval: Optional[float], quiet: bool) -> None:
+    """Run the job described by CONFIG (a YAML file), or run --model on --source with no config.
 
+    Without a config and without --sink, detections go to stdout as JSONL.
     SIGTERM, SIGINT (Ctrl-C) and SIGHUP stop gracefully: reading stops, frames in flight finish and
     every output is finalised; a second signal aborts. Exit status 128 + the signal (143, 130, 129).
     """
     from .signals import StopSignals
 
+    base, extra = _model_run_config(config, model, sources, sinks)
     # --source paths are relative to the working directory, like any command-line path; --set comes
     # after them, so `--set sources.0.format=lavfi` reaches the first --source.
-    extra = ["source=null", f"sources={json.dumps([{'uri': u} for u in sources])}"] if sources else []
+    if sources:
+        extra += ["source=null", f"sources={json.dumps([{'uri': u} for u in sources])}"]
     if sinks:
         extra.append(f"sinks={json.dumps(list(sinks))}")
     extra += list(overrides)
     with StopSignals() as signals:  # SIGTERM, SIGINT, SIGHUP: stop gracefully; a second one aborts
-        _run(config, extra, signals, progress, status_interval, quiet)
+        _run(base, extra, signals, progress, status_interval, quiet,
+             model_plan=None if config is not None else (not sinks))
 
 
-def _run(config: str, overrides: list[str], signals, progress: Optional[bool], status_interval: Optional[float],
-         quiet: bool) -> None:
+def _run(config, overrides: list[str], signals, progress: Optional[bool], status_interval: Optional[float],
+         quiet: bool, model_plan: Optional[bool] = None) -> None:
+    """``model_plan``: None for a run with a config (its model plan shows with -v), else whether the
+    sinks were defaulted (a config-less --model run always prints the model's choices)."""
     from .config import load_config
     from .runtime import Pipeline
     from .signals import exit_code
 
     cfg = load_config(config, overrides)
     pipeline = Pipeline(cfg, report=_notice)
+    if not quiet and (model_plan is not None or _verbose()):
+        _print_model_plan(pipeline, bool(model_plan))
 
     # A handler can run inside another one: the stop reason is always the first signal's name.
     def on_stop(name: str) -> None:
@@ -510,12 +559,32 @@ def inspect(path: str, config_path: Optional[str], overrides: tuple[str, ...], a
 
     p = _Path(path)
     if p.suffix.lower() == ".onnx":
-        cfg = load_config(config_path, list(overrides)) if config_path else load_config(
+        extra = [f"model.path={json.dumps(str(p.resolve()))}"] + list(overrides)
+        cfg = load_config(config_path, extra) if config_path else load_config(
             {"source": "unused", "model": {"path": str(p.resolve())}}, list(overrides))
         info = inspect_model(p, cfg)
     else:
         info = inspect_engine(p)
     click.echo(json.dumps(info, indent=2) if as_json else format_inspection(info))
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--source", "source", metavar="URI", help="The job's input (default: a placeholder to edit).")
+@click.option("--set", "overrides", metavar="KEY=VALUE", multiple=True,
+              help="Settle a value the model does not say, e.g. --set model.input.size=[480,640] (repeatable).")
+@_guard
+def init(model: str, source: Optional[str], overrides: tuple[str, ...]) -> None:
+    """Print a job YAML for MODEL with what was detected in it, each value commented with its source.
+
+    `streamtrt init model.onnx > job.yaml`, edit, then `streamtrt run job.yaml`."""
+    from .config import load_config
+    from .jobfile import render_job
+
+    src = os.path.abspath(source) if source and os.path.exists(source) else source
+    raw = {"model": {"path": os.path.abspath(model)}, "source": src or "video.mp4"}
+    cfg = load_config(raw, list(overrides))
+    click.echo(render_job(cfg, source_given=source is not None), nl=False)
 
 
 @main.group()

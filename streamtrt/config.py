@@ -27,7 +27,9 @@ class _Strict(BaseModel):
 
 
 class InputConfig(_Strict):
-    """How frames become the model's input tensor."""
+    """How frames become the model's input tensor. A key left unset takes what the model's metadata
+    says (an Ultralytics export: letterbox, pad 114, RGB, /255), else the default shown; a key set
+    here wins, and ``run`` warns where it disagrees with the metadata."""
 
     resize: Literal["stretch", "letterbox"] = "stretch"
     """``stretch``: plain resize to the input size; ``letterbox``: keep aspect ratio and pad."""
@@ -42,7 +44,7 @@ class InputConfig(_Strict):
     dtype: Optional[Literal["float32", "float16"]] = None
     """Input dtype; by default read from the model."""
     size: Optional[tuple[int, int]] = None
-    """Input (height, width); needed only when the model leaves them dynamic."""
+    """Input (height, width) for a model that leaves them dynamic; default: the metadata's ``imgsz``."""
 
     @field_validator("std")
     @classmethod
@@ -57,10 +59,13 @@ class ModelConfig(_Strict):
 
     path: Path
     """An ONNX model (or, with the TensorRT runner, an ONNX model to build an engine from)."""
-    format: Literal["auto", "nanodet", "yolov8", "yolov5", "decoded", "efficientnms"] = "auto"
-    """Output layout; ``auto`` picks it from the output shapes."""
+    format: Literal["auto", "nanodet", "yolov8", "yolov5", "decoded", "efficientnms", "rtdetr", "tfod"] = "auto"
+    """Output layout; ``auto`` picks it from the model's metadata (Ultralytics exports) and output shapes.
+    ``decoded``: ``[B, N, 6]`` rows of x1, y1, x2, y2, score, class (YOLOv10, YOLO26, end-to-end exports);
+    ``rtdetr``: normalised cxcywh queries with per-class scores; ``tfod``: TensorFlow Object Detection API."""
     classes: Union[Literal["coco"], list[str], Path] = "coco"
-    """Class names: ``coco``, a list, or a text file with one name per line."""
+    """Class names: ``coco``, a list, or a text file with one name per line. When unset, the names
+    in the model's metadata (Ultralytics ``names``), else COCO's."""
     input: InputConfig = InputConfig()
 
 
@@ -679,7 +684,8 @@ def load_config(
     if isinstance(source, Config):
         if not overrides:
             return source
-        raw, origin = source.model_dump(mode="json"), "config"
+        # Only what was set: keys left at their defaults stay "unset", so the model's metadata may fill them.
+        raw, origin = source.model_dump(mode="json", exclude_unset=True), "config"
     elif isinstance(source, dict):
         raw, origin = copy.deepcopy(source), "config"
     else:

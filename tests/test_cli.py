@@ -376,3 +376,87 @@ def test_sink_help_lists_every_kind_and_the_filters():
         assert kind in text, kind
     for key in FILTER_KEYS + ("outbox",):
         assert f"{key}=" in text, key
+
+
+# -- bring your own model: no config --------------------------------------------------------------
+REF_MODELS = ROOT / "tests" / "data" / "models"
+
+
+def test_run_model_without_config_configures_from_metadata(tmp_path):
+    """`run --model M --source S`: no YAML; Ultralytics metadata settles preprocessing and names,
+    each choice printed with its reason; detections go to stdout as JSONL."""
+    proc = streamtrt("run", "--model", REF_MODELS / "yolov8n-256x416.onnx", "--source", SAMPLES / "vtest.mp4",
+                     "--set", "runtime.max_frames=5", "--set", "runtime.decoder=cpu")
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(l) for l in proc.stdout.splitlines()]
+    assert [r["frame_index"] for r in records] == list(range(5))
+    names = {d["class_name"] for r in records for d in r["detections"]}
+    assert names and names <= {"person", "bicycle", "car", "motorcycle"}  # the export's own 4 names
+    err = proc.stderr
+    assert "format: yolov8 (Ultralytics metadata" in err
+    assert "preprocess.resize: letterbox (Ultralytics detect export metadata)" in err
+    assert "preprocess.color: rgb" in err and "preprocess.std: [255, 255, 255]" in err
+    assert "preprocess.pad_value: 114" in err and "value range: 0..1" in err
+    assert "classes: 4 [person, bicycle, car, motorcycle]" in err and "sinks: jsonl:- (default without a config" in err
+    assert "warning" not in err
+
+
+def test_run_model_warns_where_config_contradicts_metadata(tmp_path):
+    out = tmp_path / "d.jsonl"
+    proc = streamtrt("run", "--model", REF_MODELS / "yolov8n-256x416.onnx", "--source", SAMPLES / "vtest.mp4",
+                     "--set", "runtime.max_frames=2", "--set", "model.input.resize=stretch",
+                     "--set", "model.input.color=bgr", "--sink", f"jsonl:{out}")
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: model.input.resize: the config says stretch but the model's Ultralytics" in proc.stderr
+    assert "warning: model.input.color: the config says bgr" in proc.stderr
+    assert "preprocess.resize: stretch (config; the model says letterbox)" in proc.stderr
+    assert len(out.read_text().splitlines()) == 2
+
+
+def test_run_model_needs_a_source():
+    assert_one_line_error(streamtrt("run", "--model", REF_MODELS / "yolov8n-256x416.onnx"), "needs --source")
+    assert_one_line_error(streamtrt("run"), "give a CONFIG file, or --model")
+
+
+def test_init_writes_a_job_that_runs_without_warnings(tmp_path):
+    proc = streamtrt("init", REF_MODELS / "yolov8n-dynamic.onnx", "--source", SAMPLES / "vtest.mp4")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert 'resize: "letterbox"  # Ultralytics detect export metadata' in text
+    assert "size: [320, 320]  # the metadata's imgsz" in text and "format: yolov8  #" in text
+    assert '"person", "bicycle"' in text
+    job = tmp_path / "job.yaml"
+    job.write_text(text)
+    out = tmp_path / "d.jsonl"
+    proc = streamtrt("-v", "run", job, "--set", "runtime.max_frames=3", "--sink", f"jsonl:{out}")
+    assert proc.returncode == 0, proc.stderr
+    assert "warning" not in proc.stderr and "preprocess.resize: letterbox (config)" in proc.stderr
+    assert len(out.read_text().splitlines()) == 3
+
+
+def test_inspect_shows_detected_format_layout_and_plan():
+    proc = streamtrt("inspect", REF_MODELS / "tfod-yolo26n-320.onnx", "--json")
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["format"].startswith("tfod (TensorFlow Object Detection outputs")
+    assert info["input"]["layout"] == "NHWC" and info["input"]["dtype"] == "uint8"
+    assert info["input"]["shape"] == ["N", 320, 320, 3] and info["value_range"] == "0..255 (uint8)"
+    assert info["classes"]["count"] == 80 and info["classes"]["from"].startswith("default")
+    assert any(line.startswith("runner ") for line in info["plan"])
+    proc = streamtrt("inspect", REF_MODELS / "yolov8n-dynamic.onnx")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "unk__" not in text and "format: yolov8 (Ultralytics metadata" in text
+    assert "size_from: dynamic in the model; the metadata's imgsz" in text
+    assert "value_range: 0..1" in text and '["person", "bicycle"' in text
+    assert '{"name": "output0", "shape": ["?", 8, "?"]}' in text
+
+
+def test_run_model_without_metadata_warns_that_preprocessing_is_guessed(tmp_path):
+    out = tmp_path / "d.jsonl"
+    proc = streamtrt("run", "--model", SAMPLES / "nanodet-m-416.onnx", "--source", SAMPLES / "vtest.mp4",
+                     "--set", "runtime.max_frames=2", "--sink", f"jsonl:{out}")
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: the model does not say its resize, color, mean, std" in proc.stderr
+    assert "format: nanodet (matched the output shapes" in proc.stderr
+    assert "classes: 80 [person, bicycle, car, motorcycle, airplane, ...] (default" in proc.stderr

@@ -18,8 +18,9 @@ class Postprocessor:
     """Decode, threshold, filter classes, per-class NMS, keep the best ``max_detections``, map back."""
 
     def __init__(self, decoder: OutputDecoder, class_names: list[str], cfg: PostprocessConfig,
-                 candidate_threshold: Optional[float] = None):
+                 candidate_threshold: Optional[float] = None, input_hw: Optional[tuple[int, int]] = None):
         self.decoder = decoder
+        self.input_hw = input_hw  # model input (height, width): needed for segmentation masks
         self.class_names = class_names
         self.cfg = cfg
         # A tracker also wants low-score detections (its second association stage).
@@ -46,5 +47,18 @@ class Postprocessor:
                 order = batched_nms(boxes, scores, ids, cfg.iou_threshold)
             order = order[: cfg.max_detections]
             xyxy = geom.to_source(boxes[order], h, w)
-            results.append(Detections(xyxy, scores[order], ids[order], [self.class_names[i] for i in ids[order]]))
+            kpts = None
+            if cand.keypoints is not None:
+                kpts = cand.keypoints[valid][order].astype(np.float32)
+                kpts[..., 0] = np.clip((kpts[..., 0] - geom.pad_x) / geom.scale_x, 0, w)
+                kpts[..., 1] = np.clip((kpts[..., 1] - geom.pad_y) / geom.scale_y, 0, h)
+            masks = None
+            if cand.mask_coeffs is not None and cand.protos is not None:
+                from .masks import instance_masks
+
+                input_hw = getattr(self.decoder, "input_hw", None) or self.input_hw
+                masks = instance_masks(cand.mask_coeffs[valid][order], cand.protos, boxes[order], input_hw,
+                                       geom, (h, w))
+            results.append(Detections(xyxy, scores[order], ids[order], [self.class_names[i] for i in ids[order]],
+                                      keypoints=kpts, masks=masks))
         return results

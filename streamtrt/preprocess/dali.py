@@ -47,7 +47,7 @@ def _import_dali():
 
 
 def _dali_dtype(types, dtype: str):
-    return types.FLOAT16 if dtype == "float16" else types.FLOAT
+    return {"float16": types.FLOAT16, "uint8": types.UINT8}.get(dtype, types.FLOAT)
 
 
 def _to_model_colors(fn, types, images, have: str, spec: PreprocessSpec):
@@ -59,7 +59,9 @@ def _to_model_colors(fn, types, images, have: str, spec: PreprocessSpec):
 
 
 def _normalize(fn, types, images, spec: PreprocessSpec, output_layout: str):
-    """Mean/std, dtype and HWC->CHW in one crop_mirror_normalize."""
+    """Mean/std, dtype and HWC->CHW (unless the model is NHWC) in one crop_mirror_normalize."""
+    if spec.layout == "nhwc":
+        output_layout = output_layout.replace("CHW", "HWC")
     return fn.crop_mirror_normalize(
         images,
         dtype=_dali_dtype(types, spec.dtype),

@@ -23,7 +23,7 @@ def letterbox_or_resize(image: np.ndarray, spec: PreprocessSpec, geom: Geometry)
 
 
 class OpenCVPreprocessor:
-    """Frames (BGR uint8) -> one NCHW tensor plus the geometry of each frame."""
+    """Frames (BGR uint8) -> one NCHW (or NHWC) tensor plus the geometry of each frame."""
 
     name = "opencv"
 
@@ -34,15 +34,19 @@ class OpenCVPreprocessor:
 
     def __call__(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Geometry]]:
         spec = self.spec
-        out = np.empty((len(images), 3, spec.height, spec.width), spec.np_dtype)
+        out = np.empty(spec.batch_shape(len(images)), spec.np_dtype)
         geoms = []
         for i, image in enumerate(images):
             geom = spec.geometry(image.shape[0], image.shape[1])
             boxed = letterbox_or_resize(image, spec, geom)
             if spec.color == "rgb":
                 boxed = boxed[:, :, ::-1]
-            chw = boxed.transpose(2, 0, 1).astype(np.float32)
-            out[i] = (chw - self._mean) * self._inv_std
+            if spec.dtype == "uint8":  # raw pixels (mean 0, std 1 by construction)
+                out[i] = boxed if spec.layout == "nhwc" else boxed.transpose(2, 0, 1)
+            elif spec.layout == "nhwc":
+                out[i] = (boxed.astype(np.float32) - self._mean.reshape(1, 1, 3)) * self._inv_std.reshape(1, 1, 3)
+            else:
+                out[i] = (boxed.transpose(2, 0, 1).astype(np.float32) - self._mean) * self._inv_std
             geoms.append(geom)
         return out, geoms
 

@@ -21,15 +21,28 @@ class PreprocessSpec:
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     pad_value: int = 114
-    dtype: Literal["float32", "float16"] = "float32"
+    dtype: Literal["float32", "float16", "uint8"] = "float32"
+    layout: Literal["nchw", "nhwc"] = "nchw"
+    """Tensor layout: ``nchw`` (PyTorch, Ultralytics) or ``nhwc`` (TensorFlow exports)."""
+
+    def __post_init__(self) -> None:
+        if self.dtype == "uint8" and (any(self.mean) or any(s != 1 for s in self.std)):
+            raise ValueError("a uint8 input takes raw pixels: mean must be 0 and std 1")
 
     @classmethod
-    def from_config(cls, cfg: InputConfig, height: int, width: int, model_dtype: str) -> "PreprocessSpec":
+    def from_config(cls, cfg: InputConfig, height: int, width: int, model_dtype: str,
+                    layout: str = "nchw") -> "PreprocessSpec":
         return cls(
             height=height, width=width, resize=cfg.resize, color=cfg.color,
             mean=tuple(cfg.mean), std=tuple(cfg.std), pad_value=cfg.pad_value,
-            dtype=cfg.dtype or model_dtype,
+            dtype=model_dtype if model_dtype == "uint8" else (cfg.dtype or model_dtype), layout=layout,
         )
+
+    def batch_shape(self, batch: int) -> tuple[int, int, int, int]:
+        """The input tensor's shape for ``batch`` frames, in this spec's layout."""
+        if self.layout == "nhwc":
+            return batch, self.height, self.width, 3
+        return batch, 3, self.height, self.width
 
     @property
     def np_dtype(self) -> np.dtype:

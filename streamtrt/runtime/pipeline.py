@@ -15,13 +15,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Union
 
-import numpy as np
-
 from ..config import Config, SourceConfig, load_config
 from ..engine import Runner, create_runner
-from ..errors import ConfigError, DecodeError, ModelError, PipelineError, StreamTRTError
-from ..postprocess.classes import load_class_names
-from ..postprocess.decoders import select_decoder
+from ..errors import ConfigError, DecodeError, PipelineError, StreamTRTError
+from ..model_setup import ModelSetup, output_shapes, resolve_model, select_for
 from ..postprocess.postprocessor import Postprocessor
 from ..preprocess.dali import DaliCpuPreprocessor, dali_available, open_gpu_video_decoder
 from ..sources.frametimes import presentation_times
@@ -79,6 +76,11 @@ class Pipeline:
         stream_configs = config.streams()
         uris = [parse_source_uri(sc.uri) for sc in stream_configs]
         self.plan: Plan = make_plan(rt, uris, config.live.decoder)
+        # The model file read once: its input, preprocessing, format and names, each with a reason.
+        self.model_setup: ModelSetup = resolve_model(config)
+        for warning in self.model_setup.warnings:
+            (report or log.warning)(f"warning: {warning}")
+        self.class_names = self.model_setup.class_names
         latency = keep_alive or config.control.enabled or any(
             sc.pace or (sc.live if sc.live is not None else u.is_live) for sc, u in zip(stream_configs, uris))
         self.threads = plan_threads(self.plan.runner, self.plan.decoder, self.plan.preprocessor, len(uris),
@@ -87,7 +89,6 @@ class Pipeline:
         self.plan.reasons += self.threads.reasons
         for reason in self.threads.reasons:
             log.info("plan: %s", reason)
-        self.class_names = load_class_names(config.model.classes)
         check_names(config, self.class_names, _sink_filters(config, sinks), keep_alive or config.control.enabled,
                     report or log.warning)
         self.sinks = sinks if sinks is not None else [open_sink(s) for s in config.sinks]
@@ -128,7 +129,7 @@ class Pipeline:
             raise
         displays = [st.display for st in self.streams.values()]
         self.summary = RunSummary(source=displays[0] if len(displays) == 1 else f"{len(displays)} streams",
-                                  plan=self.plan.as_dict())
+                                  plan=self.plan.as_dict(), model=self.model_setup.as_dict())
         counts = [st.expected_frames for st in self.streams.values()]
         self.expected_frames = sum(counts) if counts and all(counts) and not self.keep_alive else None
         self.expected_frames_estimated = any(st.expected_estimated for st in self.streams.values())
@@ -358,19 +359,8 @@ class Pipeline:
 
     # -- construction helpers ------------------------------------------------------------------
     def _input_spec(self) -> PreprocessSpec:
-        info = self.runner.inputs[0]
-        shape = info.shape
-        if len(shape) != 4 or shape[1] not in (3, None):
-            raise ModelError(f"{self.config.model.path}: input {info.name} {list(shape)} is not an NCHW image tensor")
-        if info.dtype not in (np.float32, np.float16):
-            raise ModelError(f"{self.config.model.path}: input dtype {info.dtype} is not supported (float32/float16)")
-        cfg_in = self.config.model.input
-        h, w = shape[2], shape[3]
-        if not isinstance(h, int) or not isinstance(w, int):
-            if cfg_in.size is None:
-                raise ModelError(f"{self.config.model.path}: input size is dynamic; set model.input.size: [height, width]")
-            h, w = cfg_in.size
-        return PreprocessSpec.from_config(cfg_in, h, w, "float16" if info.dtype == np.float16 else "float32")
+        """The preprocessing :func:`~streamtrt.model_setup.resolve_model` settled on."""
+        return self.model_setup.spec()
 
     def _fit_budget(self, report: Callable[[str], None]) -> None:
         rt = self.config.runtime
@@ -393,13 +383,9 @@ class Pipeline:
 
     def _select_decoder(self):
         """Run one zero batch to learn the real output shapes (exports often leave them undeclared)."""
-        info = self.runner.inputs[0]
-        batch = info.fixed_batch or 1
-        dummy = np.zeros((batch, 3, self.spec.height, self.spec.width), self.spec.np_dtype)
-        outputs = self.runner.infer({info.name: dummy})
-        shapes = {name: tuple(int(d) for d in arr.shape) for name, arr in outputs.items()}
-        return select_decoder(self.config.model.format, shapes, (self.spec.height, self.spec.width),
-                              len(self.class_names))
+        batch = self.runner.inputs[0].fixed_batch or 1
+        shapes = output_shapes(self.model_setup, self.runner.infer, batch)
+        return select_for(self.model_setup, shapes)
 
     def _device_postprocessor(self, report: Callable[[str], None]) -> Optional[Callable[[dict], dict]]:
         """Decode+NMS on the GPU when the plan says so and the model format allows it; the host

@@ -27,6 +27,7 @@ class RunSummary:
     analytics: dict = field(default_factory=dict)  # stream id -> lines/zones summaries
     streams: dict = field(default_factory=dict)  # stream id -> state, counters, latency p50/p99
     engines: list = field(default_factory=list)  # with several engines: label, frames, stream ids of each
+    model: dict = field(default_factory=dict)  # how the model is fed and read: key -> {value, reason}
 
     @property
     def fps(self) -> float:
@@ -49,6 +50,7 @@ class RunSummary:
             "analytics": self.analytics,
             "streams": self.streams,
             **({"engines": self.engines} if self.engines else {}),
+            **({"model": self.model} if self.model else {}),
             "interrupted": self.interrupted,
             "stop_reason": self.stop_reason,
             "error": self.error,

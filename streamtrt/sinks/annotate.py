@@ -121,13 +121,31 @@ def draw_detections(image: np.ndarray, detections: Detections) -> np.ndarray:
     """A copy of ``image`` (BGR) with boxes, class names, scores and tracker ids drawn; boxes first,
     then the labels (see :func:`label_rects` for where)."""
     canvas = image.copy()
+    if detections.masks is not None and detections.masks.shape[1:] == canvas.shape[:2]:
+        overlay = canvas.copy()
+        for mask, cid in zip(detections.masks, detections.class_id):
+            overlay[mask] = _color(int(cid))
+        canvas = cv2.addWeighted(overlay, MASK_ALPHA, canvas, 1 - MASK_ALPHA, 0)
     thickness = max(1, round(min(image.shape[:2]) / 300))
     font_scale = max(0.4, min(image.shape[:2]) / 1200)
     colors = [_color(int(cid)) for cid in detections.class_id]
     for (x1, y1, x2, y2), color in zip(detections.xyxy, colors):
         p1, p2 = (int(round(x1)), int(round(y1))), (int(round(x2)), int(round(y2)))
         cv2.rectangle(canvas, p1, p2, color, thickness, cv2.LINE_AA)
+    if detections.keypoints is not None:
+        radius = max(2, thickness + 1)
+        for kpts, cid in zip(detections.keypoints, detections.class_id):
+            for x, y, v in kpts[:, :3]:
+                if v >= KEYPOINT_VISIBLE:
+                    cv2.circle(canvas, (int(round(x)), int(round(y))), radius, _color(int(cid)), -1, cv2.LINE_AA)
     for ((lx1, ly1, lx2, ly2), label, th), color in zip(_layout(detections, image.shape), colors):
         cv2.rectangle(canvas, (lx1, ly1), (lx2 - 1, ly2 - 1), color, -1)
         cv2.putText(canvas, label, (lx1 + 1, ly1 + th + 1), _FONT, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
     return canvas
+
+
+MASK_ALPHA = 0.4
+"""Opacity of the mask overlay."""
+
+KEYPOINT_VISIBLE = 0.5
+"""Keypoints drawn when their visibility score reaches this (Ultralytics' plotting default)."""

@@ -20,6 +20,14 @@ _DETECTION = {
                        "description": "present when tracking is on; null while the track is tentative"},
         "track_state": {"enum": ["confirmed", "tentative"],
                         "description": "present when tracking is on: tentative until tracker.min_hits matches"},
+        "keypoints": {"type": "array", "items": {"type": "array", "items": {"type": "number"},
+                                                 "minItems": 3, "maxItems": 3},
+                      "description": "pose models: [x, y, visibility] per keypoint, source-frame pixels"},
+        "mask": {"type": "object", "required": ["size", "counts"], "additionalProperties": False,
+                 "properties": {"size": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
+                                "counts": {"type": "array", "items": {"type": "integer", "minimum": 0}}},
+                 "description": "segmentation models: COCO uncompressed RLE of the object's pixels in the "
+                                "frame ([height, width]; run lengths in column-major order, zeros first)"},
     },
 }
 

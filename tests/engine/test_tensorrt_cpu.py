@@ -16,7 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from streamtrt.config import ProfileConfig, load_config
 from streamtrt.engine.tensorrt import EngineCache, EngineKey, builder_flags, compute_profiles, hash_model
-from streamtrt.engine.tensorrt.builder import BuildOptions, is_explicitly_quantized, parse_onnx
+from streamtrt.engine.tensorrt.builder import BuildOptions, compute_profiles, is_explicitly_quantized, parse_onnx
 from streamtrt.engine.tensorrt.cache import atomic_write
 from streamtrt.engine.tensorrt.calibrator import calibration_batches
 from streamtrt.errors import BackendUnavailableError, ConfigError, ModelError
@@ -303,3 +303,12 @@ def test_cli_inspect_model_and_engine(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert KEY.digest in proc.stdout and "precision: fp16" in proc.stdout and "size_bytes: 20" in proc.stdout
     assert_one_line_error(streamtrt("inspect", tmp_path / "missing.engine"), "engine not found")
+
+
+def test_profiles_of_nhwc_and_metadata_sized_inputs():
+    from streamtrt.config import ProfileConfig
+
+    (spec,) = compute_profiles([("input_tensor", (None, None, None, 3))], ProfileConfig(), 2, (256, 416))
+    assert spec.min == (1, 256, 416, 3) and spec.max == (2, 256, 416, 3)
+    (spec,) = compute_profiles([("images", (None, 3, None, None))], ProfileConfig(), 1, (320, 320))
+    assert spec.opt == (1, 3, 320, 320)

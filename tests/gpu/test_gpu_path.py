@@ -216,3 +216,30 @@ def test_mapped_host_memory_is_read_and_written_by_the_device():
         for b in (src, dst, mid):
             b.free()
         stream.destroy()
+
+
+@pytest.mark.parametrize("spec", [
+    PreprocessSpec(320, 320, "letterbox", "rgb", (0.0, 0.0, 0.0), (255.0, 255.0, 255.0)),  # Ultralytics
+    PreprocessSpec(320, 320, "stretch", "rgb", dtype="uint8", layout="nhwc"),  # TensorFlow OD
+], ids=["ultralytics", "tf-nhwc-uint8"])
+def test_nvdec_preprocessing_of_model_derived_specs_matches_the_cpu_path(short_clip, spec):
+    frames = decode_frames(short_clip, 4)
+    expected, _ = OpenCVPreprocessor(spec)(frames)
+    dec = DaliGpuVideoDecoder(str(short_clip), spec, batch_size=4, frame_count=4, src_height=576, src_width=768)
+    got = np.concatenate([b.to_host() for b in dec])
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    scale = 1.0 if spec.dtype == "uint8" else 255.0
+    assert (np.abs(got.astype(np.float32) - expected.astype(np.float32)) * scale).mean() < 2.5
+
+
+@needs_ort_cuda
+def test_model_without_config_runs_on_the_gpu_path(short_clip, tmp_path):
+    """`run --model` for an Ultralytics export and the TF OD layout, on NVDEC + DALI GPU + ORT CUDA."""
+    from tests.conftest import ROOT
+
+    for name in ("yolov8n-256x416.onnx", "tfod-yolo26n-320.onnx"):
+        cfg = {"source": str(short_clip), "model": {"path": str(ROOT / "tests" / "data" / "models" / name)}, "sinks": []}
+        with Pipeline.from_config(cfg) as pipe:
+            assert pipe.plan.decoder == "dali-gpu"
+            results = list(pipe)
+        assert len(results) == 12 and sum(len(r.detections) for r in results) > 0

@@ -1,3 +1,6 @@
+import dataclasses
+
+import cv2
 import numpy as np
 import pytest
 
@@ -90,3 +93,32 @@ def test_dali_cpu_matches_opencv_within_one_level(first_frames, resize, color, d
 def test_dali_cpu_rejects_oversized_batch(first_frames):
     with pytest.raises(ValueError):
         DaliCpuPreprocessor(spec(), max_batch=2, threads=1)(first_frames[:3])
+
+
+def test_nhwc_uint8_is_raw_pixels(first_frames):
+    """TensorFlow-style input: NHWC uint8 RGB pixels, stretched, no normalisation."""
+    s = PreprocessSpec(96, 128, resize="stretch", color="rgb", dtype="uint8", layout="nhwc")
+    tensor, (g,) = OpenCVPreprocessor(s)(first_frames[:1])
+    assert tensor.shape == (1, 96, 128, 3) and tensor.dtype == np.uint8
+    expected = cv2.resize(first_frames[0], (128, 96), interpolation=cv2.INTER_LINEAR)[:, :, ::-1]
+    assert np.array_equal(tensor[0], expected)
+    with pytest.raises(ValueError, match="raw pixels"):
+        PreprocessSpec(96, 128, dtype="uint8", std=(255.0, 255.0, 255.0))
+
+
+def test_nhwc_float_matches_nchw(first_frames):
+    nchw, _ = OpenCVPreprocessor(spec(resize="letterbox"))(first_frames[:2])
+    nhwc, _ = OpenCVPreprocessor(dataclasses.replace(spec(resize="letterbox"), layout="nhwc"))(first_frames[:2])
+    assert np.allclose(nchw.transpose(0, 2, 3, 1), nhwc)
+
+
+@pytest.mark.skipif(not dali_available(), reason="DALI is not installed")
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_dali_cpu_nhwc_matches_opencv(first_frames, dtype):
+    frames = first_frames[:2]
+    s = PreprocessSpec(96, 128, resize="letterbox", color="rgb", dtype=dtype, layout="nhwc")
+    a, _ = OpenCVPreprocessor(s)(frames)
+    b, _ = DaliCpuPreprocessor(s, max_batch=2, threads=2)(frames)
+    assert a.shape == b.shape == (2, 96, 128, 3) and a.dtype == b.dtype
+    diff = np.abs(a.astype(np.float32) - b.astype(np.float32))
+    assert diff.max() <= 1.0 + 1e-3 and diff.mean() < 0.3

@@ -98,3 +98,24 @@ def test_summary_sink_writes_json_on_close(tmp_path):
     data = json.loads(path.read_text())
     assert data["frames"] == 3 and data["fps"] == 2.0
     assert data["detections_per_class"] == {"person": 2, "car": 1}
+
+
+def test_keypoints_are_drawn_and_written_in_the_frame_schema(tmp_path):
+    import jsonschema
+
+    from streamtrt.sinks.schema import FRAME_SCHEMA
+
+    kpts = np.array([[[60, 50, 0.9], [200, 200, 0.1]]], np.float32)  # one visible, one not
+    det = Detections(np.array([[10, 20, 110, 220]]), [0.75], [0], ["person"], keypoints=kpts)
+    out = draw_detections(np.zeros((240, 320, 3), np.uint8), det)
+    assert out[50, 60].sum() > 0 and out[200, 200].sum() == 0
+    path = tmp_path / "d.jsonl"
+    sink = JsonlSink(str(path))
+    sink.open(10.0)
+    sink.write(FrameResult("cam", 0, 0.0, 320, 240, det, None))
+    sink.close()
+    record = json.loads(path.read_text())
+    assert record["detections"][0]["keypoints"] == [[60.0, 50.0, 0.9], [200.0, 200.0, 0.1]]
+    jsonschema.validate(record, FRAME_SCHEMA)
+    with pytest.raises(ValueError, match="keypoints"):
+        Detections(np.array([[0, 0, 1, 1]]), [0.5], [0], ["a"], keypoints=np.zeros((2, 17, 3)))

@@ -48,30 +48,18 @@ class BuildOptions:
 
 
 def onnx_inputs(onnx_path: Path) -> list[tuple[str, Dims]]:
-    """Graph inputs (initializers excluded) with dynamic dims as ``None``."""
-    import onnx
+    """Graph inputs (initializers excluded) with dynamic dims as ``None`` (from the cached :class:`ModelInfo`)."""
+    from ...model_info import read_model_info
 
-    try:
-        model = onnx.load(str(onnx_path), load_external_data=False)
-    except Exception as exc:
-        raise ModelError(f"{onnx_path}: not a loadable ONNX model ({exc})") from None
-    inits = {i.name for i in model.graph.initializer}
-    result = []
-    for inp in model.graph.input:
-        if inp.name in inits:
-            continue
-        dims = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
-                     for d in inp.type.tensor_type.shape.dim)
-        result.append((inp.name, dims))
-    return result
+    info = read_model_info(onnx_path)
+    return [(t.name, tuple(d if isinstance(d, int) else None for d in t.shape)) for t in info.inputs]
 
 
 def is_explicitly_quantized(onnx_path: Path) -> bool:
     """True for Q/DQ models, which TensorRT takes with their own scales (no calibration)."""
-    import onnx
+    from ...model_info import read_model_info
 
-    model = onnx.load(str(onnx_path), load_external_data=False)
-    return any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node)
+    return read_model_info(onnx_path).quantized
 
 
 def compute_profiles(inputs: Sequence[tuple[str, Dims]], profile: ProfileConfig, batch_size: int,
@@ -89,14 +77,16 @@ def compute_profiles(inputs: Sequence[tuple[str, Dims]], profile: ProfileConfig,
     specs = []
     for name, dims in inputs:
         rest = list(dims[1:])
+        nhwc = len(dims) == 4 and dims[3] == 3 and dims[1] != 3  # TensorFlow-style image input
         for i, d in enumerate(rest):
             if d is None:
-                if input_size is None or len(dims) != 4 or i == 0:
+                hw = i if nhwc else i - 1  # 0: height, 1: width; else a channel dimension
+                if input_size is None or len(dims) != 4 or not 0 <= hw <= 1:
                     raise ConfigError(
                         f"model input {name} {_fmt(dims)} has dynamic dimensions besides the batch; "
                         "set model.input.size: [height, width]"
                     )
-                rest[i] = input_size[i - 1]
+                rest[i] = input_size[hw]
         fixed_batch = dims[0]
         if fixed_batch is not None:
             specs.append(ProfileSpec(name, (fixed_batch, *rest), (fixed_batch, *rest), (fixed_batch, *rest)))

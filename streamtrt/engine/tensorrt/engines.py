@@ -85,7 +85,10 @@ def key_for(cfg: Config, trt: ModuleType, model_sha: Optional[str] = None) -> tu
     model = Path(cfg.model.path)
     model_sha = model_sha or hash_model(model)
     explicit_q = t.precision == "int8" and is_explicitly_quantized(model)
-    profiles = compute_profiles(onnx_inputs(model), t.profile, cfg.runtime.batch_size, cfg.model.input.size)
+    from ...model_info import read_model_info
+
+    size = cfg.model.input.size or read_model_info(model).imgsz  # as the pipeline picks it (model_setup)
+    profiles = compute_profiles(onnx_inputs(model), t.profile, cfg.runtime.batch_size, size)
     device = device_identity(cfg.runtime.device_id, t.dla_core, t.gpu_fallback)
     calib_path = calibration_cache_path(cfg, model_sha) if t.precision == "int8" and not explicit_q else None
     parts = KeyParts(model_sha, explicit_q, profiles, device, calib_path)
@@ -153,8 +156,10 @@ def _calibrator(cfg: Config, trt: ModuleType, spec, calib_path: Path, profiles, 
     if not c.source:
         raise ConfigError("tensorrt.calibration.source: INT8 needs calibration frames (a video or image folder) "
                           "or an existing calibration cache")
-    if spec is None:
-        raise ConfigError("INT8 calibration needs the model's preprocessing spec")
+    if spec is None:  # the preprocessing inference will use: the config merged with the model's metadata
+        from ...model_setup import resolve_model
+
+        spec = resolve_model(cfg).spec()
     if profiles and not (profiles[0].min[0] <= c.batch_size <= profiles[0].max[0]):
         raise ConfigError(f"tensorrt.calibration.batch_size {c.batch_size} is outside the profile's batch range")
     if c.frames < c.batch_size:

@@ -45,27 +45,26 @@ def inspect_engine(path: Path) -> dict[str, Any]:
 
 
 def inspect_model(path: Path, config=None) -> dict[str, Any]:
-    """An ONNX model: its hash, I/O, quantization, and the engine key and cache state for ``config``."""
-    import onnx
-
-    from .builder import is_explicitly_quantized, onnx_inputs
+    """An ONNX model: what streamtrt detects in it (format, input layout and size, value range,
+    class names, each with its reason) and the plan ``run`` would use; its hash, I/O and
+    quantization; and the engine key and cache state for ``config``."""
+    from ...model_info import read_model_info
     from .cache import hash_model
 
     if not path.is_file():
         raise ModelError(f"model not found: {path}")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:
-        raise ModelError(f"{path}: not a loadable ONNX model ({exc})") from None
-    dims = lambda t: [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")  # noqa: E731
-                      for d in t.type.tensor_type.shape.dim]
+    model = read_model_info(path)
+    show = lambda shape: ["?" if not isinstance(d, int) else d for d in shape]  # noqa: E731
     info: dict[str, Any] = {
         "path": str(path), "size_bytes": path.stat().st_size, "model_sha256": hash_model(path),
-        "inputs": [{"name": n, "shape": ["?" if d is None else d for d in s]} for n, s in onnx_inputs(path)],
-        "outputs": [{"name": o.name, "shape": dims(o)} for o in model.graph.output],
-        "explicitly_quantized": is_explicitly_quantized(path),
-        "opset": [f"{o.domain or 'ai.onnx'} {o.version}" for o in model.opset_import],
+        "producer": model.describe_producer(),
+        "inputs": [{"name": t.name, "shape": show(t.shape)} for t in model.inputs],
+        "outputs": [{"name": t.name, "shape": show(t.shape)} for t in model.outputs],
+        "explicitly_quantized": model.quantized,
+        "opset": model.opset,
     }
+    if config is not None:
+        info.update(_detected(config))
     if config is not None:
         try:
             from .cache import EngineCache
@@ -88,6 +87,36 @@ def inspect_model(path: Path, config=None) -> dict[str, Any]:
     return info
 
 
+def _detected(config) -> dict[str, Any]:
+    """What ``run`` would detect and choose for this model; errors become an entry, not a failure."""
+    from ...jobfile import detect
+    from ...runtime.plan import make_plan
+
+    try:
+        setup = detect(config)
+    except StreamTRTError as exc:
+        return {"detected": f"cannot configure this model: {exc}"}
+    by_key = {c.key: c for c in setup.choices}
+    names = setup.class_names
+    out: dict[str, Any] = {
+        "format": f"{setup.format} ({by_key['format'].reason})",
+        "input": {"name": setup.input_name, "layout": setup.layout.upper(), "dtype": setup.dtype,
+                  "shape": setup.input_shape(), "size": list(setup.size), "size_from": by_key["input"].reason},
+        "value_range": setup.value_range,
+        "classes": {"count": len(names), "first": names[:8], "from": by_key["classes"].reason},
+        "preprocess": {k.split(".", 1)[1]: f"{c.line().split(': ', 1)[1]}" for k, c in by_key.items()
+                       if k.startswith("preprocess.")},
+    }
+    try:
+        plan = make_plan(config.runtime)
+        out["plan"] = [*setup.lines(), *plan.reasons]
+    except StreamTRTError as exc:
+        out["plan"] = [*setup.lines(), f"runtime: {exc}"]
+    if setup.warnings:
+        out["warnings"] = list(setup.warnings)
+    return out
+
+
 def format_inspection(info: dict[str, Any]) -> str:
     lines = []
     for k, v in info.items():
@@ -95,7 +124,10 @@ def format_inspection(info: dict[str, Any]) -> str:
             lines.append(f"{k}:")
             items = v.items() if isinstance(v, dict) else enumerate(v)
             for kk, vv in items:
-                lines.append(f"  {kk}: {json.dumps(vv) if not isinstance(vv, str) else vv}")
+                if isinstance(v, list) and isinstance(vv, str):
+                    lines.append(f"  - {vv}")
+                else:
+                    lines.append(f"  {kk}: {json.dumps(vv) if not isinstance(vv, str) else vv}")
         else:
             lines.append(f"{k}: {v}")
     return "\n".join(lines)

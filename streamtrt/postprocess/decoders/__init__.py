@@ -7,15 +7,19 @@ from typing import Mapping
 from ...errors import ModelError
 from .base import Candidates, OutputDecoder
 from .decoded import DecodedDecoder, EfficientNMSDecoder
+from .detr import RTDETRDecoder
 from .nanodet import NanoDetDecoder
+from .tfod import TFObjectDetectionDecoder
 from .yolo import YoloV5Decoder, YoloV8Decoder
 
 DECODERS: dict[str, type[OutputDecoder]] = {
+    "tfod": TFObjectDetectionDecoder,  # before efficientnms: same shapes, told apart by TF's output names
     "efficientnms": EfficientNMSDecoder,
     "decoded": DecodedDecoder,
     "yolov8": YoloV8Decoder,
     "yolov5": YoloV5Decoder,
     "nanodet": NanoDetDecoder,
+    "rtdetr": RTDETRDecoder,
 }
 
 __all__ = ["Candidates", "OutputDecoder", "DECODERS", "select_decoder"]
@@ -33,7 +37,7 @@ def select_decoder(fmt: str, shapes: Mapping[str, tuple[int, ...]], input_hw: tu
         decoder = decoder_cls.match(shapes, input_hw, num_classes)
         if decoder is not None:
             return decoder
-    wanted = "any known format (nanodet, yolov8, yolov5, decoded, efficientnms)" if fmt == "auto" else f"format '{fmt}'"
+    wanted = f"any known format ({', '.join(DECODERS)})" if fmt == "auto" else f"format '{fmt}'"
     raise ModelError(
         f"model outputs do not match {wanted} with {num_classes} classes: got {_describe(shapes)}; "
         "check model.format and model.classes"

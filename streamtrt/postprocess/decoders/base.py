@@ -18,6 +18,12 @@ class Candidates:
     xyxy: np.ndarray
     scores: np.ndarray
     class_ids: np.ndarray
+    keypoints: Optional[np.ndarray] = None
+    """(N, K, 3) x, y in model-input pixels and visibility, for pose heads."""
+    mask_coeffs: Optional[np.ndarray] = None
+    """(N, C) mask coefficients, for segmentation heads (with ``protos``)."""
+    protos: Optional[np.ndarray] = None
+    """(C, h, w) mask prototypes of this image."""
 
 
 class OutputDecoder(abc.ABC):

@@ -29,9 +29,31 @@ class _SingleOutputDecoder(OutputDecoder):
 
 
 class YoloV8Decoder(_SingleOutputDecoder):
-    """``[B, 4+C, N]``: cx, cy, w, h then C class scores (no objectness)."""
+    """``[B, 4+C, N]``: cx, cy, w, h then C class scores (no objectness).
+
+    Pose exports append K*3 rows (``[B, 4+C+K*3, N]``: x, y in input pixels and a sigmoid visibility
+    per keypoint, Ultralytics ``Pose.kpts_decode``); segmentation exports append P mask coefficients
+    and add a ``[B, P, h, w]`` prototype output: see :meth:`with_extra`."""
 
     name = "yolov8"
+    kpt_shape: Optional[tuple[int, int]] = None
+    protos: Optional[str] = None  # segmentation: the prototype output, whose C rows follow the class scores
+
+    @classmethod
+    def with_extra(cls, shapes, num_classes: int, kpt_shape: Optional[tuple[int, int]] = None,
+                   extra: int = 0) -> Optional["YoloV8Decoder"]:
+        """The decoder for a head with ``extra`` rows after the class scores (``K*D`` keypoint rows
+        when ``kpt_shape`` is given), on the first 3-D output of that height."""
+        rows = 4 + num_classes + (kpt_shape[0] * kpt_shape[1] if kpt_shape else extra)
+        for name, shape in shapes.items():
+            if len(shape) == 3 and shape[1] == rows and shape[2] > rows:
+                dec = cls(name, num_classes)
+                dec.kpt_shape = tuple(kpt_shape) if kpt_shape else None
+                if extra and not kpt_shape:
+                    protos = [n for n, s in shapes.items() if len(s) == 4 and s[1] == extra]
+                    dec.protos = protos[0] if len(protos) == 1 else None
+                return dec
+        return None
 
     @classmethod
     def match(cls, shapes, input_hw, num_classes):
@@ -44,10 +66,21 @@ class YoloV8Decoder(_SingleOutputDecoder):
 
     def decode(self, outputs: Mapping[str, np.ndarray], score_threshold: float) -> list[Candidates]:
         result = []
-        for item in np.asarray(outputs[self.output], np.float32):
-            rows = item.T  # (N, 4+C)
-            keep, scores, ids = confident_rows(rows[:, 4:], score_threshold)
-            result.append(Candidates(cxcywh_to_xyxy(rows[keep, :4]), scores, ids))
+        nc = self.num_classes
+        protos_all = np.asarray(outputs[self.protos], np.float32) if self.protos else None
+        for b, item in enumerate(np.asarray(outputs[self.output], np.float32)):
+            rows = item.T  # (N, 4+C[+extra])
+            keep, scores, ids = confident_rows(rows[:, 4:4 + nc], score_threshold)
+            kpts = None
+            if self.kpt_shape:
+                k, d = self.kpt_shape
+                kpts = rows[keep, 4 + nc:4 + nc + k * d].reshape(-1, k, d)
+                if d == 2:  # no visibility column: every keypoint counts as seen
+                    kpts = np.concatenate([kpts, np.ones((len(kpts), k, 1), np.float32)], axis=2)
+            cand = Candidates(cxcywh_to_xyxy(rows[keep, :4]), scores, ids, kpts)
+            if protos_all is not None:
+                cand.mask_coeffs, cand.protos = rows[keep, 4 + nc:], protos_all[b]
+            result.append(cand)
         return result
 
 
