@@ -94,7 +94,7 @@ class Progress:
         """The status line at ``now`` (a ``time.perf_counter()`` value)."""
         elapsed = max(now - self.start, 1e-9)
         fps = self.frames / elapsed
-        if self.total:
+        if self.total and not (self.estimated and self.frames >= self.total):  # an estimate passed: no total
             pct = min(100.0, 100.0 * self.frames / self.total)
             total = f"~{self.total}" if self.estimated else str(self.total)
             text = f"frames {self.frames}/{total} ({pct:5.1f}%)  {fps:6.1f} fps"
@@ -273,7 +273,8 @@ def _print_model_plan(pipeline, sinks_defaulted: bool) -> None:
                    "--status-interval; -q turns the plain lines off).")
 @click.option("--status-interval", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
               help="Seconds between progress lines (default 0.25 on a terminal, 10 otherwise).")
-@click.option("-q", "--quiet", is_flag=True, help="Print no summary.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Print no summary, and no progress lines when stderr is not a terminal (unless --progress).")
 @_verbose_option
 @_guard
 def run(config: Optional[str], model: Optional[str], sources: tuple[str, ...], sinks: tuple[str, ...],

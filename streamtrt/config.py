@@ -537,11 +537,15 @@ def _did_you_mean(model_name: str, loc: list) -> Optional[str]:
     return ".".join(str(p) for p in loc[:-1]) + ("." if len(loc) > 1 else "") + close[0]
 
 
-def _format_validation_error(err: ValidationError, origin: str) -> str:
+def _format_validation_error(err: ValidationError, origin: str, overrides: Optional[list[str]] = None) -> str:
+    """One line for a validation error: ``ORIGIN: problem; problem``. ``ORIGIN`` is the config file,
+    or ``--set KEY=VALUE`` where the first problem lies under a key that override set."""
     parts = []
     for e in err.errors():
         # Union members and validators add tags such as "list[str]" to the location: drop them.
         loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and "[" in p))
+        if not parts and overrides:
+            origin = _override_for(loc, overrides) or origin
         if e["type"] == "extra_forbidden":
             hint = _did_you_mean(err.title, [p for p in e["loc"] if not (isinstance(p, str) and "[" in p)])
             parts.append(f"unknown key '{loc}'" + (f" (did you mean '{hint}'?)" if hint else ""))
@@ -556,6 +560,15 @@ def _format_validation_error(err: ValidationError, origin: str) -> str:
         if p not in seen:
             seen.append(p)
     return f"{origin}: " + "; ".join(seen[:3]) + (f" (and {len(seen) - 3} more)" if len(seen) > 3 else "")
+
+
+def _override_for(loc: str, overrides: list[str]) -> Optional[str]:
+    """``--set ITEM`` for the last override whose key is ``loc``, a section above it or a key below it."""
+    for item in reversed(overrides):
+        key = ".".join(k for k in item.partition("=")[0].strip().split(".") if k)
+        if key and (loc == key or loc.startswith(key + ".") or key.startswith(loc + ".")):
+            return f"--set {item}"
+    return None
 
 
 def _resolve_input_paths(raw: dict[str, Any], base: Path) -> None:
@@ -614,6 +627,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     raw = copy.deepcopy(raw)
     for item in overrides:
         path, value = parse_override(item)
+        if len(path) > 1 and path[0] == "sources" and not raw.get("sources") and isinstance(raw.get("source"), str):
+            # `--set sources.0.fps=5` on a config that names its one input with `source:`
+            raw["sources"], raw["source"] = [{"uri": raw["source"]}], None
         node: Any = raw
         for i, k in enumerate(path[:-1]):
             if isinstance(node, list):  # an item of a list by its index: sources.0.format
@@ -665,12 +681,13 @@ def read_yaml(path: Union[str, Path]) -> dict[str, Any]:
     return raw
 
 
-def config_from_dict(raw: dict[str, Any], origin: str = "config") -> Config:
-    """Validate a raw mapping into a :class:`Config`."""
+def config_from_dict(raw: dict[str, Any], origin: str = "config", overrides: Optional[list[str]] = None) -> Config:
+    """Validate a raw mapping into a :class:`Config`; ``overrides`` (the ``--set`` items applied to
+    ``raw``) name the culprit when the error lies under one of their keys."""
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, origin)) from None
+        raise ConfigError(_format_validation_error(exc, origin, overrides)) from None
 
 
 def load_config(
@@ -694,4 +711,4 @@ def load_config(
         _resolve_input_paths(raw, path.resolve().parent)
     if overrides:
         raw = apply_overrides(raw, overrides)
-    return config_from_dict(raw, origin)
+    return config_from_dict(raw, origin, overrides)

@@ -11,6 +11,7 @@ import av
 import numpy as np
 import pytest
 
+from streamtrt.errors import ConfigError
 from tests.conftest import ROOT, SAMPLE_CONFIG, SAMPLES, write_video
 from tests.models import mean_model
 
@@ -460,3 +461,36 @@ def test_run_model_without_metadata_warns_that_preprocessing_is_guessed(tmp_path
     assert "warning: the model does not say its resize, color, mean, std" in proc.stderr
     assert "format: nanodet (matched the output shapes" in proc.stderr
     assert "classes: 80 [person, bicycle, car, motorcycle, airplane, ...] (default" in proc.stderr
+
+
+def test_progress_drops_an_estimated_total_once_the_run_passes_it():
+    """An MPEG-TS join estimated at ~30 frames holds 60: past the estimate the line shows no total,
+    percentage or ETA rather than '37/~30 (100%)'."""
+    from streamtrt.cli import Progress
+
+    bar = Progress(30, enabled=False, tty=False, estimated=True)
+    bar.frames = 37
+    text = bar.text(bar.start + 3.7)
+    assert text.startswith("frames 37  ") and "~30" not in text and "ETA" not in text and "%" not in text
+    exact = Progress(30, enabled=False, tty=False)
+    exact.frames = 30
+    assert exact.text(exact.start + 3.0).startswith("frames 30/30 (100.0%)")
+
+
+def test_set_errors_name_the_override_and_reach_a_single_source_config():
+    from streamtrt.config import load_config
+
+    with pytest.raises(ConfigError) as info:
+        load_config(SAMPLE_CONFIG, ["runtime.bacth_size=2"])
+    assert str(info.value).startswith("--set runtime.bacth_size=2: unknown key 'runtime.bacth_size'")
+    assert "did you mean 'runtime.batch_size'" in str(info.value)
+    with pytest.raises(ConfigError) as info:  # a problem in the file itself still names the file
+        load_config({"source": "a.mp4", "model": {"path": "m.onnx"}, "runtime": {"bogus": 1}}, ["runtime.slots=2"])
+    assert str(info.value).startswith("config: unknown key 'runtime.bogus'")
+    # sample.yaml names its input with `source:`; `--set sources.0.fps=5` reaches it
+    cfg = load_config(SAMPLE_CONFIG, ["sources.0.fps=5"])
+    (stream,) = cfg.streams()
+    assert stream.fps == 5 and stream.uri.endswith("vtest.mp4")
+    proc = streamtrt("run", SAMPLE_CONFIG, "--set", "sources.0.transport=udp")
+    assert proc.returncode == 2
+    assert_one_line_error(proc, "sources.0.transport: does not apply to a video file")
