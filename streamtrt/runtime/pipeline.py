@@ -69,7 +69,7 @@ class Pipeline:
         uris = [parse_source_uri(sc.uri) for sc in stream_configs]
         self.plan: Plan = make_plan(rt, uris, config.live.decoder)
         self.class_names = load_class_names(config.model.classes)
-        self.sinks = sinks if sinks is not None else [open_sink(s) for s in config.sinks]
+        self.sinks = sinks if sinks is not None else [open_sink(s, config.delivery) for s in config.sinks]
         self.keep_images = keep_images or any(s.needs_images for s in self.sinks)
         self.keep_alive = keep_alive or config.control.enabled
         for sink in self.sinks:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import socket
 import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ _RETRYABLE = {408, 425, 429}
 
 class WebhookSink(OutboxSink):
     batch_size = 50
+    receiver = "server"
 
     def __init__(self, uri: str, timeout_s: float = 10.0, **kwargs):
         super().__init__(uri, **kwargs)
@@ -27,6 +29,10 @@ class WebhookSink(OutboxSink):
         if not parts.hostname:
             raise SinkError(f"sink {self.display}: missing host")
         self.timeout_s = timeout_s
+        try:
+            self.address = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        except ValueError:
+            raise SinkError(f"sink {self.display}: invalid port") from None
         self.secret = os.environ.get("STREAMTRT_WEBHOOK_SECRET", "").encode() or None
 
     def connect(self) -> None:
@@ -47,3 +53,12 @@ class WebhookSink(OutboxSink):
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
             raise DeliveryError(f"cannot reach the server: {reason}") from None
+
+    def reachable(self) -> bool:
+        """A TCP connection to the server succeeds (behind a proxy it may not: then only the
+        backoff paces the retries)."""
+        try:
+            socket.create_connection(self.address, timeout=1.0).close()
+            return True
+        except OSError:
+            return False

@@ -104,7 +104,7 @@ class Subscriber:
 class Webhook:
     """Answers 500 to the first ``fail`` requests, then 200; keeps bodies and headers."""
 
-    def __init__(self, fail: int = 0):
+    def __init__(self, fail: int = 0, port: int = 0):
         self.fail = fail
         self.requests: list[tuple[dict, bytes]] = []
         outer = self
@@ -126,7 +126,7 @@ class Webhook:
                 pass
 
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
