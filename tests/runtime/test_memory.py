@@ -82,3 +82,18 @@ def test_tracker_and_analytics_hold_only_live_tracks_after_2k_frames():
     assert len(tracking.tracker.tracks) <= max_live + 2
     assert len(line.last) <= max_live + 2 and len(zone.inside) <= max_live + 2
     assert sum(line.counts_in.values()) + sum(line.counts_out.values()) > 180
+
+
+def test_soak_growth_is_the_slope_after_warm_up_projected_to_a_day():
+    from streamtrt.soak import format_soak, growth
+
+    times = [5.0 * i for i in range(200)]  # 1,000 s
+    rss = [500.0 if t < 100 else 300.0 + 0.001 * (t - 100) for t in times]  # warm-up, then 3.6 MB/h
+    g = growth(times, rss, warmup_s=100)
+    assert g["at_warmup"] == 300.0 and g["per_hour"] == pytest.approx(3.6)
+    assert g["per_day"] == pytest.approx(86.4) and g["pct_per_day"] == pytest.approx(28.8)
+    assert growth(times, [None] * 200, 100) is None  # e.g. no GPU
+    report = {"minutes": 1000 / 60, "frames": 10, "fps": 1.0, "warmup_s": 100,
+              "growth": {"rss_mb": g, "fds": growth(times, [10] * 200, 100), "threads": None, "gpu_mb": None}}
+    table = format_soak(report)
+    assert "RSS MB" in table and "86.40" in table and "28.80" in table and "GPU MB" not in table
