@@ -87,6 +87,7 @@ def growth(times_s: list[float], values: list[Optional[float]], warmup_s: float)
     slope = float(np.polyfit(t, v, 1)[0])  # units per hour
     base = v[0]
     return {"at_warmup": round(float(base), 3), "at_end": round(float(v[-1]), 3),
+            "min": round(float(v.min()), 3), "max": round(float(v.max()), 3),
             "per_hour": round(slope, 4), "per_day": round(24 * slope, 3),
             "pct_per_day": round(100 * 24 * slope / base, 3) if base else None}
 
@@ -182,13 +183,15 @@ def format_soak(report: dict) -> str:
     """The growth table: one row per resource."""
     lines = [f"soak: {report['minutes']:g} min, {report['frames']} frames ({report['fps']} fps), "
              f"growth measured after {report['warmup_s'] / 60:.1f} min of warm-up",
-             f"{'resource':<10} {'at warm-up':>11} {'at end':>10} {'per hour':>10} {'per 24 h':>10} {'% / day':>8}"]
+             f"{'resource':<10} {'at warm-up':>11} {'at end':>10} {'min-max':>15} {'per hour':>10} {'per 24 h':>10} "
+             f"{'% / day':>8}"]
     names = {"rss_mb": "RSS MB", "fds": "fds", "threads": "threads", "gpu_mb": "GPU MB"}
     for key, g in report["growth"].items():
         if g is None:
             continue
         pct = "-" if g["pct_per_day"] is None else f"{g['pct_per_day']:.2f}"
-        lines.append(f"{names[key]:<10} {g['at_warmup']:>11.1f} {g['at_end']:>10.1f} {g['per_hour']:>10.3f} "
+        span = f"{g['min']:g}-{g['max']:g}"
+        lines.append(f"{names[key]:<10} {g['at_warmup']:>11.1f} {g['at_end']:>10.1f} {span:>15} {g['per_hour']:>10.3f} "
                      f"{g['per_day']:>10.2f} {pct:>8}")
     for t in report.get("tracemalloc_top", []):
         lines.append(f"  {t['size_diff_kb']:+9.1f} KB {t['count_diff']:+7d} blocks  {' <- '.join(reversed(t['where']))}")
