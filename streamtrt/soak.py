@@ -120,7 +120,10 @@ def run_soak(config: str, overrides: list[str], minutes: float, source: Optional
     proc, gpu = psutil.Process(), _Gpu()
     duration_s, warmup_s = 60.0 * minutes, max(60.0, warmup_frac * 60.0 * minutes)
     warmup_s = min(warmup_s, 0.5 * duration_s)
-    samples: list[dict] = []
+    # Samples go into an array allocated up front: the measurement must not grow the process itself.
+    columns = ("t_s", "frames", "rss_mb", "fds", "threads", "gpu_mb")
+    table = np.full((int(duration_s / sample_s) + 16, len(columns)), np.nan)
+    taken = [0]
     snapshots: list = []
     pipe = Pipeline(cfg)
     done = threading.Event()
@@ -131,7 +134,9 @@ def run_soak(config: str, overrides: list[str], minutes: float, source: Optional
         while not done.is_set():
             now = time.monotonic() - t0
             s = {"t_s": round(now, 1), "frames": pipe.summary.frames, **sample_process(proc, gpu)}
-            samples.append(s)
+            if taken[0] < len(table):
+                table[taken[0]] = [np.nan if s[c] is None else s[c] for c in columns]
+                taken[0] += 1
             if trace and not snapshots and now >= warmup_s:
                 snapshots.append(tracemalloc.take_snapshot())
             if now >= next_log:
@@ -164,6 +169,8 @@ def run_soak(config: str, overrides: list[str], minutes: float, source: Optional
         for stat in end.compare_to(snapshots[0], "traceback")[:trace]:
             top.append({"size_diff_kb": round(stat.size_diff / 1024, 1), "count_diff": stat.count_diff,
                         "where": [f"{f.filename}:{f.lineno}" for f in stat.traceback][-4:]})
+    samples = [{c: (None if np.isnan(v) else (round(float(v), 3) if c in ("t_s", "rss_mb", "gpu_mb") else int(v)))
+                for c, v in zip(columns, row)} for row in table[:taken[0]]]
     times = [s["t_s"] for s in samples]
     report = {
         "kind": "soak", "config": str(config), "source": stream["uri"], "minutes": minutes,
