@@ -42,3 +42,12 @@ def test_systemd_analyze_verify(tmp_path):
     proc = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "streamtrt-sample.service")],
                           capture_output=True, text=True, cwd=ROOT)
     assert "error" not in proc.stderr.lower(), proc.stderr
+
+
+def test_unit_caps_malloc_arenas_for_24_7_runs(tmp_path):
+    proc = streamtrt("service", "install", SAMPLE_CONFIG, "--unit-dir", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = (tmp_path / "streamtrt-sample.service").read_text().splitlines()
+    assert "Environment=MALLOC_ARENA_MAX=2" in lines
+    # systemd applies Environment= first, then EnvironmentFile=: the user's file can override it.
+    assert any(l.startswith("EnvironmentFile=") for l in lines)
