@@ -52,7 +52,6 @@ class OutboxSink(Sink):
     :meth:`reachable`, and call :meth:`retry_now` when they learn that the receiver is back."""
 
     batch_size = 1
-    receiver = "receiver"  # what the progress line calls the other end
 
     def __init__(self, uri: str, outbox: Optional[Path] = None, drain_s: Optional[float] = None,
                  backoff: Backoff = Backoff(0.5, 30.0), max_records: int = 1_000_000):

@@ -27,7 +27,6 @@ _RECONNECT_S = (1, 2)  # paho's reconnect delay, min and max: the probe of an ab
 
 class MqttSink(OutboxSink):
     batch_size = 64
-    receiver = "broker"
 
     def __init__(self, uri: str, **kwargs):
         super().__init__(uri, **kwargs)

@@ -21,7 +21,6 @@ _RETRYABLE = {408, 425, 429}
 
 class WebhookSink(OutboxSink):
     batch_size = 50
-    receiver = "server"
 
     def __init__(self, uri: str, timeout_s: float = 10.0, **kwargs):
         super().__init__(uri, **kwargs)
