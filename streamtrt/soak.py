@@ -27,6 +27,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .config import load_config
+from .errors import ConfigError
 from .runtime.pipeline import Pipeline
 from .sources.uri import parse_source_uri
 
@@ -106,7 +107,7 @@ def run_soak(config: str, overrides: list[str], minutes: float, source: Optional
         first = cfg.streams()[0]
         uri = parse_source_uri(first.uri)
         if uri.kind != "file":
-            raise SystemExit(f"--soak needs a video file to loop, or --source with a live URI (got {uri.display})")
+            raise ConfigError(f"--soak needs a video file to loop, or --source with a live URI (got {uri.display})")
         from .sources.file import probe_video
 
         fps = probe_video(Path(uri.location), uri.display, first.id or "0").fps or 10.0
