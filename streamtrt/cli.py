@@ -392,15 +392,24 @@ def doctor(as_json: bool) -> None:
               help="Multi-stream mode: seconds measured per real-time run.")
 @click.option("--latency-ms", type=click.FloatRange(min=1), default=250.0, show_default=True,
               help="Multi-stream mode: p99 latency limit of a real-time stream.")
+@click.option("--soak", "soak_min", type=click.FloatRange(min=1), metavar="MINUTES",
+              help="Soak mode: run live for MINUTES (the config's video looped at its frame rate, or --source) "
+                   "and report memory, fd and thread growth after warm-up, projected to 24 h.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results as JSON.")
 @_verbose_option
 @_guard
 def bench(config: str, source: Optional[str], overrides: tuple[str, ...], frames: int, naive_decoder: str,
-          repeat: int, streams: Optional[str], duration: float, latency_ms: float, json_path: Optional[str]) -> None:
+          repeat: int, streams: Optional[str], duration: float, latency_ms: float, soak_min: Optional[float],
+          json_path: Optional[str]) -> None:
     """Measure each stage alone, a naive sequential loop and the pipeline, side by side
-    (or, with --streams, how many real-time streams one process holds)."""
+    (or, with --streams, how many real-time streams one process holds; with --soak, resource growth)."""
     log = lambda m: click.echo(m, err=True)  # noqa: E731
-    if streams:
+    if soak_min:
+        from .soak import format_soak, run_soak
+
+        report = run_soak(config, list(overrides), soak_min, source, log=log)
+        click.echo(format_soak(report))
+    elif streams:
         from .bench_streams import format_stream_table, run_stream_bench
         from .config import ConfigError, load_config
 

@@ -397,6 +397,14 @@ class MetricsConfig(_Strict):
     """0 picks a free port (logged)."""
 
 
+class DeliveryConfig(_Strict):
+    """Network sinks (MQTT, webhooks): defaults that a sink URI's own options override."""
+
+    drain_s: float = Field(10.0, ge=0.0)
+    """At the end of a run, how long to keep delivering what is still in the outbox (progress is
+    shown on stderr); what is left after it waits in the outbox for the next run. Per sink: ``?drain=S``."""
+
+
 class Config(_Strict):
     """A whole streamtrt job."""
 
@@ -414,6 +422,7 @@ class Config(_Strict):
     live: LiveConfig = LiveConfig()
     metrics: MetricsConfig = MetricsConfig()
     control: ControlConfig = ControlConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
     sinks: list[str] = Field(default_factory=list)
     """Sink URIs: ``jsonl:PATH`` (``jsonl:-`` for stdout), ``video:PATH``, ``summary:PATH``,
     or a bare path whose suffix picks the kind (.jsonl, .mp4/.mkv/.avi, .json)."""

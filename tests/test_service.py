@@ -48,3 +48,12 @@ def test_workdir_option(tmp_path):
     proc = streamtrt("service", "install", SAMPLE_CONFIG, "--print", "--workdir", tmp_path / "jobs")
     assert proc.returncode == 0, proc.stderr
     assert f"WorkingDirectory={(tmp_path / 'jobs').resolve()}" in proc.stdout.splitlines()
+
+
+def test_unit_caps_malloc_arenas_for_24_7_runs(tmp_path):
+    proc = streamtrt("service", "install", SAMPLE_CONFIG, "--unit-dir", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = (tmp_path / "streamtrt-sample.service").read_text().splitlines()
+    assert "Environment=MALLOC_ARENA_MAX=2" in lines
+    # systemd applies Environment= first, then EnvironmentFile=: the user's file can override it.
+    assert any(l.startswith("EnvironmentFile=") for l in lines)

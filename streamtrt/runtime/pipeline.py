@@ -91,7 +91,7 @@ class Pipeline:
             log.info("plan: %s", reason)
         check_names(config, self.class_names, _sink_filters(config, sinks), keep_alive or config.control.enabled,
                     report or log.warning)
-        self.sinks = sinks if sinks is not None else [open_sink(s) for s in config.sinks]
+        self.sinks = sinks if sinks is not None else [open_sink(s, config.delivery) for s in config.sinks]
         self.keep_images = keep_images or any(s.needs_images for s in self.sinks)
         self.keep_alive = keep_alive or config.control.enabled
         for sink in self.sinks:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import bisect
 import itertools
 import threading
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,15 +32,20 @@ class LatencyStats:
 
 
 HISTOGRAM_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-_RECENT = 10_000  # samples kept for percentiles: memory stays flat on 24/7 runs
+_RECENT = 10_000  # samples kept for percentiles
 
 
 class StageTimer:
-    """Counts, totals, a fixed-bucket histogram and the most recent samples; thread-safe."""
+    """Counts, totals, a fixed-bucket histogram and the most recent ``capacity`` samples; thread-safe.
 
-    def __init__(self, name: str):
+    The recent samples live in a ring of float64 allocated (and written) up front, so a timer's
+    memory is the same at its first sample and after a month: a deque of Python floats grew by
+    ~32 bytes a sample until it was full, which on a 5 fps stream took more than half an hour and
+    read as a leak on soak runs."""
+
+    def __init__(self, name: str, capacity: int = _RECENT):
         self.name = name
-        self._recent: deque[float] = deque(maxlen=_RECENT)
+        self._recent = np.full(max(1, capacity), np.nan, np.float64)
         self._count = 0
         self._total = 0.0
         self._frames = 0
@@ -50,11 +54,16 @@ class StageTimer:
 
     def add(self, seconds: float, frames: int = 1) -> None:
         with self._lock:
-            self._recent.append(seconds)
+            self._recent[self._count % len(self._recent)] = seconds
             self._count += 1
             self._total += seconds
             self._frames += frames
             self.buckets[bisect.bisect_left(HISTOGRAM_BUCKETS_S, seconds)] += 1
+
+    def samples(self) -> np.ndarray:
+        """A copy of the recent samples (seconds), in no particular order."""
+        with self._lock:
+            return self._recent[:min(self._count, len(self._recent))].copy()
 
     def histogram(self) -> tuple[list[int], int, float]:
         """(cumulative counts per bucket incl. +Inf, count, sum) for a Prometheus histogram."""
@@ -64,7 +73,7 @@ class StageTimer:
     def stats(self) -> LatencyStats:
         """Totals over the whole run; percentiles over the most recent samples."""
         with self._lock:
-            recent = np.asarray(self._recent, np.float64)
+            recent = self._recent[:min(self._count, len(self._recent))].copy()
             count, total, frames = self._count, self._total, self._frames
         if count == 0:
             return LatencyStats(0, 0, 0.0, 0.0, 0.0, 0.0)
@@ -74,7 +83,8 @@ class StageTimer:
 
 
 def merge_timers(timers: list[StageTimer]) -> list[StageTimer]:
-    """One timer per name, in first-seen order: the per-stream timers of a stage kind combined."""
+    """One timer per name, in first-seen order: the per-stream timers of a stage kind combined
+    (the merged timer holds every recent sample of its parts)."""
     groups: dict[str, list[StageTimer]] = {}
     for t in timers:
         groups.setdefault(t.name, []).append(t)
@@ -83,10 +93,12 @@ def merge_timers(timers: list[StageTimer]) -> list[StageTimer]:
         if len(group) == 1:
             out.append(group[0])
             continue
-        merged = StageTimer(name)
+        parts = [t.samples() for t in group]
+        merged = StageTimer(name, capacity=sum(len(p) for p in parts))
+        if parts:
+            merged._recent[:] = np.concatenate(parts) if sum(len(p) for p in parts) else np.nan
         for t in group:
             with t._lock:
-                merged._recent.extend(t._recent)
                 merged._count += t._count
                 merged._total += t._total
                 merged._frames += t._frames

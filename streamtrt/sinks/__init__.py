@@ -1,11 +1,14 @@
 """Sinks, named by URI: ``jsonl:PATH`` (``-`` for stdout), ``csv:PATH``, ``video:PATH``,
 ``summary:PATH``, ``mqtt://host:port/topic`` (``mqtts://`` with TLS), ``http(s)://...`` webhooks,
 or a bare path whose suffix picks the kind. Any sink takes filters in its query:
-``?classes=person,car&min_score=0.5&streams=0``; network sinks also ``outbox=PATH``."""
+``?classes=person,car&min_score=0.5&streams=0``; network sinks also ``outbox=PATH`` (their
+durable queue, one process at a time), ``drain=S`` (seconds to keep delivering at exit; default
+``delivery.drain_s``) and, for webhooks, ``timeout=S``."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 from urllib.parse import parse_qsl, urlencode
 
 from ..errors import SinkError
@@ -20,7 +23,7 @@ from .video import AnnotatedVideoSink
 _KINDS = {"jsonl": JsonlSink, "csv": CsvSink, "video": AnnotatedVideoSink, "summary": SummarySink}
 _BY_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".json": "summary", ".mp4": "video",
               ".m4v": "video", ".mov": "video", ".avi": "video", ".mkv": "video"}
-_NETWORK_KEYS = ("outbox", "timeout")
+_NETWORK_KEYS = ("outbox", "timeout", "drain")
 
 __all__ = ["Sink", "JsonlSink", "CsvSink", "AnnotatedVideoSink", "SummarySink", "open_sink", "sink_filter"]
 
@@ -49,13 +52,14 @@ def sink_filter(uri: str) -> "SinkFilter | None":
     return SinkFilter.from_query(filters, redact(uri)) if filters else None
 
 
-def open_sink(uri: str) -> Sink:
-    """Create the sink a URI names (wrapped in its filter when the URI has one)."""
+def open_sink(uri: str, delivery=None) -> Sink:
+    """Create the sink a URI names (wrapped in its filter when the URI has one). ``delivery``
+    (a :class:`~streamtrt.config.DeliveryConfig`) gives network sinks their defaults."""
     text = uri.strip()
     scheme = text.split("://", 1)[0].lower() if "://" in text else ""
     network = scheme in ("mqtt", "mqtts", "http", "https")
     target, options, filters = _split_query(text, keep_unknown=scheme in ("http", "https", "mqtt", "mqtts"))
-    sink = _make(target, options) if network else _make_local(target, uri)
+    sink = _make(target, options, delivery) if network else _make_local(target, uri)
     if filters:
         rule = SinkFilter.from_query(filters, redact(uri))
         if rule.active:
@@ -63,10 +67,27 @@ def open_sink(uri: str) -> Sink:
     return sink
 
 
-def _make(target: str, options: dict[str, str]) -> Sink:
+def _seconds(target: str, options: dict[str, str], key: str) -> Optional[float]:
+    if key not in options:
+        return None
+    try:
+        value = float(options[key])
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise SinkError(f"sink {redact(target)!r}: {key} must be a number of seconds (got {options[key]!r})")
+    return value
+
+
+def _make(target: str, options: dict[str, str], delivery=None) -> Sink:
     kwargs = {}
     if "outbox" in options:
         kwargs["outbox"] = Path(options["outbox"])
+    drain = _seconds(target, options, "drain")
+    if drain is None and delivery is not None:
+        drain = delivery.drain_s
+    if drain is not None:
+        kwargs["drain_s"] = drain
     if target.startswith(("mqtt://", "mqtts://")):
         from .mqtt import MqttSink
 
@@ -74,10 +95,7 @@ def _make(target: str, options: dict[str, str]) -> Sink:
     from .webhook import WebhookSink
 
     if "timeout" in options:
-        try:
-            kwargs["timeout_s"] = float(options["timeout"])
-        except ValueError:
-            raise SinkError(f"sink {redact(target)!r}: timeout must be a number of seconds") from None
+        kwargs["timeout_s"] = _seconds(target, options, "timeout")
     return WebhookSink(target, **kwargs)
 
 

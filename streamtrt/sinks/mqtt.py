@@ -3,12 +3,17 @@
 ``mqtt://host:port/topic`` or ``mqtts://`` for TLS (``?ca=/path/ca.pem`` for a private CA).
 Credentials come from ``STREAMTRT_MQTT_USERNAME`` / ``STREAMTRT_MQTT_PASSWORD`` (or the URI's
 user:password, which is never logged).
+
+While the broker is away, paho reconnects every 1-2 s (a TCP connection attempt, cheap for a
+broker) and a successful connection wakes the delivery worker, so pending records flow again
+within about 2 s of the broker's return, however long the outage.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -16,7 +21,8 @@ from ..errors import SinkError
 from .delivery import DeliveryError, OutboxSink
 
 _CONNECT_WAIT_S = 5.0
-_ACK_WAIT_S = 10.0
+_ACK_WAIT_S = 10.0  # for the PUBACKs of one batch
+_RECONNECT_S = (1, 2)  # paho's reconnect delay, min and max: the probe of an absent broker
 
 
 class MqttSink(OutboxSink):
@@ -55,7 +61,7 @@ class MqttSink(OutboxSink):
             client.username_pw_set(self.username, self.password)
         if self.tls:
             client.tls_set(ca_certs=self.ca)
-        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        client.reconnect_delay_set(min_delay=_RECONNECT_S[0], max_delay=_RECONNECT_S[1])
         client.max_queued_messages_set(self.batch_size * 4)
 
         def on_connect(_c, _u, _flags, reason, _props):
@@ -67,6 +73,7 @@ class MqttSink(OutboxSink):
                     self.reconnects += 1
                 self._refused = None
                 self._connected.set()
+                self.retry_now()
 
         def on_disconnect(_c, _u, _flags, _reason, _props):
             self._connected.clear()
@@ -95,13 +102,22 @@ class MqttSink(OutboxSink):
         if not self._connected.is_set():
             raise DeliveryError(self._refused or f"not connected to {self.host}:{self.port}")
         infos = [self._client.publish(self.topic, p, qos=1) for p in payloads]
+        deadline = time.monotonic() + _ACK_WAIT_S
         for info in infos:
             try:
-                info.wait_for_publish(_ACK_WAIT_S)
+                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
             except (RuntimeError, ValueError) as exc:  # raised when the client lost its connection
                 raise DeliveryError(f"publish failed: {exc}") from None
             if not info.is_published():
                 raise DeliveryError("no PUBACK from the broker")
+
+    def reachable(self) -> bool:
+        return self._connected.is_set()
+
+    def receiver_state(self) -> str:
+        if self._connected.is_set():
+            return "broker connected"
+        return f"broker not connected ({self._refused + ', ' if self._refused else ''}retrying)"
 
     def disconnect(self) -> None:
         if self._client is not None:

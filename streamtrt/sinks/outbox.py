@@ -6,10 +6,16 @@ and what is pending when the process stops is sent by the next run that uses the
 
 Bounded on disk: when ``max_records`` are pending, the oldest are dropped to make room (and
 counted in ``dropped``) -- the pipeline is never blocked, and the newest data wins.
+
+One owner: a process holds an exclusive lock (``flock``) on ``<outbox>.lock`` while the outbox is
+open, so that two runs never deliver, acknowledge and count the same records. A second process
+that opens the same outbox gets a :class:`SinkError` naming the file; give each run its own
+outbox with the sink option ``?outbox=PATH``. The lock goes with the process, even a killed one.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -24,8 +30,10 @@ class Outbox:
         self.max_records = max_records
         self.dropped = 0
         self._lock = threading.Lock()
+        self._owner = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._owner = _lock_owner(self.path)
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -34,6 +42,7 @@ class Outbox:
             # Kept in memory: counting rows in SQLite scans the table, too slow for every insert.
             self._pending = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
         except (OSError, sqlite3.Error) as exc:
+            self._release()
             raise SinkError(f"cannot open the outbox {self.path}: {exc}") from None
 
     def put(self, message_id: str, payload: bytes) -> None:
@@ -56,7 +65,7 @@ class Outbox:
             return
         with self._lock:
             cursor = self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
-            self._pending -= cursor.rowcount
+            self._pending = max(0, self._pending - max(cursor.rowcount, 0))
 
     def pending(self) -> int:
         with self._lock:
@@ -68,6 +77,35 @@ class Outbox:
                 self._db.close()
             except sqlite3.Error:
                 pass
+            self._release()
+
+    def _release(self) -> None:
+        if self._owner is not None:
+            self._owner.close()  # closing the descriptor releases the flock
+            self._owner = None
+
+
+def _lock_owner(path: Path):
+    """Take ``<path>.lock`` exclusively (the file is left behind; the lock is not)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no cross-process guard
+        return None
+    lock = open(path.with_name(path.name + ".lock"), "a+")
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip()
+        lock.close()
+        raise SinkError(f"the outbox {path} is in use by another streamtrt process"
+                        + (f" (pid {holder})" if holder.isdigit() else "")
+                        + "; give this run its own outbox with the sink option ?outbox=PATH") from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
 
 
 def default_outbox_path(name: str, directory: Optional[Path] = None) -> Path:

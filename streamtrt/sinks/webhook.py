@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import socket
 import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
@@ -27,6 +28,10 @@ class WebhookSink(OutboxSink):
         if not parts.hostname:
             raise SinkError(f"sink {self.display}: missing host")
         self.timeout_s = timeout_s
+        try:
+            self.address = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        except ValueError:
+            raise SinkError(f"sink {self.display}: invalid port") from None
         self.secret = os.environ.get("STREAMTRT_WEBHOOK_SECRET", "").encode() or None
 
     def connect(self) -> None:
@@ -47,3 +52,12 @@ class WebhookSink(OutboxSink):
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
             raise DeliveryError(f"cannot reach the server: {reason}") from None
+
+    def reachable(self) -> bool:
+        """A TCP connection to the server succeeds (behind a proxy it may not: then only the
+        backoff paces the retries)."""
+        try:
+            socket.create_connection(self.address, timeout=1.0).close()
+            return True
+        except OSError:
+            return False

@@ -11,6 +11,7 @@ from typing import Optional
 
 from ..config import LiveConfig
 from ..errors import SourceError
+from ..retry import Backoff
 from .uri import redact
 
 log = logging.getLogger("streamtrt")
@@ -98,8 +99,7 @@ class Supervisor:
                 self.state = "failed"
                 raise SourceError(f"{self.display}: gave up after {self.attempts} failed connection attempts "
                                   f"(last: {reason})")
-            delay = min(self.cfg.reconnect_max_s, self.cfg.reconnect_initial_s * 2 ** (self.attempts - 1))
-            delay *= 0.5 + self._rng.random() / 2  # "equal jitter": spread retries of many cameras
+            delay = Backoff(self.cfg.reconnect_initial_s, self.cfg.reconnect_max_s).delay(self.attempts, self._rng)
         if self.attempts == 1 or self.attempts % 10 == 0:
             log.warning("%s: %s; reconnecting in %.1f s (attempt %d)", self.display, reason, delay, self.attempts)
         return delay

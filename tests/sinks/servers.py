@@ -27,7 +27,10 @@ class Broker:
     def __init__(self, workdir: Path, users: dict[str, str] | None = None):
         self.port = free_port()
         self.conf = workdir / "mosquitto.conf"
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false", "log_dest none"]
+        # Persistence keeps the subscriber's session (its subscription and the QoS 1 messages queued
+        # for it) across a restart: records a sink delivers before the subscriber is back still reach it.
+        lines = [f"listener {self.port} 127.0.0.1", "persistence true", f"persistence_location {workdir}/",
+                 "max_queued_messages 100000", "log_dest none"]
         if os.geteuid() == 0:
             lines.append("user root")  # else mosquitto drops to its own user, which cannot read pytest's tmp dirs
         if users:
@@ -62,7 +65,8 @@ class Broker:
 
 
 class Subscriber:
-    """Collects every message on a topic (QoS 1), reconnecting after broker outages."""
+    """Collects every message on a topic (QoS 1), reconnecting after broker outages; a persistent
+    session, so that messages published while it reconnects wait for it at the broker."""
 
     def __init__(self, port: int, topic: str, username=None, password=None):
         import paho.mqtt.client as mqtt
@@ -70,7 +74,8 @@ class Subscriber:
         self.messages: list[dict] = []
         self.lock = threading.Lock()
         self.ready = threading.Event()
-        c = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=f"sub-{port}")
+        c = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=f"sub-{port}-{topic}",
+                        clean_session=False)
         if username:
             c.username_pw_set(username, password)
         c.reconnect_delay_set(min_delay=1, max_delay=2)
@@ -104,7 +109,7 @@ class Subscriber:
 class Webhook:
     """Answers 500 to the first ``fail`` requests, then 200; keeps bodies and headers."""
 
-    def __init__(self, fail: int = 0):
+    def __init__(self, fail: int = 0, port: int = 0):
         self.fail = fail
         self.requests: list[tuple[dict, bytes]] = []
         outer = self
@@ -126,7 +131,7 @@ class Webhook:
                 pass
 
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

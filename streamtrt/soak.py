@@ -1,0 +1,206 @@
+"""``streamtrt bench --soak MINUTES``: a long live run that watches the process for leaks.
+
+It runs the pipeline on a live source for the given time (by default the config's first video
+looped forever through FFmpeg's ``movie`` filter and paced at its frame rate by the ``realtime``
+filter, so tracks come and go as on a camera), with the tracker as configured and a JSONL sink,
+and samples the process every few seconds: resident memory (psutil), open file descriptors,
+threads and, on a GPU, the device memory this process holds (nvidia-ml-py, when installed).
+
+Growth is the least-squares slope of each series after the warm-up (the first 20% of the run,
+at least one minute): a slope is robust to the allocator's steps, which a first/last difference
+is not. It is reported per hour and projected to 24 h, and as a percentage a day of the value at
+the end of the warm-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from .config import load_config
+from .errors import ConfigError
+from .runtime.pipeline import Pipeline
+from .sources.uri import parse_source_uri
+
+SAMPLE_S = 5.0
+
+
+def looped_source(path: str, fps: float, realtime: bool = True) -> dict:
+    """A live source that replays ``path`` forever (FFmpeg ``movie=...:loop=0``), paced at ``fps``.
+
+    Timestamps are rewritten (``setpts``) so that they keep increasing across loops."""
+    chain = f"movie=filename={path}:loop=0,setpts=N/({fps:g}*TB)" + (",realtime" if realtime else "")
+    return {"uri": f"ffmpeg://{chain}", "format": "lavfi", "live": True, "id": "soak"}
+
+
+class _Gpu:
+    """Device memory used by this process (NVML), or nothing without a GPU or nvidia-ml-py."""
+
+    def __init__(self) -> None:
+        self.handles = []
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self.nvml = pynvml
+            self.handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
+        except Exception:  # no driver, no GPU, no nvidia-ml-py
+            self.handles = []
+
+    def used_mb(self) -> Optional[float]:
+        if not self.handles:
+            return None
+        pid, total, found = os.getpid(), 0, False
+        for h in self.handles:
+            try:
+                procs = self.nvml.nvmlDeviceGetComputeRunningProcesses(h)
+            except Exception:
+                continue
+            for p in procs:
+                if p.pid == pid and p.usedGpuMemory is not None:
+                    total += p.usedGpuMemory
+                    found = True
+        return total / 2**20 if found else None
+
+
+def sample_process(proc, gpu: _Gpu) -> dict:
+    """One sample: RSS (MB), file descriptors, threads, device memory (MB or None)."""
+    return {"rss_mb": proc.memory_info().rss / 2**20, "fds": proc.num_fds() if hasattr(proc, "num_fds") else None,
+            "threads": proc.num_threads(), "gpu_mb": gpu.used_mb()}
+
+
+def growth(times_s: list[float], values: list[Optional[float]], warmup_s: float) -> Optional[dict]:
+    """Least-squares slope of ``values`` after ``warmup_s``: per hour, per day and % a day."""
+    pts = [(t, v) for t, v in zip(times_s, values) if t >= warmup_s and v is not None]
+    if len(pts) < 3:
+        return None
+    t = np.array([p[0] for p in pts]) / 3600.0
+    v = np.array([p[1] for p in pts], float)
+    slope = float(np.polyfit(t, v, 1)[0])  # units per hour
+    base = v[0]
+    return {"at_warmup": round(float(base), 3), "at_end": round(float(v[-1]), 3),
+            "min": round(float(v.min()), 3), "max": round(float(v.max()), 3),
+            "per_hour": round(slope, 4), "per_day": round(24 * slope, 3),
+            "pct_per_day": round(100 * 24 * slope / base, 3) if base else None}
+
+
+def run_soak(config: str, overrides: list[str], minutes: float, source: Optional[str] = None,
+             sample_s: float = SAMPLE_S, warmup_frac: float = 0.2, realtime: bool = True, trace: int = 0,
+             log: Callable[[str], None] = print) -> dict:
+    """Run the pipeline live for ``minutes`` and report resource growth after the warm-up.
+
+    ``trace`` > 0 also compares tracemalloc snapshots (warm-up end vs end) and reports that many
+    allocation sites that grew most (slow: Python allocations are traced)."""
+    import psutil
+
+    cfg = load_config(config, list(overrides))
+    if source is None:
+        first = cfg.streams()[0]
+        uri = parse_source_uri(first.uri)
+        if uri.kind != "file":
+            raise ConfigError(f"--soak needs a video file to loop, or --source with a live URI (got {uri.display})")
+        from .sources.file import probe_video
+
+        fps = probe_video(Path(uri.location), uri.display, first.id or "0").fps or 10.0
+        stream = looped_source(str(Path(uri.location).resolve()), fps, realtime)
+    else:
+        stream = {"uri": source, "live": True, "id": "soak"}
+    out = Path(tempfile.mkdtemp(prefix="streamtrt-soak-"))
+    cfg = load_config(config, list(overrides) + [f"sources={json.dumps([stream])}", "source=null",
+                                                 f"sinks={json.dumps(['jsonl:' + str(out / 'soak.jsonl')])}",
+                                                 "runtime.max_frames=null"])
+    proc, gpu = psutil.Process(), _Gpu()
+    duration_s, warmup_s = 60.0 * minutes, max(60.0, warmup_frac * 60.0 * minutes)
+    warmup_s = min(warmup_s, 0.5 * duration_s)
+    # Samples go into an array allocated up front: the measurement must not grow the process itself.
+    columns = ("t_s", "frames", "rss_mb", "fds", "threads", "gpu_mb")
+    table = np.full((int(duration_s / sample_s) + 16, len(columns)), np.nan)
+    taken = [0]
+    snapshots: list = []
+    pipe = Pipeline(cfg)
+    done = threading.Event()
+
+    def sampler() -> None:
+        t0 = time.monotonic()
+        next_log = 0.0
+        while not done.is_set():
+            now = time.monotonic() - t0
+            s = {"t_s": round(now, 1), "frames": pipe.summary.frames, **sample_process(proc, gpu)}
+            if taken[0] < len(table):
+                table[taken[0]] = [np.nan if s[c] is None else s[c] for c in columns]
+                taken[0] += 1
+            if trace and not snapshots and now >= warmup_s:
+                snapshots.append(tracemalloc.take_snapshot())
+            if now >= next_log:
+                log(f"soak {now / 60:5.1f} min: {s['frames']} frames, RSS {s['rss_mb']:.1f} MB, "
+                    f"{s['fds']} fds, {s['threads']} threads"
+                    + (f", GPU {s['gpu_mb']:.0f} MB" if s["gpu_mb"] is not None else ""))
+                next_log = now + 60.0
+            if now >= duration_s:
+                pipe.stop()
+                return
+            done.wait(sample_s)
+
+    if trace:
+        tracemalloc.start(8)
+    watcher = threading.Thread(target=sampler, name="streamtrt-soak", daemon=True)
+    watcher.start()
+    try:
+        with pipe:
+            try:
+                summary = pipe.run()
+            except KeyboardInterrupt:  # the end of the soak (pipe.stop) or Ctrl-C: drained and flushed
+                summary = pipe.summary
+    finally:
+        done.set()
+        watcher.join(10)
+    top = []
+    if trace and snapshots:
+        end = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        for stat in end.compare_to(snapshots[0], "traceback")[:trace]:
+            top.append({"size_diff_kb": round(stat.size_diff / 1024, 1), "count_diff": stat.count_diff,
+                        "where": [f"{f.filename}:{f.lineno}" for f in stat.traceback][-4:]})
+    samples = [{c: (None if np.isnan(v) else (round(float(v), 3) if c in ("t_s", "rss_mb", "gpu_mb") else int(v)))
+                for c, v in zip(columns, row)} for row in table[:taken[0]]]
+    times = [s["t_s"] for s in samples]
+    report = {
+        "kind": "soak", "config": str(config), "source": stream["uri"], "minutes": minutes,
+        "warmup_s": warmup_s, "sample_s": sample_s, "frames": summary.frames,
+        "fps": round(summary.fps, 2), "host": platform.node(), "cpus": os.cpu_count(),
+        "plan": summary.plan,
+        "growth": {key: growth(times, [s[key] for s in samples], warmup_s)
+                   for key in ("rss_mb", "fds", "threads", "gpu_mb")},
+        "samples": samples,
+    }
+    if top:
+        report["tracemalloc_top"] = top
+    return report
+
+
+def format_soak(report: dict) -> str:
+    """The growth table: one row per resource."""
+    lines = [f"soak: {report['minutes']:g} min, {report['frames']} frames ({report['fps']} fps), "
+             f"growth measured after {report['warmup_s'] / 60:.1f} min of warm-up",
+             f"{'resource':<10} {'at warm-up':>11} {'at end':>10} {'min-max':>15} {'per hour':>10} {'per 24 h':>10} "
+             f"{'% / day':>8}"]
+    names = {"rss_mb": "RSS MB", "fds": "fds", "threads": "threads", "gpu_mb": "GPU MB"}
+    for key, g in report["growth"].items():
+        if g is None:
+            continue
+        pct = "-" if g["pct_per_day"] is None else f"{g['pct_per_day']:.2f}"
+        span = f"{g['min']:g}-{g['max']:g}"
+        lines.append(f"{names[key]:<10} {g['at_warmup']:>11.1f} {g['at_end']:>10.1f} {span:>15} {g['per_hour']:>10.3f} "
+                     f"{g['per_day']:>10.2f} {pct:>8}")
+    for t in report.get("tracemalloc_top", []):
+        lines.append(f"  {t['size_diff_kb']:+9.1f} KB {t['count_diff']:+7d} blocks  {' <- '.join(reversed(t['where']))}")
+    return "\n".join(lines)
