@@ -39,6 +39,25 @@ def test_truncated_source_fails_with_exit_3_and_the_summary_says_why(tmp_path, t
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
 
 
+@pytest.mark.parametrize("max_frames, exit_code", [(1000, 3), (10, 0)])
+def test_max_frames_hides_a_truncated_file_only_when_the_run_stopped_at_it(tmp_path, truncated_clip, max_frames,
+                                                                          exit_code):
+    """The clip holds ~40 of the 795 frames its index promises: a limit it never reaches still
+    reports them; a limit reached first stops before the file's end, so nothing is missing."""
+    summary = tmp_path / "s.json"
+    proc = subprocess.run([sys.executable, "-m", "streamtrt", "run", str(SAMPLE_CONFIG), "--no-progress",
+                           "--source", str(truncated_clip), "--set", f"runtime.max_frames={max_frames}",
+                           "--sink", f"summary:{summary}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == exit_code, proc.stderr
+    s = json.loads(summary.read_text())
+    if exit_code:
+        assert s["error"]["kind"] == "DecodeError" and s["error"]["exit_code"] == 3
+        assert 0 < s["frames"] < 100 and s["bad_frames"] == 795 - s["frames"]
+        assert "could not be decoded" in proc.stderr
+    else:
+        assert s["error"] is None and s["frames"] == max_frames and s["bad_frames"] == 0
+
+
 def test_a_successful_run_has_no_error_and_a_failed_stream_has_its_reason(tmp_path):
     from streamtrt.runtime.summary import RunSummary
 

@@ -645,13 +645,7 @@ class Pipeline:
                 summary.analytics = {sid: state.summary() for sid, state in stage.per_stream.items()}
         summary.latency = latency.stats()
         interrupted = summary.interrupted or (self._control is not None and self._control.error is not None)
-        bad = 0
-        for st in self.streams.values():
-            if st.source is not None:
-                bad += st.source.stats.bad_frames
-            elif st.expected_frames and not st.expected_estimated and not interrupted and st.state == "ended":
-                bad += max(0, st.expected_frames - st.frames)
-        summary.bad_frames = bad
+        summary.bad_frames = sum(self._decode_stats(st, interrupted).bad_frames for st in self.streams.values())
         summary.streams = {st["id"]: st for st in self.stream_status()}
         if len(self._groups) > 1:
             labels = self.plan.engines or []
@@ -695,6 +689,30 @@ class Pipeline:
         if not recorded:
             self._record_error()
 
+    def _decode_stats(self, st: StreamState, stopped: bool) -> SourceStats:
+        """A stream's frames that could not be decoded. Real decode errors (packets or demuxer
+        errors) always count; frames missing against an exact count only where the source reached
+        its own end, not when the run stopped early (``stopped``: a signal or a failure) or at
+        ``runtime.max_frames`` (the source then never reaches its end, and the GPU path expects
+        ``max_frames`` frames)."""
+        if st.source is not None:
+            stats = st.source.stats
+            if stopped:
+                return SourceStats(decoded=stats.decoded, bad_frames=stats.decode_errors, errors=stats.errors,
+                                   decode_errors=stats.decode_errors)
+            return stats
+        gpu = [stage for stage in st.stages if isinstance(stage, GpuDecodeStage)]
+        notes = [e for stage in gpu for e in stage.fallback_errors]
+        fallback = [stage.fallback_stats for stage in gpu if stage.fallback_stats is not None]
+        rejected = sum(f.decode_errors for f in fallback)
+        if stopped or st.state != "ended":
+            bad = rejected
+        else:
+            done = st.frames
+            expected = done if st.expected_estimated else (st.expected_frames or done)
+            bad = max(rejected, sum(f.bad_frames for f in fallback), expected - done)
+        return SourceStats(decoded=st.frames, bad_frames=bad, errors=notes, decode_errors=rejected)
+
     def _raise_failure(self) -> None:
         failure = self._failure()
         if failure is not None:
@@ -720,21 +738,11 @@ class Pipeline:
             prefix = "" if len(self.streams) == 1 else f"{len(failed)} of {len(self.streams)} streams failed " \
                                                        f"({ok} completed): "
             return _caused(PipelineError(prefix + detail), failed[0].exception)
-        if self.summary.interrupted or self.config.runtime.max_frames:
-            return None
         errors = []
         for st in self.streams.values():
             if st.state == "removed":
                 continue
-            if st.source is not None:
-                stats = st.source.stats
-            else:
-                notes = [e for stage in st.stages if isinstance(stage, GpuDecodeStage) for e in stage.fallback_errors]
-                done = st.frames
-                expected = done if st.expected_estimated else (st.expected_frames or done)
-                fallback_bad = sum(stage.fallback_bad for stage in st.stages if isinstance(stage, GpuDecodeStage))
-                stats = SourceStats(decoded=done, bad_frames=max(fallback_bad, expected - done), errors=notes)
-            err = decode_error_for(st.display, stats)
+            err = decode_error_for(st.display, self._decode_stats(st, self.summary.interrupted))
             if err is not None:
                 errors.append(err)
         if len(errors) == 1:

@@ -197,14 +197,13 @@ class VideoFileSource(FrameSource):
         clock = PresentationClock(time_base, self.info.fps, self.display,
                                   may_jump=bool(container.format.flags & AVFMT_TS_DISCONT))
         turn = self.orientation == "auto"
-        bad_packets = 0
         index = 0
         try:
             for packet in container.demux(stream):
                 try:
                     decoded = packet.decode()
                 except av.error.FFmpegError as exc:
-                    bad_packets += 1
+                    self._rejected()
                     if len(self.stats.errors) < 5:
                         self.stats.errors.append(_ffmpeg_reason(exc))
                     continue
@@ -221,12 +220,17 @@ class VideoFileSource(FrameSource):
         except av.error.FFmpegError as exc:
             # A demuxer error (e.g. a truncated file) ends decoding; what was decoded stands.
             self.stats.errors.append(_ffmpeg_reason(exc))
-            bad_packets += 1
+            self._rejected()
         finally:
             self.close()
+        # the file's own end (not reached when the caller stops early, e.g. at max_frames)
         expected = None if self.info.frame_count_estimated else self.info.frame_count
         missing = expected - self.stats.decoded if expected else 0
-        self.stats.bad_frames = max(bad_packets, missing)
+        self.stats.bad_frames = max(self.stats.decode_errors, missing)
+
+    def _rejected(self) -> None:
+        self.stats.decode_errors += 1
+        self.stats.bad_frames = max(self.stats.bad_frames, self.stats.decode_errors)
 
     def close(self) -> None:
         if self._container is not None:
