@@ -90,3 +90,33 @@ def test_a_failed_stream_has_its_reason_in_the_summary(tmp_path, short_clip):
     assert "1 of 2 streams failed" in s["error"]["message"] and s["error"]["message"] in proc.stderr
     assert s["streams"]["0"]["state"] == "ended" and s["streams"]["0"]["frames"] == s["frames"] > 0
     assert s["streams"]["1"]["state"] == "failed" and "Invalid argument" in s["streams"]["1"]["error"]
+
+
+def _run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "streamtrt", "run", str(SAMPLE_CONFIG), "--no-progress",
+                           *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("case", ["missing source", "not a model", "unwritable sink"])
+def test_a_run_that_cannot_start_still_writes_its_summary_and_no_other_output(tmp_path, short_clip, case):
+    summary, jsonl, csv = tmp_path / "s.json", tmp_path / "d.jsonl", tmp_path / "d.csv"
+    source, extra = short_clip, []
+    if case == "missing source":
+        source = tmp_path / "nope.mp4"
+    elif case == "not a model":
+        model = tmp_path / "model.onnx"
+        model.write_text("not protobuf " * 50)
+        extra = ["--set", f"model.path={model}"]
+    else:
+        (tmp_path / "f").write_text("")
+        jsonl = tmp_path / "f" / "d.jsonl"  # under a file: cannot be created
+    # the summary listed first and last: opened or not, it is written
+    proc = _run_cli("--source", source, *extra, "--sink", f"summary:{summary}", "--sink", f"jsonl:{jsonl}",
+                    "--sink", f"csv:{csv}", "--sink", f"summary:{tmp_path / 's2.json'}")
+    code = {"missing source": 3, "not a model": 4, "unwritable sink": 7}[case]
+    assert proc.returncode == code, proc.stderr
+    for path in (summary, tmp_path / "s2.json"):
+        s = json.loads(path.read_text())
+        assert s["error"]["exit_code"] == code and s["error"]["message"] in proc.stderr.strip().splitlines()[-1]
+        assert s["frames"] == 0 and s["interrupted"] is False
+    assert not jsonl.exists() and not csv.exists()

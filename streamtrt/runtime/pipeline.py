@@ -71,6 +71,14 @@ class Pipeline:
 
     def __init__(self, config: Config, sinks: Optional[list[Sink]] = None, keep_images: bool = False,
                  report: Optional[Callable[[str], None]] = None, keep_alive: bool = False):
+        try:
+            self._setup(config, sinks, keep_images, report, keep_alive)
+        except StreamTRTError as exc:  # a source, the model or a sink failed: the summary still tells it
+            self._summary_of_failed_setup(config, sinks, exc)
+            raise
+
+    def _setup(self, config: Config, sinks: Optional[list[Sink]], keep_images: bool,
+               report: Optional[Callable[[str], None]], keep_alive: bool) -> None:
         self.config = config
         rt = config.runtime
         stream_configs = config.streams()
@@ -145,6 +153,35 @@ class Pipeline:
         self.run_id = uuid.uuid4().hex[:12]
         self.metrics = None
         self.control_server = None
+
+    def _summary_of_failed_setup(self, config: Config, sinks: Optional[list[Sink]], error: StreamTRTError) -> None:
+        """Write the summary sinks (only those: other outputs are not created) after construction
+        failed: zero frames and the ``error`` the run ends with. A summary that cannot be written
+        is only warned about: the construction error is the one reported."""
+        from ..sinks import is_summary_uri
+
+        try:
+            pool = sinks if sinks is not None else getattr(self, "sinks", None)
+            targets = [s for s in pool if _is_summary(s)] if pool is not None else \
+                [open_sink(uri) for uri in config.sinks if is_summary_uri(uri)]
+            if not targets:
+                return
+            displays = [redact(sc.uri) for sc in config.streams()]
+            plan = getattr(self, "plan", None)
+            setup = getattr(self, "model_setup", None)
+            summary = RunSummary(source=displays[0] if len(displays) == 1 else f"{len(displays)} streams",
+                                 plan=plan.as_dict() if plan is not None else {},
+                                 model=setup.as_dict() if setup is not None else {})
+            summary.error = {"kind": type(error).__name__, "message": redact(str(error)),
+                             "exit_code": error.exit_code}
+        except Exception as exc:  # noqa: BLE001 - the construction error is the one to report
+            log.warning("the summary could not be written: %s", exc)
+            return
+        for sink in targets:
+            try:
+                sink.close(summary)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("the summary could not be written: %s", exc)
 
     # -- streams ---------------------------------------------------------------------------------
     @property
@@ -494,10 +531,16 @@ class Pipeline:
                 rule = getattr(sink, "rule", None)
                 chosen = [self.streams[i].info.fps for i in (rule.streams or ()) if i in self.streams] \
                     if rule is not None and rule.streams else fps
-                sink.open(chosen[0] if chosen and chosen[0] else (fps[0] if fps else None))
+                try:
+                    sink.open(chosen[0] if chosen and chosen[0] else (fps[0] if fps else None))
+                except Exception as exc:  # the run ends before it starts; the summary sinks still tell why
+                    control.fail("sink", exc)
+                    opened += [s for s in self.sinks if s not in opened and s is not sink and _is_summary(s)]
+                    break
                 opened.append(sink)
-            results = self._build_stages(control)
-            yield from self._consume(control, results, opened, latency)
+            if control.error is None:
+                results = self._build_stages(control)
+                yield from self._consume(control, results, opened, latency)
         finally:
             with self._lock:
                 self._finished = True
@@ -665,17 +708,11 @@ class Pipeline:
 
     def _close_sinks(self, sinks: list[Sink]) -> None:
         """Close every sink; summary sinks last, so that the summary also reports a sink's failure."""
-        from ..sinks.summary import SummarySink
-
         first: Optional[BaseException] = None
-
-        def is_summary(sink: Sink) -> bool:
-            return isinstance(getattr(sink, "inner", sink), SummarySink)
-
-        ordered = [s for s in sinks if not is_summary(s)] + [s for s in sinks if is_summary(s)]
+        ordered = [s for s in sinks if not _is_summary(s)] + [s for s in sinks if _is_summary(s)]
         recorded = False
         for sink in ordered:
-            if is_summary(sink) and not recorded:
+            if _is_summary(sink) and not recorded:
                 if first is not None and self._control is not None and self._control.error is None:
                     self._control.fail("sink", first)
                 self._record_error()
@@ -792,6 +829,12 @@ def _validate_source(raw: dict) -> SourceConfig:
         from ..config import _format_validation_error
 
         raise ConfigError(_format_validation_error(exc, "source")) from None
+
+
+def _is_summary(sink: Sink) -> bool:
+    from ..sinks.summary import SummarySink
+
+    return isinstance(getattr(sink, "inner", sink), SummarySink)
 
 
 def _caused(error: BaseException, cause: Optional[BaseException]) -> BaseException:
