@@ -32,6 +32,10 @@ AVFMT_TS_DISCONT = 0x0200  # formats whose timestamps may jump (MPEG-TS, FLV, ..
 _PROBE_PACKETS = 64  # packets read to find the first frame's display matrix
 _FULL_INDEX_SCAN = 200_000  # sample-table entries read in full (about 2 h at 30 fps)
 _INDEX_ENDS = 10_000  # else: entries read at each end
+# FFmpeg's text-art demuxers and decoders (libavformat/tty.c, bintext.c): they turn any text file
+# (README.txt, a log) into "video" frames of rendered characters; never a camera or a recording
+_TEXT_ART_FORMATS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
+_TEXT_ART_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
 log = logging.getLogger("streamtrt")
 
 
@@ -58,6 +62,9 @@ def probe_video(path: Path, display: str, stream_id: str = "0", orientation: str
             if not container.streams.video:
                 raise SourceError(f"{display}: no video stream in this file")
             stream = container.streams.video[0]
+            if container.format.name in _TEXT_ART_FORMATS or stream.codec_context.name in _TEXT_ART_CODECS:
+                raise SourceError(f"{display}: not a video: FFmpeg reads it as text art "
+                                  f"({container.format.long_name or container.format.name})")
             info = _info_from_stream(stream, container, stream_id, display, fps)
             if fps and has_timestamps(container):
                 log.warning("%s: fps %g not used: the file's own timestamps time its frames (%s fps)",

@@ -104,3 +104,12 @@ def test_a_source_stopped_early_counts_only_real_decode_errors(tmp_path):
     assert n == 700 and src.stats.bad_frames == src.stats.decode_errors > 0
     rest = sum(1 for _ in frames)
     assert src.stats.bad_frames == 795 - n - rest
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "notes.nfo", "notes.mp4"])
+def test_a_text_file_is_not_a_video(tmp_path, name):
+    """FFmpeg's tty demuxer renders text as ANSI art (640x400 "frames"); that is never a video."""
+    p = tmp_path / name
+    p.write_text("A plain text file, e.g. a README, given as the source by mistake.\n" * 40)
+    with pytest.raises(SourceError, match="not a video|cannot open as video"):
+        VideoFileSource(str(p), name)
