@@ -332,6 +332,10 @@ class Pipeline:
                     stream.expected_frames = min(len(times), rt.max_frames or len(times))
                 dec = make(stream.expected_frames or 0)
                 dec.timestamps = times
+                promised = None if info.frame_count_estimated else info.frame_count
+                if times and promised and promised > len(times):
+                    # the index promises frames the file does not hold (truncated): they count as missing
+                    stream.expected_frames = min(promised, rt.max_frames or promised)
                 return dec
             uri = stream.uri
             fallback = lambda: open_source(uri, stream.id, rt.threads, stream.config)  # noqa: E731
