@@ -113,6 +113,15 @@ def test_file_that_is_not_a_model(tmp_path, short_clip):
                           "not a loadable ONNX model")
 
 
+@pytest.mark.parametrize("name", ["README.txt", "README.mp4"])
+def test_a_text_file_as_source_is_not_a_video(tmp_path, name):
+    text = tmp_path / name
+    text.write_text((ROOT / "README.md").read_text()[:20000])
+    proc = streamtrt("run", SAMPLE_CONFIG, "--source", text, "--sink", f"summary:{tmp_path / 's.json'}")
+    assert_one_line_error(proc, name, "not a video" if name.endswith(".txt") else "video")
+    assert proc.returncode == 3
+
+
 def test_corrupt_video_keeps_results_and_reports_bad_frames(tmp_path, first_frames):
     clip = write_video(tmp_path / "clip.mp4", first_frames * 5, "libx264")  # 60 frames
     data = bytearray(clip.read_bytes())

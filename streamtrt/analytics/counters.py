@@ -93,17 +93,29 @@ class LineCounter:
 
 
 @dataclass
+class _ZoneVisit:
+    entered: float  # stream-clock seconds at the enter
+    class_name: str
+    seen: float  # stream-clock seconds at the last sighting inside (the zone)
+    seen_frame: int
+    seen_ts: Optional[float]
+
+
+@dataclass
 class ZoneCounter:
     """Occupancy per class, enter/exit events and dwell time of tracked objects in a polygon.
 
     An object enters when its anchor is more than the margin inside the polygon's edge, and exits
     when it is more than the margin outside, or when its track ends; within the band it keeps its
-    state (an object first seen there counts as outside). Dwell is measured on the stream's
-    monotonic clock (:class:`~streamtrt.analytics.clock.StreamClock`) and is never negative.
+    state (an object first seen there counts as outside). A track that ends inside exits at its
+    last sighting: the tracker keeps a lost track for ``track_buffer_s`` before it drops it, and that
+    wait is not dwell; the ``zone_exit`` event comes when the track is dropped, with the last
+    sighting's frame index, timestamp and dwell. Dwell is measured on the stream's monotonic clock
+    (:class:`~streamtrt.analytics.clock.StreamClock`) and is never negative.
     """
 
     cfg: ZoneConfig
-    inside: dict[int, tuple[float, str]] = field(default_factory=dict)  # tracker id -> (entered at s, class)
+    inside: dict[int, _ZoneVisit] = field(default_factory=dict)  # per tracker id inside
     enters: int = 0
     exits: int = 0
     max_occupancy: int = 0
@@ -122,21 +134,26 @@ class ZoneCounter:
             if tid <= 0 or (self.cfg.classes and name not in self.cfg.classes):
                 continue
             if d > m and tid not in self.inside:
-                self.inside[tid] = (now, name)
+                self.inside[tid] = _ZoneVisit(now, name, now, frame, ts)
                 self.enters += 1
                 events.append(Event("zone_enter", self.cfg.name, stream_id, frame, ts, tid, name))
             elif d < -m and tid in self.inside:
-                events.append(self._exit(tid, stream_id, frame, ts, now))
-        for tid in [t for t in self.inside if t not in live]:  # the track ended: it left
-            events.append(self._exit(tid, stream_id, frame, ts, now))
-        self.occupancy = Counter(name for _, name in self.inside.values())
+                self.inside[tid].seen, self.inside[tid].seen_frame, self.inside[tid].seen_ts = now, frame, ts
+                events.append(self._exit(tid, stream_id))
+            elif tid in self.inside:  # still inside (or in the band): seen here now
+                self.inside[tid].seen, self.inside[tid].seen_frame, self.inside[tid].seen_ts = now, frame, ts
+        for tid in [t for t in self.inside if t not in live]:  # the track ended: it left when last seen
+            events.append(self._exit(tid, stream_id))
+        self.occupancy = Counter(v.class_name for v in self.inside.values())
         self.max_occupancy = max(self.max_occupancy, len(self.inside))
         return events
 
-    def _exit(self, tid: int, stream_id: str, frame: int, ts: Optional[float], now: float) -> Event:
-        entered, name = self.inside.pop(tid)
+    def _exit(self, tid: int, stream_id: str) -> Event:
+        """The exit at the visit's last sighting (set by the caller to this frame for a seen exit)."""
+        v = self.inside.pop(tid)
         self.exits += 1
-        return Event("zone_exit", self.cfg.name, stream_id, frame, ts, tid, name, dwell_s=max(0.0, now - entered))
+        return Event("zone_exit", self.cfg.name, stream_id, v.seen_frame, v.seen_ts, tid, v.class_name,
+                     dwell_s=max(0.0, v.seen - v.entered))
 
     def summary(self) -> dict:
         return {"enters": self.enters, "exits": self.exits, "max_occupancy": self.max_occupancy,

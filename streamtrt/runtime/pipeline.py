@@ -71,6 +71,14 @@ class Pipeline:
 
     def __init__(self, config: Config, sinks: Optional[list[Sink]] = None, keep_images: bool = False,
                  report: Optional[Callable[[str], None]] = None, keep_alive: bool = False):
+        try:
+            self._setup(config, sinks, keep_images, report, keep_alive)
+        except StreamTRTError as exc:  # a source, the model or a sink failed: the summary still tells it
+            self._summary_of_failed_setup(config, sinks, exc)
+            raise
+
+    def _setup(self, config: Config, sinks: Optional[list[Sink]], keep_images: bool,
+               report: Optional[Callable[[str], None]], keep_alive: bool) -> None:
         self.config = config
         rt = config.runtime
         stream_configs = config.streams()
@@ -145,6 +153,35 @@ class Pipeline:
         self.run_id = uuid.uuid4().hex[:12]
         self.metrics = None
         self.control_server = None
+
+    def _summary_of_failed_setup(self, config: Config, sinks: Optional[list[Sink]], error: StreamTRTError) -> None:
+        """Write the summary sinks (only those: other outputs are not created) after construction
+        failed: zero frames and the ``error`` the run ends with. A summary that cannot be written
+        is only warned about: the construction error is the one reported."""
+        from ..sinks import is_summary_uri
+
+        try:
+            pool = sinks if sinks is not None else getattr(self, "sinks", None)
+            targets = [s for s in pool if _is_summary(s)] if pool is not None else \
+                [open_sink(uri) for uri in config.sinks if is_summary_uri(uri)]
+            if not targets:
+                return
+            displays = [redact(sc.uri) for sc in config.streams()]
+            plan = getattr(self, "plan", None)
+            setup = getattr(self, "model_setup", None)
+            summary = RunSummary(source=displays[0] if len(displays) == 1 else f"{len(displays)} streams",
+                                 plan=plan.as_dict() if plan is not None else {},
+                                 model=setup.as_dict() if setup is not None else {})
+            summary.error = {"kind": type(error).__name__, "message": redact(str(error)),
+                             "exit_code": error.exit_code}
+        except Exception as exc:  # noqa: BLE001 - the construction error is the one to report
+            log.warning("the summary could not be written: %s", exc)
+            return
+        for sink in targets:
+            try:
+                sink.close(summary)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("the summary could not be written: %s", exc)
 
     # -- streams ---------------------------------------------------------------------------------
     @property
@@ -295,6 +332,10 @@ class Pipeline:
                     stream.expected_frames = min(len(times), rt.max_frames or len(times))
                 dec = make(stream.expected_frames or 0)
                 dec.timestamps = times
+                promised = None if info.frame_count_estimated else info.frame_count
+                if times and promised and promised > len(times):
+                    # the index promises frames the file does not hold (truncated): they count as missing
+                    stream.expected_frames = min(promised, rt.max_frames or promised)
                 return dec
             uri = stream.uri
             fallback = lambda: open_source(uri, stream.id, rt.threads, stream.config)  # noqa: E731
@@ -494,10 +535,16 @@ class Pipeline:
                 rule = getattr(sink, "rule", None)
                 chosen = [self.streams[i].info.fps for i in (rule.streams or ()) if i in self.streams] \
                     if rule is not None and rule.streams else fps
-                sink.open(chosen[0] if chosen and chosen[0] else (fps[0] if fps else None))
+                try:
+                    sink.open(chosen[0] if chosen and chosen[0] else (fps[0] if fps else None))
+                except Exception as exc:  # the run ends before it starts; the summary sinks still tell why
+                    control.fail("sink", exc)
+                    opened += [s for s in self.sinks if s not in opened and s is not sink and _is_summary(s)]
+                    break
                 opened.append(sink)
-            results = self._build_stages(control)
-            yield from self._consume(control, results, opened, latency)
+            if control.error is None:
+                results = self._build_stages(control)
+                yield from self._consume(control, results, opened, latency)
         finally:
             with self._lock:
                 self._finished = True
@@ -645,13 +692,7 @@ class Pipeline:
                 summary.analytics = {sid: state.summary() for sid, state in stage.per_stream.items()}
         summary.latency = latency.stats()
         interrupted = summary.interrupted or (self._control is not None and self._control.error is not None)
-        bad = 0
-        for st in self.streams.values():
-            if st.source is not None:
-                bad += st.source.stats.bad_frames
-            elif st.expected_frames and not st.expected_estimated and not interrupted and st.state == "ended":
-                bad += max(0, st.expected_frames - st.frames)
-        summary.bad_frames = bad
+        summary.bad_frames = sum(self._decode_stats(st, interrupted).bad_frames for st in self.streams.values())
         summary.streams = {st["id"]: st for st in self.stream_status()}
         if len(self._groups) > 1:
             labels = self.plan.engines or []
@@ -671,17 +712,11 @@ class Pipeline:
 
     def _close_sinks(self, sinks: list[Sink]) -> None:
         """Close every sink; summary sinks last, so that the summary also reports a sink's failure."""
-        from ..sinks.summary import SummarySink
-
         first: Optional[BaseException] = None
-
-        def is_summary(sink: Sink) -> bool:
-            return isinstance(getattr(sink, "inner", sink), SummarySink)
-
-        ordered = [s for s in sinks if not is_summary(s)] + [s for s in sinks if is_summary(s)]
+        ordered = [s for s in sinks if not _is_summary(s)] + [s for s in sinks if _is_summary(s)]
         recorded = False
         for sink in ordered:
-            if is_summary(sink) and not recorded:
+            if _is_summary(sink) and not recorded:
                 if first is not None and self._control is not None and self._control.error is None:
                     self._control.fail("sink", first)
                 self._record_error()
@@ -694,6 +729,30 @@ class Pipeline:
             self._control.fail("sink", first)
         if not recorded:
             self._record_error()
+
+    def _decode_stats(self, st: StreamState, stopped: bool) -> SourceStats:
+        """A stream's frames that could not be decoded. Real decode errors (packets or demuxer
+        errors) always count; frames missing against an exact count only where the source reached
+        its own end, not when the run stopped early (``stopped``: a signal or a failure) or at
+        ``runtime.max_frames`` (the source then never reaches its end, and the GPU path expects
+        ``max_frames`` frames)."""
+        if st.source is not None:
+            stats = st.source.stats
+            if stopped:
+                return SourceStats(decoded=stats.decoded, bad_frames=stats.decode_errors, errors=stats.errors,
+                                   decode_errors=stats.decode_errors)
+            return stats
+        gpu = [stage for stage in st.stages if isinstance(stage, GpuDecodeStage)]
+        notes = [e for stage in gpu for e in stage.fallback_errors]
+        fallback = [stage.fallback_stats for stage in gpu if stage.fallback_stats is not None]
+        rejected = sum(f.decode_errors for f in fallback)
+        if stopped or st.state != "ended":
+            bad = rejected
+        else:
+            done = st.frames
+            expected = done if st.expected_estimated else (st.expected_frames or done)
+            bad = max(rejected, sum(f.bad_frames for f in fallback), expected - done)
+        return SourceStats(decoded=st.frames, bad_frames=bad, errors=notes, decode_errors=rejected)
 
     def _raise_failure(self) -> None:
         failure = self._failure()
@@ -720,21 +779,11 @@ class Pipeline:
             prefix = "" if len(self.streams) == 1 else f"{len(failed)} of {len(self.streams)} streams failed " \
                                                        f"({ok} completed): "
             return _caused(PipelineError(prefix + detail), failed[0].exception)
-        if self.summary.interrupted or self.config.runtime.max_frames:
-            return None
         errors = []
         for st in self.streams.values():
             if st.state == "removed":
                 continue
-            if st.source is not None:
-                stats = st.source.stats
-            else:
-                notes = [e for stage in st.stages if isinstance(stage, GpuDecodeStage) for e in stage.fallback_errors]
-                done = st.frames
-                expected = done if st.expected_estimated else (st.expected_frames or done)
-                fallback_bad = sum(stage.fallback_bad for stage in st.stages if isinstance(stage, GpuDecodeStage))
-                stats = SourceStats(decoded=done, bad_frames=max(fallback_bad, expected - done), errors=notes)
-            err = decode_error_for(st.display, stats)
+            err = decode_error_for(st.display, self._decode_stats(st, self.summary.interrupted))
             if err is not None:
                 errors.append(err)
         if len(errors) == 1:
@@ -784,6 +833,12 @@ def _validate_source(raw: dict) -> SourceConfig:
         from ..config import _format_validation_error
 
         raise ConfigError(_format_validation_error(exc, "source")) from None
+
+
+def _is_summary(sink: Sink) -> bool:
+    from ..sinks.summary import SummarySink
+
+    return isinstance(getattr(sink, "inner", sink), SummarySink)
 
 
 def _caused(error: BaseException, cause: Optional[BaseException]) -> BaseException:

@@ -18,7 +18,7 @@ from ..postprocess.postprocessor import Postprocessor
 from ..errors import DecodeError
 from ..preprocess.dali import DaliGpuVideoDecoder, DeviceBatch
 from ..preprocess.opencv import OpenCVPreprocessor
-from ..sources.base import FrameSource
+from ..sources.base import FrameSource, SourceStats
 from ..sources.nvdec import to_host_bgr
 from .control import Control
 from .messages import EOS, FrameBatch, FrameMeta, FrameResult, OutputBatch, ResultBatch, TensorBatch
@@ -152,7 +152,7 @@ class GpuDecodeStage(Stage):
         self.max_frames = max_frames
         self.cpu_fallback = cpu_fallback
         self.fallback_errors: list[str] = []
-        self.fallback_bad = 0  # frames the CPU fallback could not decode either
+        self.fallback_stats: Optional[SourceStats] = None  # the CPU fallback's (frames it could not decode either)
         self.stream_id = stream_id
         self.fps = fps
         self.height, self.width = size
@@ -219,6 +219,7 @@ class GpuDecodeStage(Stage):
     def _decode_on_cpu(self, start: int) -> Iterator[TensorBatch]:
         """Frames ``start`` onwards from FFmpeg, preprocessed with OpenCV (host tensors)."""
         source = self.cpu_fallback()
+        self.fallback_stats = source.stats
         preprocess = OpenCVPreprocessor(self.decoder.spec)
         keep = self.decoder.keep_frames
         frames = itertools.islice(iter(source), start, self.max_frames)
@@ -236,7 +237,6 @@ class GpuDecodeStage(Stage):
                 yield TensorBatch(meta, tensor, geoms, [f.image for f in chunk] if keep else None, started)
         finally:
             source.close()
-            self.fallback_bad = source.stats.bad_frames
 
     def cleanup(self) -> None:
         if self.decoder is not None:

@@ -25,7 +25,8 @@ _BY_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".json": "su
               ".m4v": "video", ".mov": "video", ".avi": "video", ".mkv": "video"}
 _NETWORK_KEYS = ("outbox", "timeout", "drain")
 
-__all__ = ["Sink", "JsonlSink", "CsvSink", "AnnotatedVideoSink", "SummarySink", "open_sink", "sink_filter"]
+__all__ = ["Sink", "JsonlSink", "CsvSink", "AnnotatedVideoSink", "SummarySink", "open_sink", "sink_filter",
+           "is_summary_uri"]
 
 
 def _split_query(text: str, keep_unknown: bool) -> tuple[str, dict[str, str], str]:
@@ -65,6 +66,22 @@ def open_sink(uri: str, delivery=None) -> Sink:
         if rule.active:
             return FilteredSink(sink, rule)
     return sink
+
+
+def is_summary_uri(uri: str) -> bool:
+    """Whether a sink URI names a summary sink (``summary:PATH``, or a ``.json`` path), told as
+    :func:`open_sink` tells it but without creating any sink."""
+    text = uri.strip()
+    if "://" in text:
+        return False
+    try:
+        base, _, _ = _split_query(text, keep_unknown=False)
+    except SinkError:
+        return False
+    kind, sep, rest = base.partition(":")
+    if sep and kind in _KINDS and not rest.startswith("//"):
+        return kind == "summary" and bool(rest)
+    return _BY_SUFFIX.get(Path(base).suffix.lower()) == "summary"
 
 
 def _seconds(target: str, options: dict[str, str], key: str) -> Optional[float]:

@@ -60,7 +60,12 @@ class SourceStats:
 
     decoded: int = 0
     bad_frames: int = 0
+    """Frames that could not be decoded: what the decoder or demuxer rejected, and (once the source
+    reached its own end) frames an exact frame count promised that the source did not hold."""
     errors: list[str] = field(default_factory=list)
+    decode_errors: int = 0
+    """Of ``bad_frames``, those the decoder or demuxer really rejected, counted as they happen: all a
+    run stopped early (a signal) can tell."""
 
 
 class FrameSource(abc.ABC):

@@ -32,6 +32,10 @@ AVFMT_TS_DISCONT = 0x0200  # formats whose timestamps may jump (MPEG-TS, FLV, ..
 _PROBE_PACKETS = 64  # packets read to find the first frame's display matrix
 _FULL_INDEX_SCAN = 200_000  # sample-table entries read in full (about 2 h at 30 fps)
 _INDEX_ENDS = 10_000  # else: entries read at each end
+# FFmpeg's text-art demuxers and decoders (libavformat/tty.c, bintext.c): they turn any text file
+# (README.txt, a log) into "video" frames of rendered characters; never a camera or a recording
+_TEXT_ART_FORMATS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
+_TEXT_ART_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
 log = logging.getLogger("streamtrt")
 
 
@@ -58,6 +62,9 @@ def probe_video(path: Path, display: str, stream_id: str = "0", orientation: str
             if not container.streams.video:
                 raise SourceError(f"{display}: no video stream in this file")
             stream = container.streams.video[0]
+            if container.format.name in _TEXT_ART_FORMATS or stream.codec_context.name in _TEXT_ART_CODECS:
+                raise SourceError(f"{display}: not a video: FFmpeg reads it as text art "
+                                  f"({container.format.long_name or container.format.name})")
             info = _info_from_stream(stream, container, stream_id, display, fps)
             if fps and has_timestamps(container):
                 log.warning("%s: fps %g not used: the file's own timestamps time its frames (%s fps)",
@@ -197,14 +204,13 @@ class VideoFileSource(FrameSource):
         clock = PresentationClock(time_base, self.info.fps, self.display,
                                   may_jump=bool(container.format.flags & AVFMT_TS_DISCONT))
         turn = self.orientation == "auto"
-        bad_packets = 0
         index = 0
         try:
             for packet in container.demux(stream):
                 try:
                     decoded = packet.decode()
                 except av.error.FFmpegError as exc:
-                    bad_packets += 1
+                    self._rejected()
                     if len(self.stats.errors) < 5:
                         self.stats.errors.append(_ffmpeg_reason(exc))
                     continue
@@ -221,12 +227,17 @@ class VideoFileSource(FrameSource):
         except av.error.FFmpegError as exc:
             # A demuxer error (e.g. a truncated file) ends decoding; what was decoded stands.
             self.stats.errors.append(_ffmpeg_reason(exc))
-            bad_packets += 1
+            self._rejected()
         finally:
             self.close()
+        # the file's own end (not reached when the caller stops early, e.g. at max_frames)
         expected = None if self.info.frame_count_estimated else self.info.frame_count
         missing = expected - self.stats.decoded if expected else 0
-        self.stats.bad_frames = max(bad_packets, missing)
+        self.stats.bad_frames = max(self.stats.decode_errors, missing)
+
+    def _rejected(self) -> None:
+        self.stats.decode_errors += 1
+        self.stats.bad_frames = max(self.stats.bad_frames, self.stats.decode_errors)
 
     def close(self) -> None:
         if self._container is not None:

@@ -95,6 +95,7 @@ class ImageFolderSource(FrameSource):
             image = cv2.imread(str(f), self._flags) if os.access(f, os.R_OK) else None
             if image is None:
                 self.stats.bad_frames += 1
+                self.stats.decode_errors += 1
                 if len(self.stats.errors) < 5:
                     self.stats.errors.append(f"cannot decode image {f.name}")
                 continue

@@ -222,6 +222,7 @@ class FFmpegLiveSource(SupervisedSource):
                     bad_in_a_row = 0
                 except (av.error.FFmpegError, *_nvdec_errors(nvdec)) as exc:
                     self.stats.bad_frames += 1
+                    self.stats.decode_errors += 1
                     bad_in_a_row += 1
                     if len(self.stats.errors) < 5:
                         self.stats.errors.append(_reason(exc))

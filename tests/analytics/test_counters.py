@@ -100,6 +100,23 @@ def test_a_missed_frame_is_not_an_exit_but_a_dropped_track_is():
     assert [e.kind for e in a.update(nothing, "cam", 2, 0.2, set())] == ["zone_exit"]  # track gone
 
 
+def test_a_track_that_ends_inside_exits_at_its_last_sighting():
+    """Seen inside from frame 5 to 20, then lost: the tracker keeps the track 3 s more (its lost-track
+    buffer) and drops it at frame 51. That wait is not dwell: the exit is the last sighting's."""
+    zone = ZoneConfig(name="z", points=[(0, 0), (100, 0), (100, 100), (0, 100)])
+    a = StreamAnalytics(AnalyticsConfig(zones=[zone]), 10)
+    events = []
+    for i in range(60):
+        seen = 5 <= i <= 20
+        objects = [(4, "person", feet_at(50, 50))] if seen else []
+        events += a.update(tracked(objects), "cam", i, i / 10, {4} if i <= 50 else set())
+    exits = [e for e in events if e.kind == "zone_exit"]
+    assert len(exits) == 1
+    assert (exits[0].frame_index, exits[0].timestamp, exits[0].dwell_s) == (20, pytest.approx(2.0), pytest.approx(1.5))
+    assert exits[0].to_record()["timestamp"] == 2.0
+    assert a.summary()["zones"]["z"]["occupancy"] == {}
+
+
 def test_config_requires_tracking_for_analytics():
     from streamtrt.config import load_config
     from streamtrt.errors import ConfigError

@@ -56,3 +56,24 @@ def test_gpu_path_records_have_the_cpu_paths_timestamps(tmp_path, name):
     cpu = _records(CASES / name, tmp_path, "cpu")
     assert [t for *_, t in gpu] == pytest.approx([t for *_, t in cpu], abs=1e-9)
     assert [(w, h) for w, h, _ in gpu] == [(w, h) for w, h, _ in cpu]
+
+
+@pytest.mark.parametrize("max_frames", [None, 1000, 10])
+def test_a_truncated_file_on_nvdec_reports_its_missing_frames_unless_max_frames_stops_first(tmp_path, max_frames):
+    """The sample cut to 5 % of its bytes: the index says 795 frames, the data holds ~40."""
+    from streamtrt.errors import DecodeError
+    from tests.conftest import VIDEO
+
+    data = VIDEO.read_bytes()
+    path = tmp_path / "truncated.mp4"
+    path.write_bytes(data[: len(data) // 20])
+    cfg = load_config(make_config(path, tmp_path, runtime={"decoder": "dali-gpu", "runner": "auto",
+                                                           "max_frames": max_frames}))
+    with Pipeline(cfg) as pipe:
+        assert pipe.plan.decoder == "dali-gpu"
+        if max_frames == 10:
+            assert len(list(pipe)) == 10 and pipe.summary.bad_frames == 0
+            return
+        with pytest.raises(DecodeError, match="could not be decoded"):
+            list(pipe)
+    assert 0 < pipe.summary.frames < 100 and pipe.summary.bad_frames >= 700  # 795 less the frames decoded

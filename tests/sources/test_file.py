@@ -86,3 +86,30 @@ def test_truncated_video_counts_missing_frames(tmp_path):
     n = sum(1 for _ in src)
     assert 300 < n < 500
     assert src.stats.bad_frames == 795 - n
+
+
+def test_a_source_stopped_early_counts_only_real_decode_errors(tmp_path):
+    """Frames an exact count promises are missing only once the file's end is reached; packets
+    the decoder rejected count as they happen."""
+    import itertools
+
+    p = tmp_path / "corrupt.mp4"
+    p.write_bytes(_corrupt_copy(tmp_path, VIDEO.read_bytes()))
+    src = VideoFileSource(str(p), "corrupt.mp4")
+    assert sum(1 for _ in itertools.islice(iter(src), 20)) == 20  # before the damage
+    assert src.stats.bad_frames == src.stats.decode_errors == 0
+    src = VideoFileSource(str(p), "corrupt.mp4")
+    frames = iter(src)
+    n = sum(1 for _ in itertools.islice(frames, 700))  # past the damage, short of the end
+    assert n == 700 and src.stats.bad_frames == src.stats.decode_errors > 0
+    rest = sum(1 for _ in frames)
+    assert src.stats.bad_frames == 795 - n - rest
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "notes.nfo", "notes.mp4"])
+def test_a_text_file_is_not_a_video(tmp_path, name):
+    """FFmpeg's tty demuxer renders text as ANSI art (640x400 "frames"); that is never a video."""
+    p = tmp_path / name
+    p.write_text("A plain text file, e.g. a README, given as the source by mistake.\n" * 40)
+    with pytest.raises(SourceError, match="not a video|cannot open as video"):
+        VideoFileSource(str(p), name)
