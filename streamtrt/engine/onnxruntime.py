@@ -10,7 +10,7 @@ from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
-from ..errors import BackendUnavailableError, InferenceError, ModelError
+from ..errors import BackendUnavailableError, ConfigError, InferenceError, ModelError
 from .base import Runner, TensorInfo, is_device_tensor
 
 log = logging.getLogger("streamtrt")
@@ -83,7 +83,18 @@ class OnnxRuntimeRunner(Runner):
         if not os.access(path, os.R_OK):
             raise ModelError(f"model is not readable (permission denied): {path}")
         self.dynamic_batch = _has_dynamic_batch(path)
-        self._session = self._create_session(ort, path, with_graph=bool(self.cuda_graph))
+        try:
+            self._session = self._create_session(ort, path, with_graph=bool(self.cuda_graph))
+        except ModelError as exc:
+            if not self.cuda_graph or "graph capture" not in str(exc):
+                raise
+            # ORT refuses a graph when some nodes fall back to the CPU EP (e.g. a Q/DQ INT8 model).
+            if self.cuda_graph is True:
+                raise ConfigError("runtime.cuda_graph: true needs every node of the model on the CUDA execution "
+                                  "provider, and this one has some on the CPU (a Q/DQ model?): use auto or false") from None
+            log.info("CUDA graph not used: not every node runs on the CUDA execution provider")
+            self.cuda_graph = False
+            self._session = self._create_session(ort, path, with_graph=False)
         self._inputs = [_tensor_info(a) for a in self._session.get_inputs()]
         self._outputs = [_tensor_info(a) for a in self._session.get_outputs()]
         if len(self._inputs) != 1:

@@ -46,6 +46,13 @@ class Plan:
         return "\n".join(lines)
 
 
+
+GPU_POSTPROCESS_MIN_BATCH = 8
+"""``runtime.postprocessor: auto`` decodes and suppresses on the GPU from this batch size up. Measured on
+an NVIDIA H200 (2026-11-30, benchmarks/results/bench-h200-1080p-*post-2026-11-30.json): at batch 1 the
+CuPy postprocessor took 3.2 ms a frame against 1.1 ms for the CPU one, and end to end ran 183 fps against
+388; at batch 32-64 (many streams) the GPU one is what held 72 real-time streams."""
+
 def make_plan(cfg: RuntimeConfig, uri: SourceURI | list[SourceURI] | None = None,
               live_decoder: str = "auto") -> Plan:
     """Resolve the runtime choices, explaining each in ``reasons``. ``decoder`` applies to video
@@ -120,7 +127,10 @@ def make_plan(cfg: RuntimeConfig, uri: SourceURI | list[SourceURI] | None = None
         why = None if runner == "onnxruntime-cuda" else f"the {runner} runner keeps outputs on the host"
         if why is None and not cupy_available():
             why = "CuPy is not installed (pip install cupy-cuda12x or cupy-cuda13x)"
-        if why is None:
+        if why is None and cfg.postprocessor == "auto" and cfg.batch_size < GPU_POSTPROCESS_MIN_BATCH:
+            reasons.append(f"postprocessor cpu: batch {cfg.batch_size} < {GPU_POSTPROCESS_MIN_BATCH}, where "
+                           "CuPy's per-call cost exceeds decode+NMS on the CPU (runtime.postprocessor: gpu forces it)")
+        elif why is None:
             postprocessor = "gpu"
             reasons.append("postprocessor gpu: CuPy on the CUDA runner's outputs")
         elif cfg.postprocessor == "gpu":

@@ -182,5 +182,25 @@ def test_max_frames(short_clip, tmp_path):
 
 
 def test_bad_class_filter_is_a_config_error(short_clip, tmp_path):
-    with pytest.raises(ConfigError, match="unknown class name"):
+    with pytest.raises(ConfigError, match="postprocess.classes: unknown class .dragon."):
         Pipeline.from_config(make_config(short_clip, tmp_path, postprocess={"classes": ["dragon"]}))
+
+
+@pytest.mark.parametrize("batch, post", [(1, "cpu"), (4, "cpu"), (8, "gpu"), (64, "gpu")])
+def test_auto_postprocessor_is_on_the_gpu_only_for_batches_where_it_pays(monkeypatch, batch, post):
+    """Measured on an H200: at batch 1 CuPy's decode+NMS cost 3.2 ms a frame against 1.1 ms on the CPU
+    (end to end 183 vs 388 fps); `auto` keeps small batches on the CPU, and `gpu` still forces it."""
+    from streamtrt.runtime import plan as plan_module
+    from streamtrt.postprocess import device as device_module
+    from streamtrt.system import CudaInfo, GpuInfo
+
+    gpu = GpuInfo(0, "stand-in GPU", (9, 0), 132, 143771)
+    monkeypatch.setattr(plan_module, "probe_cuda", lambda: CudaInfo("580", [gpu]))
+    monkeypatch.setattr(plan_module, "cuda_provider_available", lambda: True)
+    monkeypatch.setattr(device_module, "cupy_available", lambda: True)
+    rt = RuntimeConfig(decoder="cpu", preprocessor="opencv", runner="onnxruntime-cuda", batch_size=batch)
+    plan = make_plan(rt)
+    assert plan.postprocessor == post
+    assert any(r.startswith(f"postprocessor {post}") for r in plan.reasons)
+    forced = make_plan(rt.model_copy(update={"postprocessor": "gpu"}))
+    assert forced.postprocessor == "gpu"
