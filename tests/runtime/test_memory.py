@@ -80,7 +80,7 @@ def test_tracker_and_analytics_hold_only_live_tracks_after_2k_frames():
     assert tracking.tracker.next_id > 180 and events > 180
     line, zone = tracking.analytics.lines[0], tracking.analytics.zones[0]
     assert len(tracking.tracker.tracks) <= max_live + 2
-    assert len(line.last) <= max_live + 2 and len(zone.inside) <= max_live + 2
+    assert len(line.state) <= max_live + 2 and len(zone.inside) <= max_live + 2
     assert sum(line.counts_in.values()) + sum(line.counts_out.values()) > 180
 
 
