@@ -146,6 +146,7 @@ def jsonl_ids(path) -> set[str]:
 
 
 @needs_broker
+@pytest.mark.slow
 def test_broker_down_8_s_in_a_12_s_run_every_record_arrives_before_exit(tmp_path):
     """Seen: with the broker down from second 3 to 11 of a 12 s run, 226 of 250 records were left
     in the outbox at exit, the reconnect backoff having grown past the exit flush."""
@@ -199,6 +200,7 @@ class Record:
         return {"message_id": f"r{self.i}", "i": self.i}
 
 
+@pytest.mark.slow
 def test_records_flow_soon_after_the_receiver_returns_whatever_the_backoff(tmp_path):
     """The backoff may have grown to many seconds; a receiver's return cuts it short: records flow
     within about 2 s (bound 5 s), for MQTT (the client reconnects) and webhooks (a TCP probe)."""
@@ -282,6 +284,7 @@ def test_drain_option_and_config_default(tmp_path):
 
 
 @needs_broker
+@pytest.mark.slow
 def test_killed_process_leaves_records_that_the_next_run_delivers(tmp_path, short_clip):
     broker = Broker(tmp_path)  # not started: the first process cannot deliver
     outbox = tmp_path / "outbox.sqlite"
@@ -312,6 +315,7 @@ def test_killed_process_leaves_records_that_the_next_run_delivers(tmp_path, shor
 
 
 @needs_broker
+@pytest.mark.slow
 def test_wrong_credentials_are_one_clear_line(tmp_path, short_clip, monkeypatch):
     broker = Broker(tmp_path, users={"cam": "right"})
     broker.start()
@@ -337,6 +341,7 @@ def test_wrong_credentials_are_one_clear_line(tmp_path, short_clip, monkeypatch)
         broker.stop()
 
 
+@pytest.mark.slow
 def test_unreachable_broker_is_a_status_and_nothing_is_lost(tmp_path, short_clip):
     from tests.sinks.servers import free_port
 

@@ -101,6 +101,7 @@ def test_rtsp_normal_run(camera_clip, tmp_path, transport):
 
 
 @needs_rtsp
+@pytest.mark.slow
 def test_rtsp_server_killed_and_restarted_three_times(camera_clip, tmp_path):
     server = RtspServer(camera_clip)
     server.start()
@@ -184,6 +185,7 @@ def test_server_that_never_comes_up_backs_off_and_stops_on_ctrl_c(tmp_path):
 
 
 @needs_rtsp
+@pytest.mark.slow
 def test_corrupt_stream_data_is_survived(camera_clip, tmp_path):
     data = bytearray(camera_clip.read_bytes())
     rng = np.random.default_rng(3)

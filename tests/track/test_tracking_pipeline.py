@@ -31,6 +31,7 @@ def default_run(tmp_path_factory):
     return run(tmp_path_factory.mktemp("tracking"))
 
 
+@pytest.mark.slow
 def test_ids_events_and_counts_are_identical_across_runs_and_batch_sizes(tmp_path, default_run):
     a, sa = default_run
     b, sb = run(tmp_path, "runtime.batch_size=4", "runtime.slots=3")
