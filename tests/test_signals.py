@@ -11,12 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
 
-from tests.conftest import ROOT, SAMPLE_CONFIG, SAMPLES, decode_frames
-from tests.sources.live_servers import RtspServer, free_port, rtsp_server_missing
+from tests.conftest import ROOT, SAMPLE_CONFIG
+from tests.sources.live_servers import RtspServer, free_port, rtsp_server_missing, write_camera_clip
 
 needs_rtsp = pytest.mark.skipif(bool(rtsp_server_missing()), reason=str(rtsp_server_missing()))
 
@@ -126,19 +124,7 @@ def test_second_signal_aborts_and_still_closes_the_outputs(tmp_path):
 @pytest.fixture(scope="module")
 def camera_clip(tmp_path_factory):
     """20 s at 10 fps, 384x288, a keyframe every second, like an IP camera."""
-    frames = decode_frames(SAMPLES / "vtest.mp4", 200)
-    path = tmp_path_factory.mktemp("live") / "camera.mp4"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=10, options={"g": "10", "keyint_min": "10", "sc_threshold": "0",
-                                                              "preset": "veryfast", "tune": "zerolatency"})
-        stream.width, stream.height, stream.pix_fmt = 384, 288, "yuv420p"
-        for img in frames:
-            small = np.ascontiguousarray(img[::2, ::2])
-            for packet in stream.encode(av.VideoFrame.from_ndarray(small, format="bgr24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    return write_camera_clip(tmp_path_factory.mktemp("live") / "camera.mp4", 200)
 
 
 @needs_rtsp

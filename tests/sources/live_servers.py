@@ -121,3 +121,24 @@ class MjpegServer:
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def write_camera_clip(path, frames: int):
+    """``frames`` of the sample at 10 fps, half size (384x288), H.264 with a keyframe every second
+    and no B-frames, like an IP camera; written to ``path``, which is returned."""
+    import av
+    import numpy as np
+
+    from tests.conftest import SAMPLES, decode_frames
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10, options={"g": "10", "keyint_min": "10", "sc_threshold": "0",
+                                                              "preset": "veryfast", "tune": "zerolatency"})
+        stream.width, stream.height, stream.pix_fmt = 384, 288, "yuv420p"
+        for img in decode_frames(SAMPLES / "vtest.mp4", frames):
+            small = np.ascontiguousarray(img[::2, ::2])
+            for packet in stream.encode(av.VideoFrame.from_ndarray(small, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path

@@ -12,13 +12,12 @@ import threading
 import time
 import urllib.request
 
-import av
 import numpy as np
 import pytest
 
 from streamtrt import Pipeline
 from tests.conftest import ROOT, SAMPLES, decode_frames, make_config
-from tests.sources.live_servers import MjpegServer, RtspServer, free_port, rtsp_server_missing
+from tests.sources.live_servers import MjpegServer, RtspServer, free_port, rtsp_server_missing, write_camera_clip
 
 needs_rtsp = pytest.mark.skipif(bool(rtsp_server_missing()), reason=str(rtsp_server_missing()))
 FAST_RECONNECT = {"reconnect_initial_s": 0.2, "reconnect_max_s": 0.5, "stall_timeout_s": 2.0, "open_timeout_s": 3.0}
@@ -27,19 +26,7 @@ FAST_RECONNECT = {"reconnect_initial_s": 0.2, "reconnect_max_s": 0.5, "stall_tim
 @pytest.fixture(scope="module")
 def camera_clip(tmp_path_factory):
     """30 s of the sample at 10 fps, half size, a keyframe every second (like an IP camera)."""
-    frames = decode_frames(SAMPLES / "vtest.mp4", 300)
-    path = tmp_path_factory.mktemp("live") / "camera.mp4"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=10, options={"g": "10", "keyint_min": "10", "sc_threshold": "0",
-                                                              "preset": "veryfast", "tune": "zerolatency"})
-        stream.width, stream.height, stream.pix_fmt = 384, 288, "yuv420p"
-        for img in frames:
-            small = np.ascontiguousarray(img[::2, ::2])
-            for packet in stream.encode(av.VideoFrame.from_ndarray(small, format="bgr24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    return write_camera_clip(tmp_path_factory.mktemp("live") / "camera.mp4", 300)
 
 
 def live_config(uri, tmp_path, supervision=None, **source):
