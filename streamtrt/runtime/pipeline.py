@@ -38,6 +38,7 @@ from .plan import Plan, make_plan
 from .threads import plan_threads
 from .stages import DecodeStage, GpuDecodeStage, InferStage, PostprocessStage, PreprocessStage, Stage
 from .streams import StreamState, drop_stale_for
+from .stats import PipelineStats, StageStats, StreamStats
 from .summary import RunSummary
 from .timing import StageTimer, merge_timers
 
@@ -150,6 +151,7 @@ class Pipeline:
         self._started = False
         self._finished = False
         self._keyboard_interrupt = False
+        self._t0: Optional[float] = None
         self.run_id = uuid.uuid4().hex[:12]
         self.metrics = None
         self.control_server = None
@@ -516,7 +518,7 @@ class Pipeline:
             control.stop.set()
         opened: list[Sink] = []
         latency = self._latency
-        t0 = time.perf_counter()
+        t0 = self._t0 = time.perf_counter()
         try:
             if self.config.metrics.enabled:
                 from .metrics import MetricsServer
@@ -591,6 +593,43 @@ class Pipeline:
                 yield result
 
     # -- live state, for metrics and status lines -----------------------------------------------
+    def stats(self) -> PipelineStats:
+        """A snapshot of the whole pipeline (thread-safe, cheap: no percentile over more than the
+        recent samples). Metrics, the progress line, the summary and cluster workers read this."""
+        if self._finished:
+            state = "finished"
+        elif self._control is None:
+            state = "created"
+        else:
+            state = "stopping" if self._control.stop.is_set() else "running"
+        with self._lock:
+            streams = list(self.streams.values())
+        stream_stats = []
+        for st in streams:
+            s = st.status(latency=True)
+            lat = s["latency_ms"] or {}
+            stream_stats.append(StreamStats(
+                id=st.id, uri=s["uri"], state=s["state"], decoder=s["decoder"], live=bool(s["live"]),
+                frames=s["frames"], dropped=s["dropped"],
+                bad_frames=st.source.stats.bad_frames if st.source is not None else 0,
+                reconnects=s["reconnects"], frames_lost=s["frames_lost"], fps=round(st.recent_fps(5.0), 3),
+                last_frame_age_s=s["last_frame_age_s"], latency_p50_ms=lat.get("p50"), latency_p99_ms=lat.get("p99"),
+                engine=s.get("engine"), error=s.get("error")))
+        stages = []
+        for timer in self.timers():
+            t = timer.stats()
+            cumulative, _, _ = timer.histogram()
+            stages.append(StageStats(timer.name, t.count, t.frames, round(t.total_s, 6), round(t.p50_ms, 3),
+                                     round(t.p99_ms, 3), tuple(cumulative)))
+        sinks = tuple(s for s in (sink.stats() for sink in self.sinks) if s is not None)
+        elapsed = 0.0 if self._t0 is None else (self.summary.wall_s if self._finished and self.summary.wall_s
+                                                 else time.perf_counter() - self._t0)
+        return PipelineStats(
+            run_id=self.run_id, state=state, elapsed_s=round(elapsed, 3), frames=self.summary.frames,
+            detections=self.summary.detections, expected_frames=self.expected_frames,
+            expected_estimated=self.expected_frames_estimated, streams=tuple(stream_stats), stages=tuple(stages),
+            queues=self.queue_depths(), sinks=sinks, error=self.summary.error if self._finished else None)
+
     @property
     def frames_per_stream(self) -> Counter:
         """Frames that reached the sinks, per stream id."""

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:
     from ..runtime.messages import FrameResult
     from ..runtime.summary import RunSummary
+
+
+@dataclass(frozen=True)
+class SinkStats:
+    """A sink that delivers through an outbox (MQTT, webhook): records ``pending`` (not yet
+    acknowledged), ``delivered``, ``dropped`` (outbox full) and connection ``reconnects``."""
+
+    uri: str
+    pending: int = 0
+    delivered: int = 0
+    dropped: int = 0
+    reconnects: int = 0
 
 
 class Sink(abc.ABC):
@@ -30,3 +43,7 @@ class Sink(abc.ABC):
     def abort(self) -> None:
         """The run is being aborted (a second stop signal): cut any wait in :meth:`close` short.
         Called from the main thread's signal handler, so it only sets flags."""
+
+    def stats(self) -> Optional[SinkStats]:
+        """Delivery counters of a sink that delivers through an outbox; None for other sinks."""
+        return None

@@ -23,7 +23,7 @@ from typing import Optional
 
 from ..retry import Backoff
 from ..sources.uri import redact
-from .base import Sink
+from .base import Sink, SinkStats
 from .outbox import Outbox, default_outbox_path
 
 log = logging.getLogger("streamtrt")
@@ -63,6 +63,7 @@ class OutboxSink(Sink):
         self.max_records = max_records
         self.outbox: Optional[Outbox] = None
         self.delivered = 0
+        self.reconnects = 0  # counted by sinks that know (MQTT's client callbacks)
         self.failures = 0
         self.rejected = 0
         self.last_error: Optional[str] = None
@@ -128,6 +129,10 @@ class OutboxSink(Sink):
         if self.outbox is None:
             return 0
         return self._left if self._left is not None else self.outbox.pending()
+
+    def stats(self) -> SinkStats:
+        return SinkStats(self.display, self.pending(), self.delivered,
+                         self.outbox.dropped if self.outbox is not None else 0, self.reconnects)
 
     def abort(self) -> None:
         """Cut the exit flush short (a second stop signal): the worker stops after its current

@@ -57,6 +57,9 @@ class FilteredSink(Sink):
         else:
             setattr(self.inner, name, value)
 
+    def stats(self):
+        return self.inner.stats()
+
     def open(self, fps):
         self.inner.open(fps)
 
