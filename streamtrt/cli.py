@@ -411,7 +411,8 @@ def bench(config: str, source: Optional[str], overrides: tuple[str, ...], frames
         click.echo(format_soak(report))
     elif streams:
         from .bench_streams import format_stream_table, run_stream_bench
-        from .config import ConfigError, load_config
+        from .config import load_config
+        from .errors import ConfigError
 
         try:
             counts = sorted({int(x) for x in streams.split(",") if x.strip()})
