@@ -78,6 +78,25 @@ def sample_process(proc, gpu: _Gpu) -> dict:
             "threads": proc.num_threads(), "gpu_mb": gpu.used_mb()}
 
 
+def thread_names() -> dict[str, int]:
+    """How many of this process's threads carry each name (Linux ``/proc/self/task/*/comm``;
+    empty elsewhere): native threads that come and go show up by the name their library gives
+    them (threads of one pool share a name), which Python's ``threading`` never lists."""
+    counts: dict[str, int] = {}
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return counts
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                name = f.read().strip()
+        except OSError:  # the thread ended meanwhile
+            continue
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def growth(times_s: list[float], values: list[Optional[float]], warmup_s: float) -> Optional[dict]:
     """Least-squares slope of ``values`` after ``warmup_s``: per hour, per day and % a day."""
     pts = [(t, v) for t, v in zip(times_s, values) if t >= warmup_s and v is not None]
@@ -126,6 +145,7 @@ def run_soak(config: str, overrides: list[str], minutes: float, source: Optional
     table = np.full((int(duration_s / sample_s) + 16, len(columns)), np.nan)
     taken = [0]
     snapshots: list = []
+    busiest: dict = {"threads": -1, "names": {}}  # the thread census at the most threads seen
     pipe = Pipeline(cfg)
     done = threading.Event()
 
@@ -138,6 +158,8 @@ def run_soak(config: str, overrides: list[str], minutes: float, source: Optional
             if taken[0] < len(table):
                 table[taken[0]] = [np.nan if s[c] is None else s[c] for c in columns]
                 taken[0] += 1
+            if s["threads"] > busiest["threads"]:
+                busiest.update(threads=s["threads"], t_s=s["t_s"], names=thread_names())
             if trace and not snapshots and now >= warmup_s:
                 snapshots.append(tracemalloc.take_snapshot())
             if now >= next_log:
@@ -146,6 +168,7 @@ def run_soak(config: str, overrides: list[str], minutes: float, source: Optional
                     + (f", GPU {s['gpu_mb']:.0f} MB" if s["gpu_mb"] is not None else ""))
                 next_log = now + 60.0
             if now >= duration_s:
+                busiest["at_end"] = thread_names()  # while the pipeline still runs
                 pipe.stop()
                 return
             done.wait(sample_s)
@@ -180,6 +203,8 @@ def run_soak(config: str, overrides: list[str], minutes: float, source: Optional
         "plan": summary.plan,
         "growth": {key: growth(times, [s[key] for s in samples], warmup_s)
                    for key in ("rss_mb", "fds", "threads", "gpu_mb")},
+        "threads_at_most": {k: v for k, v in busiest.items() if k != "at_end"},
+        "threads_at_end": busiest.get("at_end", {}),
         "samples": samples,
     }
     if top:
@@ -201,6 +226,10 @@ def format_soak(report: dict) -> str:
         span = f"{g['min']:g}-{g['max']:g}"
         lines.append(f"{names[key]:<10} {g['at_warmup']:>11.1f} {g['at_end']:>10.1f} {span:>15} {g['per_hour']:>10.3f} "
                      f"{g['per_day']:>10.2f} {pct:>8}")
+    most = report.get("threads_at_most") or {}
+    if most.get("names"):
+        top = ", ".join(f"{n} x{c}" for n, c in list(most["names"].items())[:6])
+        lines.append(f"threads by name at the most seen ({most['threads']}, {most['t_s']:g} s): {top}")
     for t in report.get("tracemalloc_top", []):
         lines.append(f"  {t['size_diff_kb']:+9.1f} KB {t['count_diff']:+7d} blocks  {' <- '.join(reversed(t['where']))}")
     return "\n".join(lines)

@@ -97,3 +97,29 @@ def test_soak_growth_is_the_slope_after_warm_up_projected_to_a_day():
               "growth": {"rss_mb": g, "fds": growth(times, [10] * 200, 100), "threads": None, "gpu_mb": None}}
     table = format_soak(report)
     assert "RSS MB" in table and "86.40" in table and "28.80" in table and "GPU MB" not in table
+
+
+def test_thread_names_count_native_threads_by_name():
+    """The soak names the threads it counts: a pool started per call shows up under its name."""
+    import sys
+    import threading
+
+    from streamtrt.soak import thread_names
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("/proc/self/task is Linux's")
+    before = thread_names()
+    stop = threading.Event()
+    workers = [threading.Thread(target=stop.wait, name="soak-probe") for _ in range(3)]
+    for w in workers:
+        w.start()
+    try:
+        during = thread_names()
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
+    # Python >= 3.12 gives Linux the thread's name (first 15 bytes); older ones leave the process's.
+    grown = {n: c - before.get(n, 0) for n, c in during.items() if c != before.get(n, 0)}
+    assert sum(grown.values()) == 3, (before, during)
+    assert sum(during.values()) == sum(before.values()) + 3
