@@ -108,6 +108,7 @@ class AnnotatedVideoSink(Sink):
         self._first_ts: Optional[float] = None
         self._last_pts: Optional[int] = None
         self._durations: dict[int, int] = {}
+        self._scaler = None  # one PyAV reformatter: frame.reformat() makes a scaler (and its threads) per frame
         self._unit = TIME_BASE  # the time base frames are stamped in
         self._told_bump = False
         self._closed = False
@@ -204,7 +205,11 @@ class AnnotatedVideoSink(Sink):
             else:
                 vf = av.VideoFrame.from_ndarray(image, format="bgr24")
                 if self.format != "avi":
-                    vf = vf.reformat(format="yuv420p", dst_colorspace="itu709")
+                    if self._scaler is None:
+                        from av.video.reformatter import VideoReformatter
+
+                        self._scaler = VideoReformatter()
+                    vf = self._scaler.reformat(vf, format="yuv420p", dst_colorspace="itu709")
                 vf.pts = pts
                 vf.time_base = stream.codec_context.time_base
                 self._durations[pts] = duration

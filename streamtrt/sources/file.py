@@ -25,7 +25,8 @@ import av
 from ..errors import DecodeError, SourceError
 from .base import Frame, FrameSource, SourceInfo, SourceStats
 from .clock import PresentationClock
-from .orientation import displayed_size, frame_rotation, orient
+from .orientation import displayed_size, frame_rotation
+from .pixels import BgrFrames
 
 AVFMT_NOTIMESTAMPS = 0x0080  # raw elementary streams: no timestamps in the file
 AVFMT_TS_DISCONT = 0x0200  # formats whose timestamps may jump (MPEG-TS, FLV, ...)
@@ -203,7 +204,7 @@ class VideoFileSource(FrameSource):
         time_base = stream.time_base if timed else None
         clock = PresentationClock(time_base, self.info.fps, self.display,
                                   may_jump=bool(container.format.flags & AVFMT_TS_DISCONT))
-        turn = self.orientation == "auto"
+        to_bgr = BgrFrames(turn=self.orientation == "auto")
         index = 0
         try:
             for packet in container.demux(stream):
@@ -217,10 +218,7 @@ class VideoFileSource(FrameSource):
                 for vframe in decoded:
                     pts = vframe.pts if timed else None
                     ts = clock(pts, vframe.duration if timed else None)
-                    image = vframe.to_ndarray(format="bgr24")
-                    if turn:
-                        rotation, mirror = frame_rotation(vframe)
-                        image = orient(image, rotation, mirror)
+                    image = to_bgr(vframe)  # one scaler per file; turned by the display matrix if turn
                     self.stats.decoded += 1
                     yield Frame(image=image, index=index, timestamp=ts, pts=pts, time_base=time_base)
                     index += 1

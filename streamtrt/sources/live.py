@@ -22,7 +22,8 @@ from ..config import LiveConfig, SourceConfig
 from ..errors import SourceError, UnsupportedSourceError
 from .base import Frame, FrameSource, SourceInfo, SourceStats
 from .file import _ffmpeg_reason
-from .orientation import frame_rotation, orient, stream_display_transform
+from .orientation import stream_display_transform
+from .pixels import BgrFrames
 from .supervisor import AnyEvent, StallError, Supervisor
 from .uri import GSTREAMER_LIVE_KINDS, SourceURI, redact
 
@@ -198,6 +199,7 @@ class FFmpegLiveSource(SupervisedSource):
             bad_in_a_row = 0
             packets = frames_out = 0
             gating = ctx.name in _INTER_CODECS
+            to_bgr = BgrFrames(turn=self.sc.orientation == "auto")
             choose = self.nvdec_device is not None  # NVDEC's decoder is made at the first packet decoded
             self.decoder = "nvdec" if choose else "cpu"
             for packet in _stall_is_named(container.demux(stream), self.live.stall_timeout_s):
@@ -235,11 +237,10 @@ class FFmpegLiveSource(SupervisedSource):
                         self.info.height, self.info.width = int(vframe.shape[0]), int(vframe.shape[1])
                         yield vframe
                     else:
-                        image = vframe.to_ndarray(format="bgr24")
-                        if self.sc.orientation == "auto":  # a display matrix, e.g. a phone's MP4 over HTTP
-                            rotation, mirror = frame_rotation(vframe)
-                            image = orient(image, rotation, mirror)
-                            self.info.rotation, self.info.mirror = rotation, mirror
+                        # one scaler per connection; side data read only when the rotation changes
+                        image = to_bgr(vframe)
+                        if to_bgr.turn:  # a display matrix, e.g. a phone's MP4 over HTTP
+                            self.info.rotation, self.info.mirror = to_bgr.rotation, to_bgr.mirror
                         self.info.height, self.info.width = image.shape[:2]
                         yield image, vframe.pts, vframe.time_base if vframe.pts is not None else None
                     # After the yield: time spent waiting for a full lane (live.drop_stale: false,
