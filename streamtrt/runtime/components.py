@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from ..config import Config, SourceConfig
 from ..engine import Runner, create_runner
@@ -96,6 +96,23 @@ def assemble(parts: Components, sinks: Optional[list[Sink]], keep_images: bool,
     if plan.postprocessor == "gpu":
         parts.postprocessor, parts.device_post = _device_postprocessor(parts.postprocessor, runner, config,
                                                                        setup.class_names)
+
+
+def source_config(source: Union[str, dict, SourceConfig]) -> SourceConfig:
+    """A stream added while running: a URI, a mapping of source keys, or a :class:`SourceConfig`.
+    Raises :class:`ConfigError` (with the key path) for a bad mapping."""
+    if isinstance(source, SourceConfig):
+        return source
+    if isinstance(source, str):
+        return SourceConfig(uri=source)
+    from pydantic import ValidationError
+
+    try:
+        return SourceConfig.model_validate(source)
+    except ValidationError as exc:
+        from ..config import _format_validation_error
+
+        raise ConfigError(_format_validation_error(exc, "source")) from None
 
 
 def open_stream(sc: SourceConfig, uri: SourceURI, plan: Plan, config: Config) -> StreamState:

@@ -20,7 +20,7 @@ from ..sinks import Sink
 from ..sources import SourceInfo, parse_source_uri
 from ..sources.uri import SourceURI
 from . import outcome
-from .components import Components, assemble, open_stream
+from .components import Components, assemble, open_stream, source_config
 from .control import Control
 from .messages import EOS, FrameResult
 from .stats import PipelineStats, stage_stats, stream_stats
@@ -76,8 +76,8 @@ class Pipeline:
         self._lock = threading.RLock()
         self._wiring = Wiring(parts, self._lock)
         self._control: Optional[Control] = None
-        self._started = self._finished = self._keyboard_interrupt = False
         self._t0: Optional[float] = None
+        self._started = self._finished = self._keyboard_interrupt = False
         self.run_id = uuid.uuid4().hex[:12]
 
     @classmethod
@@ -96,11 +96,9 @@ class Pipeline:
         """The first stream's :class:`SourceInfo` (single-stream convenience)."""
         return next(iter(self.streams.values())).info
 
-    # -- streams ---------------------------------------------------------------------------------
     def add_source(self, source: Union[str, dict, SourceConfig]) -> str:
         """Add a stream, while running or before; returns its id. Raises for a bad or duplicate source."""
-        sc = source if isinstance(source, SourceConfig) else (
-            SourceConfig(uri=source) if isinstance(source, str) else _validate_source(source))
+        sc = source_config(source)
         with self._lock:
             if self._finished:
                 raise StreamTRTError("the pipeline has ended; streams can no longer be added")
@@ -171,7 +169,6 @@ class Pipeline:
             sinks=tuple(s for s in (sink.stats() for sink in self.sinks) if s is not None),
             error=self.summary.error if self._finished else None)
 
-    # -- running ---------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[FrameResult]:
         if self._started:
             raise StreamTRTError("a Pipeline runs once; create a new one for another run")
@@ -299,13 +296,3 @@ class Pipeline:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def _validate_source(raw: dict) -> SourceConfig:
-    from pydantic import ValidationError
-
-    try:
-        return SourceConfig.model_validate(raw)
-    except ValidationError as exc:
-        from ..config import _format_validation_error
-
-        raise ConfigError(_format_validation_error(exc, "source")) from None
