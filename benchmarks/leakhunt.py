@@ -129,7 +129,7 @@ def steps(part: str, cfg):
     name = runner.inputs[0].name
     if part in ("dali-gpu", "gpu"):  # the GPU path of a live stream: host frames -> DALI GPU -> CUDA runner
         from streamtrt.preprocess.dali import DaliGpuPreprocessor
-        from streamtrt.runtime.stages import run_batched, run_batched_on_device
+        from streamtrt.runtime.infer import run_batched, run_batched_on_device
 
         pre = DaliGpuPreprocessor(spec, 1, cfg.runtime.device_id)
         for f in itertools.cycle(recorded):
@@ -153,7 +153,7 @@ def steps(part: str, cfg):
         tensor, geoms = pre([f.image])
         outs.append((runner.infer({name: tensor}), geoms, f.image.shape[:2]))
     from streamtrt.runtime.messages import FrameMeta, FrameResult
-    from streamtrt.track.stream import StreamTracking
+    from streamtrt.runtime.tracking import StreamTracking
 
     c = cfg
     tracking = StreamTracking(c.tracker, c.analytics, c.postprocess.score_threshold, 10.0)
