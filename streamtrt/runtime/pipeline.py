@@ -22,6 +22,7 @@ from ..sources.uri import SourceURI
 from . import outcome
 from .components import Components, assemble, open_stream, source_config
 from .control import Control
+from .heap import HeapTrimmer
 from .messages import EOS, FrameResult
 from .stats import PipelineStats, stage_stats, stream_stats
 from .summary import RunSummary
@@ -198,6 +199,7 @@ class Pipeline:
 
     def _consume(self, control: Control, results: "queue.Queue[Any]", sinks: list[Sink]) -> Iterator[FrameResult]:
         summary, latency = self.summary, self._wiring.latency
+        trim = HeapTrimmer()  # freed heap pages back to the system once a minute (glibc; runtime/heap.py)
         while True:
             try:
                 item = control.get(results)
@@ -206,6 +208,7 @@ class Pipeline:
                 continue
             if item is None or item is EOS:
                 return
+            trim()
             for result in item.results:
                 result.message_id = f"{self.run_id}:{result.stream_id}:{result.frame_index}"
                 if result.events:

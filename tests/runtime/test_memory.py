@@ -123,3 +123,41 @@ def test_thread_names_count_native_threads_by_name():
     grown = {n: c - before.get(n, 0) for n, c in during.items() if c != before.get(n, 0)}
     assert sum(grown.values()) == 3, (before, during)
     assert sum(during.values()) == sum(before.values()) + 3
+
+
+def test_heap_trimmer_trims_at_most_once_an_interval():
+    from streamtrt.runtime.heap import HeapTrimmer
+
+    now = [100.0]
+    trim = HeapTrimmer(every_s=60.0, clock=lambda: now[0])
+    if not trim.available:
+        pytest.skip("no malloc_trim in this C library (not glibc)")
+    done = []
+    for step in range(400):  # 200 s in half-second steps
+        now[0] = 100.0 + step * 0.5
+        done.append(trim())
+    assert trim.trims == sum(done) == 3  # at 60, 120 and 180 s: never at the start, never twice in a minute
+    assert [i * 0.5 for i, d in enumerate(done) if d] == [60.0, 120.0, 180.0]
+
+
+def test_heap_trimmer_gives_freed_pages_back():
+    """Freed small chunks in the middle of the heap stay resident until malloc_trim (glibc)."""
+    import os
+
+    from streamtrt.runtime.heap import HeapTrimmer
+
+    trim = HeapTrimmer(every_s=0.0)
+    if not trim.available or not os.path.exists("/proc/self/statm"):
+        pytest.skip("glibc on Linux only")
+
+    def rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    blocks = [bytearray(4000) for _ in range(20_000)]  # ~80 MB in chunks below the mmap threshold
+    keep = blocks[::100]  # a few survivors pin the heap's top: only a trim frees the rest
+    del blocks
+    before = rss()
+    assert trim()
+    assert before - rss() > 30 * 2**20, (before, rss())
+    del keep
