@@ -219,15 +219,16 @@ def main() -> None:
                 snap = tracemalloc.take_snapshot()
         if n >= args.frames:
             break
-    xs = [r["frames"] for r in rows]
+    fit = rows[1:] if len(rows) > 3 else rows  # the first sample still carries the warm-up's transients
+    xs = [r["frames"] for r in fit]
     report = {"part": args.part, "frames": args.frames, "warmup": args.warmup,
-              "rss_bytes_per_frame": round(slope(xs, [r["rss"] for r in rows]), 1),
-              "trimmed_bytes_per_frame": round(slope(xs, [r["trimmed"] for r in rows]), 1),
+              "rss_bytes_per_frame": round(slope(xs, [r["rss"] for r in fit]), 1),
+              "trimmed_bytes_per_frame": round(slope(xs, [r["trimmed"] for r in fit]), 1),
               "threads": [rows[0]["threads"], rows[-1]["threads"]] if rows else None,
               "threads_at_most": busiest, "threads_at_end": thread_names(),
               "env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC")}}
     if args.trace:
-        report["traced_bytes_per_frame"] = round(slope(xs, [r["traced"] for r in rows]), 1)
+        report["traced_bytes_per_frame"] = round(slope(xs, [r["traced"] for r in fit]), 1)
         end = tracemalloc.take_snapshot()
         report["top"] = [{"kb": round(s.size_diff / 1024, 1), "count": s.count_diff,
                           "where": [f"{f.filename.split('site-packages/')[-1]}:{f.lineno}" for f in s.traceback][-5:]}
