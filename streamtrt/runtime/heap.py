@@ -5,9 +5,12 @@ tensors, outputs) on several threads. glibc keeps freed chunks in per-thread are
 gives back only the free space at the top of an arena, so pages in the middle stay resident: on a
 live soak the resident size kept creeping by a few hundred bytes per frame (in steps of ~1.4 MB)
 while the memory in use, measured after ``malloc_trim(0)``, stayed flat (``benchmarks/leakhunt.py``).
-``malloc_trim(0)`` returns every whole free page of every arena (glibc >= 2.8, ``man 3 malloc_trim``);
-it takes milliseconds, so a run calls it at most once a ``TRIM_EVERY_S``. Elsewhere (musl, macOS)
-there is no such call and nothing is done.
+``malloc_trim(0)`` returns every whole free page of every arena (glibc >= 2.8, ``man 3 malloc_trim``).
+It walks the free lists with each arena locked in turn (ctypes releases the GIL meanwhile): on the
+busy 2-core machine 50 ms with little to give back, 0.46 s the first time on a 430 MB heap left
+fragmented by six threads; so a run calls it at most once a ``TRIM_EVERY_S``, from the thread
+that hands results to the sinks (the stages keep working; the results queue absorbs the pause).
+Elsewhere (musl, macOS) there is no such call and nothing is done.
 """
 
 from __future__ import annotations
