@@ -69,7 +69,7 @@ def slope(xs, ys) -> float:
     return float(np.polyfit(np.asarray(xs, float), np.asarray(ys, float), 1)[0]) if len(xs) >= 3 else float("nan")
 
 
-def soak_config(config: str, extra: list[str]):
+def soak_config(config: str, extra: list[str], source: str = None):
     from streamtrt.config import load_config
     from streamtrt.soak import looped_source
     from streamtrt.sources.file import probe_video
@@ -80,6 +80,8 @@ def soak_config(config: str, extra: list[str]):
     uri = parse_source_uri(first.uri)
     fps = probe_video(Path(uri.location), uri.display, "0").fps or 10.0
     stream = looped_source(str(Path(uri.location).resolve()), fps, realtime=False)
+    if source:  # e.g. "testsrc2=size=768x576:rate=10": a lavfi graph instead of the looped video
+        stream = {"uri": f"ffmpeg://{source}", "format": "lavfi", "live": True, "id": "soak"}
     out = Path(tempfile.mkdtemp(prefix="leakhunt-"))
     return load_config(config, [f"sources={json.dumps([stream])}", "source=null",
                                 f"sinks={json.dumps(['jsonl:' + str(out / 'x.jsonl')])}",
@@ -192,12 +194,13 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=250)
     ap.add_argument("--trace", type=int, default=0, help="tracemalloc: list the N sites that grew most")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
+    ap.add_argument("--source", help="a lavfi filter graph to use instead of the config's video looped")
     ap.add_argument("--json")
     args = ap.parse_args()
     extra = list(args.overrides)
     if args.part == "pipeline-notrack":
         extra.append("tracker.enabled=false")
-    cfg, _ = soak_config(args.config, extra)
+    cfg, _ = soak_config(args.config, extra, args.source)
     if args.trace:
         tracemalloc.start(12)
     rows = []
