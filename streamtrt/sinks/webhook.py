@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
-from .. import __version__
+from ..version import __version__
 from ..errors import SinkError
 from .delivery import DeliveryError, OutboxSink
 
