@@ -29,7 +29,8 @@ from ..sinks import Sink, open_sink, sink_filter
 from ..sinks.filters import FilteredSink
 from ..sources import SourceInfo, SourceStats, decode_error_for, open_source, parse_source_uri, probe_video
 from ..sources.pace import PacedSource
-from ..sources.uri import FFMPEG_LIVE_KINDS, SourceURI, redact
+from ..redact import redact
+from ..sources.uri import FFMPEG_LIVE_KINDS, SourceURI
 from .batcher import BatchStage
 from .control import Control, StreamControl
 from .messages import EOS, FrameResult

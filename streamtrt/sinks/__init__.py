@@ -12,7 +12,7 @@ from typing import Optional
 from urllib.parse import parse_qsl, urlencode
 
 from ..errors import SinkError
-from ..sources.uri import redact
+from ..redact import redact
 from .base import Sink
 from .csv import CsvSink
 from .filters import FILTER_KEYS, FilteredSink, SinkFilter

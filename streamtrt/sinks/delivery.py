@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..retry import Backoff
-from ..sources.uri import redact
+from ..redact import redact
 from .base import Sink, SinkStats
 from .outbox import Outbox, default_outbox_path
 

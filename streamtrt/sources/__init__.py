@@ -8,11 +8,11 @@ from ..errors import UnsupportedSourceError
 from .base import Frame, FrameSource, SourceInfo, SourceStats
 from .file import VideoFileSource, decode_error_for, probe_video
 from .images import ImageFolderSource
-from .uri import LIVE_KINDS, SourceURI, parse_source_uri, redact
+from .uri import LIVE_KINDS, SourceURI, parse_source_uri
 
 __all__ = [
     "Frame", "FrameSource", "SourceInfo", "SourceStats", "SourceURI", "VideoFileSource",
-    "ImageFolderSource", "open_source", "parse_source_uri", "redact", "decode_error_for", "probe_video",
+    "ImageFolderSource", "open_source", "parse_source_uri", "decode_error_for", "probe_video",
 ]
 
 

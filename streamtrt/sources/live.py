@@ -20,11 +20,12 @@ import numpy as np
 
 from ..config import LiveConfig, SourceConfig
 from ..errors import SourceError, UnsupportedSourceError
+from ..redact import redact
 from .base import Frame, FrameSource, SourceInfo, SourceStats
 from .file import _ffmpeg_reason
 from .orientation import frame_rotation, orient, stream_display_transform
 from .supervisor import AnyEvent, StallError, Supervisor
-from .uri import GSTREAMER_LIVE_KINDS, SourceURI, redact
+from .uri import GSTREAMER_LIVE_KINDS, SourceURI
 
 log = logging.getLogger("streamtrt")
 _MAX_BAD_PACKETS_IN_A_ROW = 50  # then the stream is treated as broken and reconnected

@@ -11,8 +11,8 @@ from typing import Optional
 
 from ..config import LiveConfig
 from ..errors import SourceError
+from ..redact import redact
 from ..retry import Backoff
-from .uri import redact
 
 log = logging.getLogger("streamtrt")
 

@@ -14,6 +14,7 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from ..errors import SourceError, UnsupportedSourceError
+from ..redact import redact
 
 SourceKind = Literal["file", "images", "rtsp", "http", "v4l2", "csi", "gstreamer", "ffmpeg"]
 
@@ -22,14 +23,6 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".
 LIVE_KINDS = frozenset({"rtsp", "http", "v4l2", "csi", "gstreamer", "ffmpeg"})
 GSTREAMER_LIVE_KINDS = frozenset({"csi", "gstreamer"})  # read through OpenCV's GStreamer backend
 FFMPEG_LIVE_KINDS = LIVE_KINDS - GSTREAMER_LIVE_KINDS  # demuxed by FFmpeg (PyAV)
-
-_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
-
-
-def redact(text: str) -> str:
-    """Hide credentials in every ``scheme://user:pass@host`` found in ``text``."""
-    return _CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", text)
-
 
 @dataclass(frozen=True)
 class SourceURI:
