@@ -23,7 +23,7 @@ MAX_LINES = 400
 # Names are the first component under streamtrt/ (a module or a package); "__init__" is streamtrt/__init__.py.
 LAYERS: dict[int, tuple[str, ...]] = {
     0: ("errors", "config", "tensors", "redact", "registry", "retry", "system", "hardware", "jetson",
-        "fileio", "model_info", "signals", "version"),
+        "fileio", "model_info", "signals", "sync", "version"),
     1: ("sources", "preprocess", "engine", "postprocess"),
     2: ("track", "analytics", "sinks", "model_setup", "names"),
     3: ("runtime",),

@@ -24,7 +24,8 @@ from ..redact import redact
 from .base import Frame, FrameSource, SourceInfo, SourceStats
 from .file import _ffmpeg_reason
 from .orientation import frame_rotation, orient, stream_display_transform
-from .supervisor import AnyEvent, StallError, Supervisor
+from ..sync import AnyEvent
+from .supervisor import StallError, Supervisor
 from .uri import GSTREAMER_LIVE_KINDS, SourceURI
 
 log = logging.getLogger("streamtrt")
