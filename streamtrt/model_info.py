@@ -49,6 +49,8 @@ class ModelInfo:
     opset: int = 0
     quantized: bool = False
     """Whether the graph holds QuantizeLinear/DequantizeLinear nodes (explicit INT8)."""
+    external_data: tuple[str, ...] = ()
+    """``location`` of every tensor stored outside the file (relative to its folder), sorted, unique."""
 
     @functools.cached_property
     def ultralytics(self) -> Optional[dict[str, Any]]:
@@ -163,4 +165,7 @@ def _read(path: Path, size: int, mtime_ns: int) -> ModelInfo:
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
     quantized = any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in g.node)
     meta = {p.key: p.value for p in model.metadata_props}
-    return ModelInfo(path, inputs, outputs, meta, model.producer_name, opset, quantized)
+    external = sorted({entry.value for tensor in onnx.external_data_helper._get_all_tensors(model)
+                       if tensor.data_location == onnx.TensorProto.EXTERNAL
+                       for entry in tensor.external_data if entry.key == "location"})
+    return ModelInfo(path, inputs, outputs, meta, model.producer_name, opset, quantized, tuple(external))

@@ -11,6 +11,7 @@ from typing import Any, Mapping, Optional, Union
 import numpy as np
 
 from ..errors import BackendUnavailableError, ConfigError, InferenceError, ModelError
+from ..model_info import read_model_info
 from .base import Runner, TensorInfo, is_device_tensor
 
 log = logging.getLogger("streamtrt")
@@ -243,14 +244,12 @@ class OnnxRuntimeRunner(Runner):
 
 
 def _has_dynamic_batch(path: Path) -> bool:
+    """Whether the model's first input has a dynamic leading (batch) dimension; False if unreadable."""
     try:
-        import onnx
-
-        model = onnx.load(str(path), load_external_data=False)
-        dim = model.graph.input[0].type.tensor_type.shape.dim[0]
-        return not dim.HasField("dim_value")
-    except Exception:
+        inputs = read_model_info(path).inputs
+    except ModelError:
         return False
+    return bool(inputs and inputs[0].shape) and not isinstance(inputs[0].shape[0], int)
 
 
 def _as_host(value: Any) -> np.ndarray:

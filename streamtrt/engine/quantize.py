@@ -27,6 +27,7 @@ import numpy as np
 
 from ..config import Config
 from ..errors import BackendUnavailableError, ConfigError, ModelError
+from ..model_info import read_model_info
 from ..preprocess.spec import PreprocessSpec
 from .calibration import CalibrationSet, load_calibration_set
 
@@ -68,27 +69,18 @@ def cpu_has_vnni() -> Optional[bool]:
 def model_input_spec(cfg: Config) -> tuple[str, Optional[int], PreprocessSpec]:
     """(input name, fixed batch or None, preprocessing spec) of ``cfg.model``: the same rules as
     the pipeline (an NCHW float input; ``model.input.size`` where height/width are dynamic)."""
-    import onnx
-
     path = Path(cfg.model.path)
     if not path.is_file():
         raise ModelError(f"model not found: {path}")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:
-        raise ModelError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0][:200]})") from None
-    inits = {i.name for i in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in inits]
+    inputs = read_model_info(path).inputs
     if len(inputs) != 1:
         raise ModelError(f"{path}: expected one image input, the model has {len(inputs)}")
-    tt = inputs[0].type.tensor_type
-    dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+    dims = [d if isinstance(d, int) else None for d in inputs[0].shape]
     if len(dims) != 4 or dims[1] not in (3, None):
         raise ModelError(f"{path}: input {inputs[0].name} {dims} is not an NCHW image tensor")
-    dtype = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16"}.get(tt.elem_type)
-    if dtype is None:
-        raise ModelError(f"{path}: input dtype {onnx.TensorProto.DataType.Name(tt.elem_type)} is not supported "
-                         "(float32/float16)")
+    dtype = inputs[0].dtype.name
+    if dtype not in ("float32", "float16"):
+        raise ModelError(f"{path}: input dtype {dtype} is not supported (float32/float16)")
     h, w = dims[2], dims[3]
     if h is None or w is None:
         if cfg.model.input.size is None:
