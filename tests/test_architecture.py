@@ -48,8 +48,6 @@ KNOWN_UPWARD: dict[tuple[str, str], str] = {
 KNOWN_LONG: dict[str, str] = {
     "streamtrt/runtime/pipeline.py": "core: plan/wiring/servers split",
     "streamtrt/runtime/stages.py": "core: one chunk-and-pad, wiring split",
-    "streamtrt/config.py": "lead: config package",
-    "streamtrt/cli.py": "lead: cli package",
 }
 # Modules defining __getattr__ (forwarding hides the interface).
 KNOWN_GETATTR: dict[str, str] = {
