@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 import numpy as np
 
+from ..config import FALLBACK_FPS
 from ..engine.base import DeviceView, Runner, is_device_tensor
 from ..postprocess.postprocessor import Postprocessor
 from ..errors import DecodeError
@@ -191,7 +192,7 @@ class GpuDecodeStage(Stage):
             arrived = [now] * n
             if self.pace:  # frames arrive at their timestamps, like a camera's
                 t0 = t0 if index else now
-                arrived = [t0 + (t if t is not None else (index + i) / (self.fps or 30.0))
+                arrived = [t0 + (t if t is not None else (index + i) / (self.fps or FALLBACK_FPS))
                            for i, t in enumerate(self._timestamp(index + i) for i in range(n))]
                 wait = arrived[-1] - time.perf_counter()
                 if wait > 0 and self.control.stop.wait(wait):
@@ -213,7 +214,7 @@ class GpuDecodeStage(Stage):
         if self.timestamps is not None and index < len(self.timestamps):
             return self.timestamps[index]
         if self.timestamps:  # more frames than packets: continue at the nominal rate
-            return self.timestamps[-1] + (index - len(self.timestamps) + 1) / (self.fps or 30.0)
+            return self.timestamps[-1] + (index - len(self.timestamps) + 1) / (self.fps or FALLBACK_FPS)
         return index / self.fps if self.fps else None
 
     def _decode_on_cpu(self, start: int) -> Iterator[TensorBatch]:

@@ -16,15 +16,15 @@ import av
 import cv2
 import numpy as np
 
+from ..config import IMAGES_VIDEO_FPS
 from ..errors import SinkError
 from .annotate import draw_analytics, draw_detections
 from .base import Sink
 
 log = logging.getLogger("streamtrt")
 
-FALLBACK_FPS = Fraction(10)
-"""The one frame rate assumed where a source states none (image folders without an ``fps``);
-other modules that need a fallback rate import it from here."""
+FALLBACK_RATE = Fraction(IMAGES_VIDEO_FPS)
+"""The video's rate where the source states none (:data:`streamtrt.config.IMAGES_VIDEO_FPS`, and why)."""
 
 TIME_BASE = Fraction(1, 90000)
 """Timestamps are written in 1/90000 s (MPEG's clock): exact for 30000/1001, 25, 24000/1001 ...
@@ -41,9 +41,9 @@ _FASTSTART = {"mp4", "mov"}
 
 
 def video_rate(fps: Optional[float]) -> Fraction:
-    """The stream rate as a fraction: 29.97... -> 30000/1001, 12.5 -> 25/2; ``FALLBACK_FPS`` if unknown."""
+    """The stream rate as a fraction: 29.97... -> 30000/1001, 12.5 -> 25/2; ``FALLBACK_RATE`` if unknown."""
     if not fps or fps <= 0:
-        return FALLBACK_FPS
+        return FALLBACK_RATE
     return Fraction(fps).limit_denominator(1001)
 
 
@@ -97,7 +97,7 @@ class AnnotatedVideoSink(Sink):
         self.format = _CONTAINERS.get(self.path.suffix.lower())
         if self.format is None:
             raise SinkError(f"video sink {path}: unsupported container (use {', '.join(sorted(_CONTAINERS))})")
-        self.rate = FALLBACK_FPS
+        self.rate = FALLBACK_RATE
         self.codec: Optional[str] = None
         self.frames = 0
         self.analytics_config = None  # set by the pipeline: lines and zones to draw

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Iterator
 
+from ..config import FALLBACK_FPS
 from .base import Frame, FrameSource
 
 
@@ -17,7 +18,7 @@ class PacedSource(FrameSource):
         self.stats = inner.stats
 
     def __iter__(self) -> Iterator[Frame]:
-        fps = self.info.fps or 30.0
+        fps = self.info.fps or FALLBACK_FPS
         t0 = None
         for frame in self.inner:
             if t0 is None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import TrackerConfig
+from ..config import FALLBACK_FPS, TrackerConfig
 from ..errors import ConfigError
 from ..postprocess.boxes import box_iou
 from ..postprocess.detections import TENTATIVE, Detections
@@ -50,7 +50,7 @@ class ByteTracker:
     returned detection start or continue a track: :class:`~streamtrt.errors.ConfigError` otherwise.
     """
 
-    def __init__(self, cfg: TrackerConfig, output_threshold: float, frame_rate: float = 30.0):
+    def __init__(self, cfg: TrackerConfig, output_threshold: float, frame_rate: float = FALLBACK_FPS):
         problem = cfg.threshold_problem(output_threshold)
         if problem:
             raise ConfigError(problem)

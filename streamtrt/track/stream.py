@@ -6,7 +6,7 @@ from typing import Optional
 
 from ..analytics import StreamAnalytics
 from ..analytics.events import Event
-from ..config import AnalyticsConfig, TrackerConfig
+from ..config import FALLBACK_FPS, AnalyticsConfig, TrackerConfig
 from ..postprocess.detections import Detections
 from .bytetrack import ByteTracker
 
@@ -14,7 +14,7 @@ from .bytetrack import ByteTracker
 class StreamTracking:
     def __init__(self, tracker: TrackerConfig, analytics: AnalyticsConfig, output_threshold: float,
                  fps: Optional[float]):
-        self.tracker = ByteTracker(tracker, output_threshold, fps or 30.0)
+        self.tracker = ByteTracker(tracker, output_threshold, fps or FALLBACK_FPS)
         self.analytics = StreamAnalytics(analytics, fps)
 
     def update(self, dets: Detections, meta) -> tuple[Detections, list[Event]]:
