@@ -25,7 +25,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
     0: ("errors", "config", "tensors", "redact", "registry", "retry", "system", "hardware", "jetson",
         "fileio", "model_info", "signals", "sync", "version"),
     1: ("sources", "preprocess", "engine", "postprocess"),
-    2: ("track", "analytics", "sinks", "model_setup", "names"),
+    2: ("track", "analytics", "sinks", "model_setup", "names", "calibration_data"),
     3: ("runtime",),
     4: ("cli", "bench", "bench_streams", "soak", "doctor", "service", "jobfile", "cluster", "__init__",
         "__main__"),

@@ -35,6 +35,7 @@ def build(targets: tuple[str, ...], overrides: tuple[str, ...], precision: Optio
     Several targets pre-build engines for a fleet. An ONNX model is built with default settings
     plus the overrides, e.g. `streamtrt build model.onnx --precision fp16 --set tensorrt.profile.max_batch=8`.
     """
+    from ..calibration_data import read_calibration_frames
     from ..config import load_config
     from ..engine.tensorrt import load_tensorrt, prepare_engine
 
@@ -59,7 +60,8 @@ def build(targets: tuple[str, ...], overrides: tuple[str, ...], precision: Optio
             if engine_cfg.tensorrt.dla_core in seen:
                 continue
             seen.add(engine_cfg.tensorrt.dla_core)
-            prepared = prepare_engine(engine_cfg, report=lambda m: click.echo(m, err=True), trt=trt, force=force)
+            prepared = prepare_engine(engine_cfg, report=lambda m: click.echo(m, err=True), trt=trt, force=force,
+                                      read_frames=read_calibration_frames)
             state = "built" if prepared.built else "cached"
             click.echo(f"{target}: {state} {prepared.path} (key {prepared.key.digest}, {prepared.key.precision}, "
                        f"{prepared.key.tensorrt}, {prepared.key.device})")
@@ -113,6 +115,7 @@ def quantize(model: str, calib: str, output: Optional[str], frames: int, config_
     pipeline's own decode and preprocessing. Run it with the same config: --set model.path=OUT."""
     from pathlib import Path as _Path
 
+    from ..calibration_data import read_calibration_frames
     from ..config import load_config
     from ..engine.quantize import quantize_model
 
@@ -121,7 +124,8 @@ def quantize(model: str, calib: str, output: Optional[str], frames: int, config_
         {"source": calib, "model": {"path": os.path.abspath(model)}}, list(overrides))
     result = quantize_model(cfg, calib, _Path(output) if output else None, frames, method, target,
                             per_channel=not per_tensor, reduce_range=reduce_range,
-                            cache_dir=_Path(cache_dir) if cache_dir else None, report=_notice)
+                            cache_dir=_Path(cache_dir) if cache_dir else None, report=_notice,
+                            read_frames=read_calibration_frames)
     for reason in result.reasons:
         _notice(reason)
     if not config_path:

@@ -1,7 +1,7 @@
 """Static INT8 quantization to a Q/DQ ONNX model, calibrated on the user's own video.
 
 The calibration tensors are the pipeline's own (source -> decode -> preprocessing), shared with
-TensorRT's INT8 calibrator through :mod:`streamtrt.engine.calibration`. The result is a Q/DQ
+TensorRT's INT8 calibrator through :mod:`streamtrt.engine.calibration` (read by :mod:`streamtrt.calibration_data`). The result is a Q/DQ
 model: what ONNX Runtime's CPU execution provider runs in INT8, and what TensorRT takes as
 explicit quantization (the only INT8 route of strongly typed TensorRT).
 
@@ -29,7 +29,7 @@ from ..config import Config
 from ..errors import BackendUnavailableError, ConfigError, ModelError
 from ..model_info import read_model_info
 from ..preprocess.spec import PreprocessSpec
-from .calibration import CalibrationSet, load_calibration_set
+from .calibration import CalibrationSet, FrameReader, load_calibration_set
 
 log = logging.getLogger("streamtrt")
 
@@ -110,13 +110,15 @@ class _Reader:
 def quantize_model(cfg: Config, source: str, output: Optional[Path] = None, frames: int = 128,
                    method: str = "minmax", target: str = "cpu", per_channel: bool = True,
                    reduce_range: Optional[bool] = None, cache_dir: Optional[Path] = None,
-                   report: Callable[[str], None] = log.info) -> QuantizeResult:
+                   report: Callable[[str], None] = log.info, read_frames: Optional[FrameReader] = None) -> QuantizeResult:
     """Write a Q/DQ INT8 copy of ``cfg.model.path`` (default ``MODEL.int8.onnx`` beside it),
     calibrated on the first ``frames`` frames of ``source``.
 
     ``method``: ``minmax``, ``entropy`` or ``percentile`` (ONNX Runtime's calibrators).
     ``target``: ``cpu`` (uint8 activations) or ``tensorrt`` (symmetric int8, TensorRT's explicit
     quantization). ``reduce_range``: 7-bit weights; default on x86 without VNNI, for the CPU target.
+    ``read_frames`` reads the calibration frames when they are not cached
+    (:func:`streamtrt.calibration_data.read_calibration_frames`).
 
     Raises ``ConfigError`` for bad options or a source without frames, ``ModelError`` for a
     model that cannot be loaded or quantized, ``BackendUnavailableError`` without ONNX Runtime.
@@ -146,7 +148,7 @@ def quantize_model(cfg: Config, source: str, output: Optional[Path] = None, fram
             reasons.append("reduce_range " + ("on: x86 CPU without VNNI (7-bit weights avoid int16 saturation)"
                                               if reduce_range else "off: " + ("CPU has VNNI" if vnni else
                                                                               "not an x86 CPU without VNNI")))
-    cset = load_calibration_set(hash_model(model), source, spec, frames, cache_dir, report=report)
+    cset = load_calibration_set(hash_model(model), source, spec, frames, cache_dir, read_frames, report=report)
     batch = fixed_batch or 1
     if len(cset.tensors) < batch:
         raise ConfigError(f"calibration: {len(cset.tensors)} frames, fewer than the model's batch {batch}")

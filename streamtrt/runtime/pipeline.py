@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Union
 
 from ..config import Config, SourceConfig, load_config
+from ..calibration_data import read_calibration_frames
 from ..engine import Runner, create_runner
 from ..errors import ConfigError, DecodeError, PipelineError, StreamTRTError
 from ..model_setup import ModelSetup, output_shapes, resolve_model, select_for
@@ -125,7 +126,8 @@ class Pipeline:
             engine_configs = self._engine_configs()
             for engine_config in engine_configs:
                 self.runners.append(create_runner(self.plan.runner, engine_config, spin=self.threads.spin,
-                                                  report=report or log.warning, workers=self.threads.workers))
+                                                  report=report or log.warning, workers=self.threads.workers,
+                                                  read_frames=read_calibration_frames))
             self.runner = self.runners[0]
             if len(self.runners) > 1:
                 self.plan.engines = [_engine_label(i, c, self.plan.runner) for i, c in enumerate(engine_configs)]

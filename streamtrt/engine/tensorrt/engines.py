@@ -96,8 +96,11 @@ def key_for(cfg: Config, trt: ModuleType, model_sha: Optional[str] = None) -> tu
 
 
 def prepare_engine(cfg: Config, spec=None, report: Callable[[str], None] = log.info,
-                   trt: Optional[ModuleType] = None, force: bool = False) -> PreparedEngine:
-    """The engine for ``cfg``: from the cache when its key matches, else built and cached."""
+                   trt: Optional[ModuleType] = None, force: bool = False, read_frames=None) -> PreparedEngine:
+    """The engine for ``cfg``: from the cache when its key matches, else built and cached.
+
+    ``read_frames`` (a :data:`~streamtrt.engine.calibration.FrameReader`) reads INT8 calibration
+    frames when neither a calibration cache nor a cached calibration set exists."""
     trt = trt or load_tensorrt()
     t = cfg.tensorrt
     model = Path(cfg.model.path)
@@ -130,7 +133,7 @@ def prepare_engine(cfg: Config, spec=None, report: Callable[[str], None] = log.i
         )
         calibrator = None
         if calib_path is not None:
-            calibrator = _calibrator(cfg, trt, spec, calib_path, profiles, model_sha, report)
+            calibrator = _calibrator(cfg, trt, spec, calib_path, profiles, model_sha, report, read_frames)
             options.calibrator = calibrator
         cache.root.mkdir(parents=True, exist_ok=True)
         try:
@@ -146,7 +149,7 @@ def prepare_engine(cfg: Config, spec=None, report: Callable[[str], None] = log.i
 
 
 def _calibrator(cfg: Config, trt: ModuleType, spec, calib_path: Path, profiles, model_sha: str,
-                report: Callable[[str], None] = log.info):
+                report: Callable[[str], None] = log.info, read_frames=None):
     from ..calibration import load_calibration_set
     from .calibrator import make_entropy_calibrator
 
@@ -165,5 +168,5 @@ def _calibrator(cfg: Config, trt: ModuleType, spec, calib_path: Path, profiles, 
     if c.frames < c.batch_size:
         raise ConfigError(f"tensorrt.calibration: frames ({c.frames}) must be at least batch_size ({c.batch_size})")
     # The same cached frames as `streamtrt quantize` (ONNX Runtime Q/DQ): one calibration set.
-    cset = load_calibration_set(model_sha, c.source, spec, c.frames, report=report)
+    cset = load_calibration_set(model_sha, c.source, spec, c.frames, read_frames=read_frames, report=report)
     return make_entropy_calibrator(trt, cset.batches(c.batch_size), c.batch_size, calib_path)
