@@ -41,8 +41,6 @@ KNOWN_CYCLE_EDGES: dict[tuple[str, str], str] = {
 KNOWN_UPWARD: dict[tuple[str, str], str] = {
     ("streamtrt.config", "streamtrt.sources"): "ifaces: source kinds in sources.registry",
     ("streamtrt.engine.tensorrt.engines", "streamtrt.model_setup"): "ifaces: EngineSettings",
-    ("streamtrt.engine.tensorrt.inspect", "streamtrt.jobfile"): "tidy: 'what run would detect' moves up",
-    ("streamtrt.engine.tensorrt.inspect", "streamtrt.runtime"): "tidy: 'what run would detect' moves up",
 }
 # Modules over MAX_LINES lines.
 KNOWN_LONG: dict[str, str] = {

@@ -148,13 +148,14 @@ def inspect(path: str, config_path: Optional[str], overrides: tuple[str, ...], a
 
     from ..config import load_config
     from ..engine.tensorrt.inspect import format_inspection, inspect_engine, inspect_model
+    from ..jobfile import describe_detection
 
     p = _Path(path)
     if p.suffix.lower() == ".onnx":
         extra = [f"model.path={json.dumps(str(p.resolve()))}"] + list(overrides)
         cfg = load_config(config_path, extra) if config_path else load_config(
             {"source": "unused", "model": {"path": str(p.resolve())}}, list(overrides))
-        info = inspect_model(p, cfg)
+        info = inspect_model(p, cfg, describe_detection(cfg))
     else:
         info = inspect_engine(p)
     click.echo(json.dumps(info, indent=2) if as_json else format_inspection(info))
