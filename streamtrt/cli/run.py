@@ -138,11 +138,10 @@ def _run(config, overrides: list[str], signals, progress: Optional[bool], status
     # On a terminal the line is redrawn in place; redirected, one plain line every interval (10 s),
     # so a log shows the run advancing; -q (without --progress) and --no-progress turn it off.
     show = progress if progress is not None else (tty or not quiet)
-    bar = Progress(pipeline.expected_frames, enabled=show, tty=tty, extra=extra, interval=status_interval,
-                   estimated=pipeline.expected_frames_estimated,
+    bar = Progress(pipeline.stats, enabled=show, tty=tty, extra=extra, interval=status_interval,
                    detail=(lambda: _stage_timings(pipeline)) if verbose else None)
     try:
-        summary = pipeline.run(on_result=bar.update)
+        summary = pipeline.run()
     except KeyboardInterrupt:
         bar.finish()
         if not quiet:
