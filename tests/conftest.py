@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from typing import Optional
 from pathlib import Path
 
@@ -57,6 +58,16 @@ def first_frames() -> list[np.ndarray]:
 def short_clip(tmp_path_factory, first_frames) -> Path:
     """A 12-frame H.264 MP4 cut from the sample."""
     return write_video(tmp_path_factory.mktemp("media") / "short.mp4", first_frames, "libx264")
+
+
+def wait_for(condition, timeout_s: float = 30.0, poll_s: float = 0.05) -> bool:
+    """Whether ``condition()`` became true within ``timeout_s`` (a generous bound, never a speed test)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll_s)
+    return True
 
 
 def make_config(source, tmp_path: Path, **sections) -> dict:

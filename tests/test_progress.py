@@ -11,6 +11,7 @@ import pytest
 
 from streamtrt.cli.progress import Progress
 from streamtrt.runtime.stats import PipelineStats
+from tests.conftest import wait_for
 
 
 class FakeRun:
@@ -19,15 +20,6 @@ class FakeRun:
 
     def stats(self) -> PipelineStats:
         return PipelineStats("r", "running", 1.0, self.frames, 0, expected_frames=self.total)
-
-
-def _wait_for(predicate, timeout=30.0):
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_terminal_line_is_redrawn_in_place_and_kept_at_the_end(monkeypatch):
@@ -48,9 +40,9 @@ def test_terminal_line_is_redrawn_in_place_and_kept_at_the_end(monkeypatch):
     run = FakeRun()
     bar = Progress(run.stats, enabled=True, tty=True, interval=0.01, extra=lambda: "cam1 running")
     try:
-        assert _wait_for(lambda: b"frames 0/10" in read())
+        assert wait_for(lambda: b"frames 0/10" in read())
         run.frames = 5
-        assert _wait_for(lambda: b"frames 5/10 ( 50.0%)     5.0 fps  ETA 0:00:01  cam1 running" in read())
+        assert wait_for(lambda: b"frames 5/10 ( 50.0%)     5.0 fps  ETA 0:00:01  cam1 running" in read())
         run.frames = 10
     finally:
         bar.finish()
@@ -69,7 +61,7 @@ def test_redirected_output_is_one_plain_line_per_interval(monkeypatch):
     run.frames = 3
     bar = Progress(run.stats, enabled=True, tty=False, interval=0.01, detail=lambda: "stages (ms/frame): x")
     try:
-        assert _wait_for(lambda: err.getvalue().count("\n") >= 3)
+        assert wait_for(lambda: err.getvalue().count("\n") >= 3)
     finally:
         bar.finish()
     lines = err.getvalue().splitlines()
@@ -90,7 +82,7 @@ def test_detail_lines_come_every_five_seconds_at_most(monkeypatch):
         time.sleep(0.2)
         assert err.getvalue() == ""  # the first is due 5 s after the start
         clock[0] += 5.0
-        assert _wait_for(lambda: "streamtrt: stages (ms/frame): x" in err.getvalue())
+        assert wait_for(lambda: "streamtrt: stages (ms/frame): x" in err.getvalue())
     finally:
         bar.finish()
     assert err.getvalue() == "streamtrt: stages (ms/frame): x\n"
