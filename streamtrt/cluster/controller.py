@@ -19,6 +19,7 @@ for ``cluster.orphan_timeout_s`` stop and exit.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..sources.uri import redact
-from .config import ClusterConfig
+from ..config import ClusterConfig
 from .placement import Slot, plan_assignments
 
 log = logging.getLogger("streamtrt")
@@ -211,7 +212,7 @@ class Controller:
                                 "ip": w.info.get("ip", "") if w else "", "gpu": w.info.get("gpu", "") if w else "",
                                 "fps": stats.get("fps", 0.0), "p99_ms": stats.get("latency_p99_ms"),
                                 "frames": stats.get("frames", 0), "restarts": st.restarts, "error": st.error})
-            return {"job": self.cluster.name, "run_id": self.job["run_id"], "uptime_s": round(time.time() - self.started, 1),
+            return {"job": self.cluster.name, "run_id": self.job["run_id"], "controller_pid": os.getpid(), "uptime_s": round(time.time() - self.started, 1),
                     "stopping": self.stopping, "workers": workers, "streams": streams, "events": list(self.events)}
 
     def wait_idle(self) -> bool:

@@ -11,7 +11,7 @@ import os
 from typing import Any, Optional
 
 from ..errors import BackendUnavailableError, StreamTRTError
-from .config import ClusterConfig
+from ..config import ClusterConfig
 
 __all__ = ["require_ray", "connect", "worker_actor", "controller_actor", "worker_options", "LOOPBACK"]
 

@@ -12,17 +12,15 @@ from __future__ import annotations
 import re
 from typing import Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from .base import _Strict
 
 __all__ = ["BatchConfig", "ClusterConfig", "OUTPUT_FIELDS"]
 
 OUTPUT_FIELDS = ("stem", "name", "index")
 """Placeholders of a batch output template: the input's file name without its suffix, with it, and
 its position in the sorted input list."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class BatchConfig(_Strict):

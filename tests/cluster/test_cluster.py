@@ -1,0 +1,151 @@
+"""A real two-node Ray cluster on this machine: placement, SIGKILL of a worker, controller restart,
+status, metrics, and a node leaving. Counts frames and states, never rates."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.conftest import RunningJob, job_config
+from tests.sources.live_servers import RtspServer, rtsp_server_missing
+
+ROOT = Path(__file__).resolve().parents[2]
+FAILOVER_S = 15.0
+
+
+@pytest.fixture(scope="module")
+def rtsp(camera_clip):
+    reason = rtsp_server_missing()
+    if reason:
+        pytest.skip(reason)
+    with RtspServer(camera_clip) as server:
+        yield server.url
+
+
+def _sources(rtsp_url: str, clip: Path) -> list:
+    return [{"uri": rtsp_url, "id": "cam1"}, {"uri": rtsp_url, "id": "cam2"},
+            {"uri": str(clip), "id": "file1", "pace": True}, {"uri": str(clip), "id": "file2", "pace": True}]
+
+
+def _all_running(ids):
+    def check(st):
+        by_id = {s["id"]: s for s in st["streams"]}
+        return all(by_id[i]["state"] == "running" and by_id[i]["frames"] > 0 for i in ids)
+    return check
+
+
+def _placement_is_consistent(st: dict) -> None:
+    """Every stream that is running is on exactly one worker, and the workers' counts add up."""
+    running = [s for s in st["streams"] if s["state"] == "running"]
+    assert all(s["worker"] for s in running)
+    assert sum(w["streams"] for w in st["workers"]) == len(running)
+    per_worker = Counter(s["worker"] for s in running)
+    for w in st["workers"]:
+        assert w["streams"] == per_worker.get(w["name"], 0)
+
+
+def test_sigkill_worker_then_controller(ray_cluster, tiny_model, camera_clip, rtsp, tmp_path):
+    import ray
+
+    ids = ["cam1", "cam2", "file1", "file2"]
+    job = RunningJob(job_config(tiny_model, tmp_path, _sources(rtsp, camera_clip), "kill", workers=3))
+    try:
+        st = job.wait(_all_running(ids), 180, "every stream running")
+        _placement_is_consistent(st)
+        workers = {w["name"]: w for w in st["workers"]}
+        assert len({w["ip"] + w["node"] for w in workers.values()}) == 2, "workers are spread over both nodes"
+        victim = max(workers.values(), key=lambda w: w["streams"])
+        moved = sorted(s["id"] for s in st["streams"] if s["worker"] == victim["name"])
+        before = {s["id"]: s["frames"] for s in st["streams"]}
+        t_kill = time.monotonic()
+        os.kill(victim["pid"], signal.SIGKILL)
+
+        def recovered(st):
+            by_id = {s["id"]: s for s in st["streams"]}
+            return all(by_id[i]["state"] == "running" and by_id[i]["worker"] not in (None, victim["name"])
+                       and by_id[i]["frames"] > 0 for i in moved)
+
+        st = job.wait(recovered, 60, f"streams {moved} running again elsewhere")
+        failover_s = time.monotonic() - t_kill
+        print(f"\nfailover after SIGKILL of {victim['name']} ({len(moved)} streams): {failover_s:.1f} s")
+        assert failover_s <= FAILOVER_S
+        _placement_is_consistent(st)
+        assert sorted(s["id"] for s in st["streams"]) == ids  # no stream lost or duplicated
+        by_id = {s["id"]: s for s in st["streams"]}
+        assert all(by_id[i]["restarts"] == 1 for i in moved)
+        assert all(by_id[i]["restarts"] == 0 for i in ids if i not in moved)
+        # the streams that did not move kept their worker and their count
+        assert all(by_id[i]["frames"] >= before[i] for i in ids if i not in moved)
+
+        # `streamtrt cluster status --json` from another process
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        out = subprocess.run([sys.executable, "-m", "streamtrt", "cluster", "status", "--json",
+                              "--address", ray_cluster[0].address, "--name", "kill", "--namespace", "streamtrt-tests"],
+                             capture_output=True, text=True, timeout=120, env=env)
+        assert out.returncode == 0, out.stderr
+        parsed = json.loads(out.stdout)
+        assert sorted(s["id"] for s in parsed["streams"]) == ids
+        assert {s["worker"] for s in parsed["streams"] if s["state"] == "running"} <= {w["name"] for w in parsed["workers"]}
+        assert all(s["uri"] == by_id[s["id"]]["uri"] for s in parsed["streams"])
+        table = subprocess.run([sys.executable, "-m", "streamtrt", "cluster", "status", "--address",
+                                ray_cluster[0].address, "--name", "kill", "--namespace", "streamtrt-tests"],
+                               capture_output=True, text=True, timeout=120, env=env)
+        assert table.returncode == 0 and "STREAM" in table.stdout and "cam1" in table.stdout, table.stderr
+
+        # the controller dies: Ray restarts it, it re-reads its state from the workers
+        placement = {s["id"]: s["worker"] for s in st["streams"] if s["state"] == "running"}
+        old_pid = st["controller_pid"]
+        os.kill(old_pid, signal.SIGKILL)
+        st = job.wait(lambda st: st["controller_pid"] != old_pid and _all_running(
+            [i for i in placement])(st), 90, "a restarted controller")
+        assert {s["id"]: s["worker"] for s in st["streams"] if s["state"] == "running"} == placement
+        _placement_is_consistent(st)
+        assert any("controller restarted" in e["event"] for e in st["events"])
+    finally:
+        final = job.finish()
+    assert not [n for n in ray.util.list_named_actors() if n.startswith("kill-")], "workers left behind"
+    assert {s["id"] for s in final["streams"]} == set(ids)
+    # every worker that was drained finalised its JSONL file: each line is a whole record
+    outputs = list(tmp_path.glob("out-w*.jsonl"))
+    assert outputs
+    for f in outputs:
+        for line in f.read_text().splitlines():
+            json.loads(line)
+
+
+def test_node_leaves(ray_cluster, tiny_model, camera_clip, rtsp, tmp_path):
+    """The second node goes away (its raylet and workers killed): its streams run on the head's
+    workers within 15 s."""
+    cluster, second = ray_cluster
+    ids = ["cam1", "cam2", "file1", "file2"]
+    job = RunningJob(job_config(tiny_model, tmp_path, _sources(rtsp, camera_clip), "node", workers=4))
+    try:
+        st = job.wait(lambda st: _all_running(ids)(st) and sum(w["state"] == "ready" for w in st["workers"]) == 4,
+                      180, "every stream running on 4 workers")
+        node2 = second.node_id
+        on_second = sorted(s["id"] for s in st["streams"] if s["node"] == node2)
+        assert on_second, f"no stream on the second node: {st['streams']}"
+        t_remove = time.monotonic()
+        cluster.remove_node(second, allow_graceful=False)
+
+        def recovered(st):
+            by_id = {s["id"]: s for s in st["streams"]}
+            return all(by_id[i]["state"] == "running" and by_id[i]["node"] not in ("", node2)
+                       and by_id[i]["frames"] > 0 for i in on_second)
+
+        st = job.wait(recovered, 60, f"streams {on_second} running on the head node")
+        failover_s = time.monotonic() - t_remove
+        print(f"\nfailover after the node left ({len(on_second)} streams): {failover_s:.1f} s")
+        assert failover_s <= FAILOVER_S
+        _placement_is_consistent(st)
+        assert sorted(s["id"] for s in st["streams"]) == ids
+    finally:
+        job.finish()
