@@ -175,8 +175,8 @@ def run_batch(config: Config, address: Optional[str], report: Callable[[str], No
     ray = connect(address, c.namespace, start=address is None)
     run_id = f"{c.name}-{uuid.uuid4().hex[:8]}"
     cfg_json = config.model_dump(mode="json")
-    task = ray.remote(process_file).options(max_retries=c.max_retries, retry_exceptions=False,
-                                            **worker_options(c, ray))
+    task = ray.remote(process_file)
+    task_options = {"max_retries": c.max_retries, "retry_exceptions": False, **worker_options(c, ray)}
     manifest_path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     pending: dict = {}
@@ -187,7 +187,7 @@ def run_batch(config: Config, address: Optional[str], report: Callable[[str], No
         while queue or pending:
             while queue and len(pending) < window and not stop.is_set():
                 i, p, outs = queue.pop(0)
-                ref = task.options(name=redact(f"streamtrt-file-{i}-{p.name}")[:100]).remote(cfg_json, str(p), i, outs, run_id)
+                ref = task.options(name=redact(f"streamtrt-file-{i}-{p.name}")[:100], **task_options).remote(cfg_json, str(p), i, outs, run_id)
                 pending[ref] = (i, p, outs)
             if stop.is_set():
                 queue.clear()

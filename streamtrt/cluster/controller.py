@@ -271,7 +271,7 @@ class Controller:
 
         name = f"{self.prefix}{slot}-{self.next_gen}"
         self.next_gen += 1
-        handle = worker_actor(self.cluster, self.ray).options(name=name).remote(
+        handle = worker_actor(self.cluster, self.ray, name).remote(
             {"config": self.job["config"], "name": name, "slot": f"w{slot}", "run_id": self.job["run_id"],
              "orphan_timeout_s": self.cluster.orphan_timeout_s})
         w = _Worker(name, slot, handle)

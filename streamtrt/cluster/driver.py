@@ -67,13 +67,13 @@ def worker_options(cluster: ClusterConfig, ray) -> dict:
     return {"num_cpus": cluster.cpus_per_worker}
 
 
-def worker_actor(cluster: ClusterConfig, ray):
+def worker_actor(cluster: ClusterConfig, ray, name: str):
     """The :class:`StreamWorker` actor class with its resources: detached (it outlives a
     controller restart; the controller kills it at the end), never restarted by Ray (the
     controller replaces it, so the dead one's streams move at once), spread over the nodes."""
     from .worker import StreamWorker
 
-    return ray.remote(StreamWorker).options(lifetime="detached", max_restarts=0, max_concurrency=4,
+    return ray.remote(StreamWorker).options(name=name, lifetime="detached", max_restarts=0, max_concurrency=4,
                                             scheduling_strategy="SPREAD", **worker_options(cluster, ray))
 
 

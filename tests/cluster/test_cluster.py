@@ -58,7 +58,8 @@ def test_sigkill_worker_then_controller(ray_cluster, tiny_model, camera_clip, rt
     ids = ["cam1", "cam2", "file1", "file2"]
     job = RunningJob(job_config(tiny_model, tmp_path, _sources(rtsp, camera_clip), "kill", workers=3))
     try:
-        st = job.wait(_all_running(ids), 180, "every stream running")
+        st = job.wait(lambda st: _all_running(ids)(st) and sum(w["state"] == "ready" for w in st["workers"]) == 3,
+                      180, "every stream running on 3 workers")
         _placement_is_consistent(st)
         workers = {w["name"]: w for w in st["workers"]}
         assert len({w["ip"] + w["node"] for w in workers.values()}) == 2, "workers are spread over both nodes"
