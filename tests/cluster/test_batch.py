@@ -45,7 +45,7 @@ def _task_processes() -> list[psutil.Process]:
     found = []
     for p in psutil.process_iter(["cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
-        if cmd.startswith("ray::") and "process_file" in cmd or "streamtrt-file" in cmd:
+        if cmd.startswith("ray::streamtrt-file-"):  # Ray's process title: ray::TASK_NAME while it runs
             found.append(p)
     return found
 
@@ -68,7 +68,7 @@ def test_batch_with_a_worker_killed(ray_cluster, tiny_model, videos, tmp_path):
                 procs = _task_processes()
                 if procs:
                     procs[0].send_signal(signal.SIGKILL)
-                    killed.append(procs[0].pid)
+                    killed.append(" ".join(procs[0].cmdline()))
                     return
             time.sleep(0.05)
 
@@ -78,6 +78,7 @@ def test_batch_with_a_worker_killed(ray_cluster, tiny_model, videos, tmp_path):
                        progress=lambda r: done.__setitem__("n", r["done"]))
     stop.set()
     assert killed, f"no running task process was found to kill; {lines}"
+    print(f"\nkilled {killed[0]}")
     assert result["done"] == FILES and not result["failed"], (result, lines)
     manifest = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
     assert sorted(e["input"] for e in manifest) == sorted(str(p) for p in videos.glob("*.mp4"))  # once each
