@@ -35,6 +35,8 @@ log = logging.getLogger("streamtrt")
 __all__ = ["Controller", "controller_name", "worker_prefix"]
 
 _DONE_STATES = ("done", "failed", "removed")
+STARTUP_WAIT_S = 60.0
+"""The first streams wait this long at most for every first worker to be ready (so they spread)."""
 
 
 def controller_name(cluster: ClusterConfig) -> str:
@@ -101,7 +103,9 @@ class Controller:
         self.next_gen = 0
         self.stopping = False
         self.started = time.time()
+        self.started_mono = time.monotonic()
         self._recover()
+        self._first_placement = not self.workers  # a restarted controller places at once
         for src in job["sources"]:
             if src["id"] not in self.streams:
                 self.streams[src["id"]] = _Stream(src["id"], src, _is_live(src))
@@ -225,7 +229,11 @@ class Controller:
         ray = self.ray
         with self.lock:
             self.stopping = True
-            workers = [w for w in self.workers.values() if w.state != "dead"]
+            workers = [w for w in self.workers.values() if w.state in ("ready", "draining", "stopping")]
+            for w in self.workers.values():
+                if w.state == "starting":  # never ready (maybe never placed): nothing to finalise
+                    ray.kill(w.handle, no_restart=True)
+                    w.state = "dead"
         refs = {w.name: w.handle.drain.remote(timeout_s) for w in workers}
         done, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s + 10)
         for w in workers:
@@ -375,6 +383,11 @@ class Controller:
             # 4. place pending streams
             if self.stopping:
                 return
+            if self._first_placement:
+                if (any(w.state == "starting" for w in self.workers.values())
+                        and time.monotonic() - self.started_mono < STARTUP_WAIT_S):
+                    return  # the first placement waits for the first workers, so that streams spread
+                self._first_placement = False
             pending = [s.id for s in sorted(self.streams.values(), key=lambda s: s.id) if s.state == "pending"]
             slots = [Slot(w.name, w.info.get("node", ""), len(w.streams)) for w in self.workers.values()
                      if w.state == "ready"]

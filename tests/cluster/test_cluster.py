@@ -136,6 +136,7 @@ def test_node_leaves(ray_cluster, tiny_model, camera_clip, rtsp, tmp_path):
         assert on_second, f"no stream on the second node: {st['streams']}"
         t_remove = time.monotonic()
         cluster.remove_node(second, allow_graceful=False)
+        print(f"\nremove_node returned after {time.monotonic() - t_remove:.1f} s")
 
         def recovered(st):
             by_id = {s["id"]: s for s in st["streams"]}
@@ -145,6 +146,7 @@ def test_node_leaves(ray_cluster, tiny_model, camera_clip, rtsp, tmp_path):
         st = job.wait(recovered, 60, f"streams {on_second} running on the head node")
         failover_s = time.monotonic() - t_remove
         print(f"\nfailover after the node left ({len(on_second)} streams): {failover_s:.1f} s")
+        print("\n".join(job.lines))
         assert failover_s <= FAILOVER_S
         _placement_is_consistent(st)
         assert sorted(s["id"] for s in st["streams"]) == ids
