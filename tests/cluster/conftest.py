@@ -15,7 +15,6 @@ import pytest
 # Before Ray is imported: Ray would turn 127.0.0.1 into the machine's address, which a Ray bound to
 # loopback does not listen on (streamtrt.cluster.driver.connect does the same).
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'streamtrt[cluster]')")
 
 from tests.models import constant_model  # noqa: E402
 
@@ -39,6 +38,7 @@ def camera_clip(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def ray_cluster():
     """(cluster, second node). The driver (this process) is connected in the test namespace."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'streamtrt[cluster]')")
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(initialize_head=True, head_node_args={

@@ -41,12 +41,12 @@ def _batch_config(model: Path, inputs: Path, out: Path) -> dict:
     }
 
 
-def _task_processes() -> list[psutil.Process]:
+def _task_processes() -> list[tuple[psutil.Process, str]]:
     found = []
     for p in psutil.process_iter(["cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
         if cmd.startswith("ray::streamtrt-file-"):  # Ray's process title: ray::TASK_NAME while it runs
-            found.append(p)
+            found.append((p, cmd.strip()))
     return found
 
 
@@ -65,10 +65,12 @@ def test_batch_with_a_worker_killed(ray_cluster, tiny_model, videos, tmp_path):
         # once a few files are done, SIGKILL the process of a task that is running
         while not killed and not stop.is_set():
             if done["n"] >= 3:
-                procs = _task_processes()
-                if procs:
-                    procs[0].send_signal(signal.SIGKILL)
-                    killed.append(" ".join(procs[0].cmdline()))
+                for proc, cmd in _task_processes():
+                    try:
+                        proc.send_signal(signal.SIGKILL)
+                    except psutil.Error:  # it finished meanwhile: try another
+                        continue
+                    killed.append(cmd)
                     return
             time.sleep(0.05)
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -56,7 +57,8 @@ def test_sigkill_worker_then_controller(ray_cluster, tiny_model, camera_clip, rt
     import ray
 
     ids = ["cam1", "cam2", "file1", "file2"]
-    job = RunningJob(job_config(tiny_model, tmp_path, _sources(rtsp, camera_clip), "kill", workers=3))
+    job = RunningJob(job_config(tiny_model, tmp_path, _sources(rtsp, camera_clip), "kill", workers=3,
+                                metrics_port=0))
     try:
         st = job.wait(lambda st: _all_running(ids)(st) and sum(w["state"] == "ready" for w in st["workers"]) == 3,
                       180, "every stream running on 3 workers")
@@ -85,6 +87,13 @@ def test_sigkill_worker_then_controller(ray_cluster, tiny_model, camera_clip, rt
         assert all(by_id[i]["restarts"] == 0 for i in ids if i not in moved)
         # the streams that did not move kept their worker and their count
         assert all(by_id[i]["frames"] >= before[i] for i in ids if i not in moved)
+
+        # one Prometheus endpoint for the cluster, labelled by worker, node and GPU
+        url = next(x.split(" on ", 1)[1] for x in job.lines if x.startswith("cluster metrics on http://127.0.0.1:"))
+        text = urllib.request.urlopen(url, timeout=30).read().decode()
+        cam1 = by_id["cam1"]
+        assert f'streamtrt_cluster_stream_up{{stream="cam1",worker="{cam1["worker"]}",node="127.0.0.1",gpu="",' \
+            'state="running"} 1' in text
 
         # `streamtrt cluster status --json` from another process
         env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -122,6 +131,7 @@ def test_sigkill_worker_then_controller(ray_cluster, tiny_model, camera_clip, rt
             json.loads(line)
 
 
+@pytest.mark.slow
 def test_node_leaves(ray_cluster, tiny_model, camera_clip, rtsp, tmp_path):
     """The second node goes away (its raylet and workers killed): its streams run on the head's
     workers within 15 s."""
