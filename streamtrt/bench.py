@@ -19,7 +19,8 @@ from .errors import SourceError
 from .preprocess.dali import open_gpu_video_decoder
 from .preprocess.opencv import OpenCVPreprocessor
 from .runtime.pipeline import Pipeline
-from .runtime.stages import run_batched, run_batched_on_device
+from .runtime.components import make_preprocessor
+from .runtime.infer import run_batched, run_batched_on_device
 from .sources import open_source
 from .system import module_version, probe_cuda
 
@@ -129,7 +130,7 @@ def run_bench(config_path: str, overrides: list[str], frames: int, naive_decoder
                 raise SourceError(f"{probe.uri.display}: no frames decoded")
             cache = [f.image for f in decoded[:_CACHED_FRAMES]]
             del decoded
-            preprocess = probe._make_preprocessor(rt.batch_size)
+            preprocess = make_preprocessor(probe.plan, probe.spec, probe.config, rt.batch_size)
             clock, samples, done = _Clock(), [], 0
             while done < n:
                 batch = [cache[(done + i) % len(cache)] for i in range(min(rt.batch_size, n - done))]
@@ -216,7 +217,7 @@ def postprocess_alone(runner, input_name: str, feed: Any, post: Callable, device
 
     Without a device postprocessor, ``post`` (decode, NMS, mapping to source pixels) runs on the
     runner's host outputs. With one (``plan.postprocessor`` gpu), the outputs stay on the device as
-    :class:`~streamtrt.runtime.stages.InferStage` hands them over, and each repetition runs both
+    :class:`~streamtrt.runtime.infer.InferStage` hands them over, and each repetition runs both
     steps the pipeline runs per batch: ``device_post`` (decode, NMS, the final boxes to the host)
     and ``post`` (the final boxes mapped to source pixels)."""
     rows = int(feed.shape[0])
@@ -292,7 +293,7 @@ def _naive_loop(cfg: Config, plan, spec, post, probe: Pipeline, n: int, naive_de
             source = iter(open_source(probe.uri, threads=rt.threads))
             read = lambda: (lambda f: f.image if f is not None else None)(next(source, None))  # noqa: E731
             preprocess = (OpenCVPreprocessor(spec) if plan.preprocessor == "opencv"
-                          else probe._make_preprocessor(1))
+                          else make_preprocessor(probe.plan, probe.spec, probe.config, 1))
             label = f"naive loop ({plan.preprocessor} preprocess)"
         clock = _Clock()
         for _ in range(n):

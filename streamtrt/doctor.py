@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import platform
 import sys
 from typing import Any
@@ -72,10 +73,9 @@ def collect() -> dict[str, Any]:
         from .runtime.threads import plan_threads
 
         threads = plan_threads(plan.runner, plan.decoder, plan.preprocessor)
-        plan.threads = threads.as_dict()
-        plan.reasons += threads.reasons
+        plan = dataclasses.replace(plan, thread_plan=threads, reasons=plan.reasons + threads.reasons)
         report["plan"] = plan.as_dict()
-        report["plan_reasons"] = plan.reasons
+        report["plan_reasons"] = list(plan.reasons)
     except StreamTRTError as exc:
         report["plan"] = {"error": str(exc)}
         report["plan_reasons"] = []

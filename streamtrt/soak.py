@@ -29,6 +29,7 @@ import numpy as np
 from .config import load_config
 from .errors import ConfigError
 from .runtime.pipeline import Pipeline
+from .runtime.servers import serve
 from .sources.uri import parse_source_uri
 
 SAMPLE_S = 5.0
@@ -155,7 +156,7 @@ def run_soak(config: str, overrides: list[str], minutes: float, source: Optional
     watcher = threading.Thread(target=sampler, name="streamtrt-soak", daemon=True)
     watcher.start()
     try:
-        with pipe:
+        with pipe, serve(pipe, cfg):  # the endpoints a run would have (metrics.enabled, control.enabled)
             try:
                 summary = pipe.run()
             except KeyboardInterrupt:  # the end of the soak (pipe.stop) or Ctrl-C: drained and flushed

@@ -78,7 +78,7 @@ def test_bench_postprocess_alone_runs_the_device_postprocessor_like_run(batch):
         decoder = select_decoder("nanodet", {k: v.shape for k, v in raw.items()}, (416, 416), len(COCO_CLASSES))
         host = Postprocessor(decoder, COCO_CLASSES, pcfg)
         expected = host(raw, [geoms[0]] * len(tensor), [size] * len(tensor))
-        # Wired as Pipeline._device_postprocessor wires it: a device decode+NMS, then a host
+        # Wired as runtime.components._device_postprocessor wires it: a device decode+NMS, then a host
         # postprocessor that only reads the final boxes.
         cupy = _FakeCupy()
         device = DeviceNanoDetPostprocessor(decoder, host.threshold, pcfg.iou_threshold, pcfg.max_detections,

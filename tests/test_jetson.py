@@ -89,7 +89,7 @@ def test_dla_fallback_layers_are_listed():
 
 
 def test_thermal_zones_and_power_rails_from_sysfs(tmp_path):
-    from streamtrt.runtime.metrics import power_rails, thermal_zones
+    from streamtrt.hardware import power_rails, thermal_zones
 
     for i, (kind, milli) in enumerate([("cpu-thermal", 47500), ("gpu-thermal", 46156)]):
         zone = tmp_path / "thermal" / f"thermal_zone{i}"

@@ -83,23 +83,23 @@ class Progress:
             click.echo("", err=True)
 
 
-def _stream_states(pipeline) -> str:
-    """``cam1 running 9.9 fps | cam2 reconnecting (attempt 3: Connection refused)``, for live or several streams."""
-    streams = pipeline.stream_status(latency=False)
-    if len(streams) <= 1 and not any(st["live"] for st in streams):
+def _stream_states(stats) -> str:
+    """``cam1 running 9.9 fps | cam2 reconnecting (attempt 3: Connection refused)``, for live or several
+    streams, from a :class:`~streamtrt.runtime.stats.PipelineStats`."""
+    streams = stats.streams
+    if len(streams) <= 1 and not any(st.live for st in streams):
         return ""
-    fps = pipeline.recent_fps()
     parts = []
     for st in streams:
-        text = f"{st['id']} {st['state']}"
-        if st["state"] == "running":
-            text += f" {fps.get(st['id'], 0.0):.1f} fps"
-        elif st.get("error") and st["state"] in ("reconnecting", "connecting", "failed"):
-            text += f" ({st['error'][:60]})"
-        if st["dropped"]:
-            text += f" dropped {st['dropped']}"
-        if st["reconnects"]:
-            text += f" reconnects {st['reconnects']}"
+        text = f"{st.id} {st.state}"
+        if st.state == "running":
+            text += f" {st.fps:.1f} fps"
+        elif st.error and st.state in ("reconnecting", "connecting", "failed"):
+            text += f" ({st.error[:60]})"
+        if st.dropped:
+            text += f" dropped {st.dropped}"
+        if st.reconnects:
+            text += f" reconnects {st.reconnects}"
         parts.append(text)
     return " | ".join(parts)
 
@@ -122,10 +122,10 @@ def _describe_run(pipeline) -> None:
                                     for s in pipeline.sinks) or "none")
 
 
-def _stage_timings(pipeline) -> str:
+def _stage_timings(stats) -> str:
     """-v, every status interval: per-stage milliseconds per frame so far and the queue depths."""
-    parts = [f"{t.name} {t.stats().ms_per_frame:.1f}" for t in pipeline.timers() if t.stats().count]
-    depths = " ".join(f"{k} {v}" for k, v in pipeline.queue_depths().items())
+    parts = [f"{t.name} {1e3 * t.busy_s / t.frames:.1f}" for t in stats.stages if t.batches and t.frames]
+    depths = " ".join(f"{k} {v}" for k, v in stats.queues.items())
     return f"stages (ms/frame): {', '.join(parts) or 'none yet'}; queues: {depths}"
 
 

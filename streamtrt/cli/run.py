@@ -104,7 +104,7 @@ def _run(config, overrides: list[str], signals, progress: Optional[bool], status
     """``model_plan``: None for a run with a config (its model plan shows with -v), else whether the
     sinks were defaulted (a config-less --model run always prints the model's choices)."""
     from ..config import load_config
-    from ..runtime import Pipeline
+    from ..runtime import Pipeline, serve
     from ..signals import exit_code
 
     cfg = load_config(config, overrides)
@@ -124,12 +124,12 @@ def _run(config, overrides: list[str], signals, progress: Optional[bool], status
 
     signals.attach(on_stop, on_abort)
     tty = sys.stderr.isatty()
-    network = any(hasattr(s, "pending") for s in pipeline.sinks)
 
     def extra() -> str:
-        parts = [_stream_states(pipeline)]
-        if network:
-            parts.append(f"outbox {pipeline.pending_records()} pending")
+        stats = pipeline.stats()
+        parts = [_stream_states(stats)]
+        if stats.sinks:  # sinks that deliver through an outbox
+            parts.append(f"outbox {stats.pending_records} pending")
         return "  ".join(p for p in parts if p)
 
     verbose = _verbose()
@@ -140,9 +140,10 @@ def _run(config, overrides: list[str], signals, progress: Optional[bool], status
     show = progress if progress is not None else (tty or not quiet)
     bar = Progress(pipeline.expected_frames, enabled=show, tty=tty, extra=extra, interval=status_interval,
                    estimated=pipeline.expected_frames_estimated,
-                   detail=(lambda: _stage_timings(pipeline)) if verbose else None)
+                   detail=(lambda: _stage_timings(pipeline.stats())) if verbose else None)
     try:
-        summary = pipeline.run(on_result=bar.update)
+        with pipeline, serve(pipeline, pipeline.config):  # the endpoints the config enables, during the run
+            summary = pipeline.run(on_result=bar.update)
     except KeyboardInterrupt:
         bar.finish()
         if not quiet:

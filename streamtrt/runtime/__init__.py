@@ -3,6 +3,7 @@
 from .messages import FrameResult
 from .pipeline import Pipeline
 from .plan import Plan, make_plan
+from .servers import serve
 from .summary import RunSummary
 
-__all__ = ["FrameResult", "Pipeline", "Plan", "RunSummary", "make_plan"]
+__all__ = ["FrameResult", "Pipeline", "Plan", "RunSummary", "make_plan", "serve"]

@@ -166,7 +166,7 @@ class BatchStage(Stage):
     def _copy_in(self, item: TensorBatch, start: int, stop: int) -> None:
         t = item.tensor
         if self._pool is None:
-            self._pool = DevicePool(self.pool_size, tuple(t.shape[1:]), self.batch_size, getattr(t, "itemsize", 4))
+            self._pool = DevicePool(self.pool_size, tuple(t.shape[1:]), self.batch_size, t.itemsize)
         if self._device.buffer is None:
             self._device.buffer = self._pool.acquire(self.control.abort)
         self._pool.copy(self._device.buffer[0], self._device.frames, t, start, stop)

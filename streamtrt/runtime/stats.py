@@ -98,3 +98,23 @@ class PipelineStats:
     def as_dict(self) -> dict:
         """JSON-ready (tuples become lists)."""
         return dataclasses.asdict(self)
+
+
+def stream_stats(status: dict, fps: float) -> StreamStats:
+    """A :class:`StreamStats` from a stream's status dict (:meth:`StreamState.status
+    <streamtrt.runtime.streams.StreamState.status>`) and its recent rate at the sinks."""
+    lat = status["latency_ms"] or {}
+    return StreamStats(
+        id=status["id"], uri=status["uri"], state=status["state"], decoder=status["decoder"],
+        live=bool(status["live"]), frames=status["frames"], dropped=status["dropped"],
+        bad_frames=status["bad_frames"], reconnects=status["reconnects"], frames_lost=status["frames_lost"],
+        fps=round(fps, 3), last_frame_age_s=status["last_frame_age_s"], latency_p50_ms=lat.get("p50"),
+        latency_p99_ms=lat.get("p99"), engine=status.get("engine"), error=status.get("error"))
+
+
+def stage_stats(timer) -> StageStats:
+    """A :class:`StageStats` from a :class:`~streamtrt.runtime.timing.StageTimer`."""
+    t = timer.stats()
+    cumulative, _, _ = timer.histogram()
+    return StageStats(timer.name, t.count, t.frames, round(t.total_s, 6), round(t.p50_ms, 3), round(t.p99_ms, 3),
+                      tuple(cumulative))

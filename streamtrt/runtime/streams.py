@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..config import LiveConfig, SourceConfig
-from ..sources import SourceInfo
+from ..sources import FrameSource, SourceInfo
 from ..sources.uri import SourceURI
 from .timing import StageTimer
 
@@ -30,7 +30,7 @@ class StreamState:
     live: bool
     drop_stale: bool
     chunk: int  # frames handed over at once
-    source: Any = None  # the FrameSource, for CPU decode
+    source: Optional[FrameSource] = None  # CPU and NVDEC decode; None where the GPU stage opens the file
     state: str = "starting"
     frames: int = 0
     dropped: int = 0
@@ -73,12 +73,11 @@ class StreamState:
     def status(self, latency: bool = True) -> dict:
         """A JSON-ready snapshot (credentials never included); ``latency`` adds the percentiles,
         which cost a sort of the recent samples."""
-        supervisor = getattr(self.source, "supervisor", None)
-        counters = supervisor.snapshot() if supervisor is not None else {}
+        counters = self.source.status() if self.source is not None else {}
         lat = self.latency.stats() if latency else None
         out = {
             "id": self.id, "uri": self.display, "state": counters.get("state", self.state),
-            "decoder": getattr(self.source, "decoder", self.decoder) if self.decoder == "nvdec" else self.decoder,
+            "decoder": counters.get("decoder", self.decoder) if self.decoder == "nvdec" else self.decoder,
             "live": self.live, "frames": self.frames, "dropped": self.dropped,
             "reconnects": counters.get("reconnects", 0),
             "frames_lost": counters.get("frames_lost", 0),
@@ -91,6 +90,7 @@ class StreamState:
             out["state"] = self.state
         if self.error or counters.get("error"):
             out["error"] = self.error or counters.get("error")
+        out["bad_frames"] = self.source.stats.bad_frames if self.source is not None else 0
         return out
 
 

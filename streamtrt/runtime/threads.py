@@ -12,14 +12,14 @@ inside a run, and decode and preprocessing fill the gaps between runs.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 SMALL_MACHINE_CORES = 4
 """Up to this many cores per engine, inference runs frames side by side on one thread each."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class ThreadPlan:
     """Thread counts for one run; ``None`` leaves a library at its own default."""
 
@@ -36,7 +36,7 @@ class ThreadPlan:
     """DALI CPU pipeline threads; also OpenCV's pool when it is set (``opencv``)."""
     opencv: Optional[int] = None
     """``cv2.setNumThreads`` value to apply, or None to leave OpenCV alone."""
-    reasons: list[str] = field(default_factory=list)
+    reasons: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         out = {"cores": self.cores, "intra_op": self.intra_op, "workers": self.workers, "spin": self.spin,
@@ -65,9 +65,9 @@ def plan_threads(runner: str, decoder: str, preprocessor: str, streams: int = 1,
     spin = gpu_decode
     if threads is not None:
         reasons.append(f"threads: runtime.threads {threads} for inference, DALI and FFmpeg, one run at a time")
-        return ThreadPlan(cores, threads, 1, spin, threads, threads, None, reasons)
+        return ThreadPlan(cores, threads, 1, spin, threads, threads, None, tuple(reasons))
     if not cpu_runner:
-        return ThreadPlan(cores, None, 1, spin, None, None, None, reasons)
+        return ThreadPlan(cores, None, 1, spin, None, None, None, tuple(reasons))
     share = max(1, cores // engines)
     if latency:
         workers, intra = 1, share
@@ -90,7 +90,7 @@ def plan_threads(runner: str, decoder: str, preprocessor: str, streams: int = 1,
         opencv = 1 if preprocessor == "opencv" else None
         reasons.append(f"threads: 1 FFmpeg and 1 {'OpenCV' if opencv else 'DALI'} thread per stream "
                        f"on {cores} cores: their own pools would contend with inference")
-    return ThreadPlan(cores, intra, workers, spin, decode, preprocess, opencv, reasons)
+    return ThreadPlan(cores, intra, workers, spin, decode, preprocess, opencv, tuple(reasons))
 
 
 def _usable_cores() -> int:

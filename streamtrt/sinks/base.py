@@ -27,6 +27,14 @@ class Sink(abc.ABC):
     """Receives every :class:`FrameResult`; ``needs_images`` asks the pipeline for frame pixels."""
 
     needs_images = False
+    rule = None
+    """The sink's :class:`~streamtrt.sinks.filters.SinkFilter` (``?streams=``, ``?classes=``...), or None."""
+    display: str = ""
+    """The sink's URI with credentials hidden (empty where a sink has none to show)."""
+
+    def configure(self, analytics) -> None:
+        """Called once before :meth:`open` with the run's :class:`~streamtrt.config.AnalyticsConfig`
+        (lines and zones), for sinks that draw them."""
 
     def open(self, fps: Optional[float]) -> None:
         """Called once before the first result; ``fps`` is the source's frame rate if known."""

@@ -60,6 +60,13 @@ class FilteredSink(Sink):
     def stats(self):
         return self.inner.stats()
 
+    @property
+    def display(self) -> str:  # type: ignore[override]
+        return self.inner.display
+
+    def configure(self, analytics) -> None:
+        self.inner.configure(analytics)
+
     def open(self, fps):
         self.inner.open(fps)
 

@@ -117,6 +117,9 @@ class AnnotatedVideoSink(Sink):
         """One frame at the stream rate, in the stream's time base."""
         return max(1, round(1 / (self.rate * self._unit)))
 
+    def configure(self, analytics) -> None:
+        self.analytics_config = analytics
+
     def open(self, fps: Optional[float]) -> None:
         self.rate = video_rate(fps)
         try:

@@ -80,6 +80,15 @@ class FrameSource(abc.ABC):
     def close(self) -> None:
         """Release files and decoders; safe to call twice."""
 
+    def bind_stop(self, stop, abort) -> None:
+        """Also end (a reconnect wait, or between frames) when ``stop`` or ``abort`` (events) is
+        set; sources that never wait ignore it."""
+
+    def status(self) -> dict:
+        """Supervision counters of a live source (``state``, ``reconnects``, ``frames_lost``,
+        ``error``, ``decoder``...); empty for other sources."""
+        return {}
+
     def __enter__(self) -> "FrameSource":
         return self
 

@@ -50,6 +50,9 @@ class SupervisedSource(FrameSource):
         """Also stop (during a backoff wait, or between frames) when any of ``events`` is set."""
         self.supervisor.stop = AnyEvent(self.stop, *events)
 
+    def status(self) -> dict:
+        return self.supervisor.snapshot()
+
     def _frames(self) -> Iterator[Any]:
         """One connection: yields BGR images (or ``(image, pts, time_base)``), from a keyframe on;
         returns at end of stream."""
@@ -127,6 +130,9 @@ class FFmpegLiveSource(SupervisedSource):
         self.nvdec_device = nvdec_device
         self.decoder = "nvdec" if nvdec_device is not None else "cpu"  # what decodes the current connection
         self._told: set[str] = set()
+
+    def status(self) -> dict:
+        return {**super().status(), "decoder": self.decoder}
 
     def _nvdec_for(self, stream, packet):
         """An NVDEC decoder for this connection, made at its first ``packet`` (a keyframe), or

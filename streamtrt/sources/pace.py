@@ -1,35 +1,84 @@
-"""Replaying a file at its frame rate, like a camera: for tests and real-time benchmarks."""
+"""Replaying a file at its frame rate, like a camera: for tests and real-time benchmarks.
+
+One pacing rule (:class:`Pacer`) for the CPU path (:class:`PacedSource`) and the GPU decode stage:
+frame ``i`` is due at its timestamp after the first frame came out (``index / fps`` where it has
+no timestamp; 30 fps where the rate is unknown)."""
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import Iterator
+from typing import Iterator, Optional
 
-from .base import Frame, FrameSource
+from .base import Frame, FrameSource, SourceInfo, SourceStats
+
+FALLBACK_FPS = 30.0
+"""The rate assumed for a frame without a timestamp when the source's rate is unknown."""
+
+
+class Pacer:
+    """When each frame is due, on the :func:`time.perf_counter` clock.
+
+    The first call of :meth:`due` (or :meth:`start`) fixes the start; ``due(index, timestamp)``
+    is then ``start + timestamp`` (``start + index / fps`` without a timestamp)."""
+
+    def __init__(self, fps: Optional[float]):
+        self.fps = fps or FALLBACK_FPS
+        self.t0: Optional[float] = None
+
+    def start(self, at: Optional[float] = None) -> None:
+        """Fix the start (now unless ``at``), once; later calls change nothing."""
+        if self.t0 is None:
+            self.t0 = time.perf_counter() if at is None else at
+
+    def due(self, index: int, timestamp: Optional[float]) -> float:
+        """The ``perf_counter()`` time frame ``index`` is due (seconds)."""
+        self.start()
+        return self.t0 + (timestamp if timestamp is not None else index / self.fps)
+
+    @staticmethod
+    def wait_until(due: float, stop: Optional[threading.Event] = None) -> bool:
+        """Sleep until ``due``; ``True`` if ``stop`` was set while waiting (the wait then ends
+        early). A frame already due does not wait, whatever ``stop`` says."""
+        delay = due - time.perf_counter()
+        if delay <= 0:
+            return False
+        if stop is None:
+            time.sleep(delay)
+            return False
+        return stop.wait(delay)
 
 
 class PacedSource(FrameSource):
-    """Yields each frame of ``inner`` no earlier than its timestamp after the first frame."""
+    """Yields each frame of ``inner`` no earlier than its :class:`Pacer` time. Everything else
+    (info, counters, supervision, stop events) is the wrapped source's."""
 
     def __init__(self, inner: FrameSource):
         self.inner = inner
-        self.info = inner.info
-        self.stats = inner.stats
+
+    @property
+    def info(self) -> SourceInfo:  # type: ignore[override]
+        return self.inner.info
+
+    @property
+    def stats(self) -> SourceStats:  # type: ignore[override]
+        return self.inner.stats
+
+    @property
+    def live(self) -> bool:  # type: ignore[override]
+        return self.inner.live
 
     def __iter__(self) -> Iterator[Frame]:
-        fps = self.info.fps or 30.0
-        t0 = None
+        pacer = Pacer(self.info.fps)
         for frame in self.inner:
-            if t0 is None:
-                t0 = time.monotonic()
-            due = t0 + (frame.timestamp if frame.timestamp is not None else frame.index / fps)
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            Pacer.wait_until(pacer.due(frame.index, frame.timestamp))
             yield frame
+
+    def bind_stop(self, stop, abort) -> None:
+        self.inner.bind_stop(stop, abort)
+
+    def status(self) -> dict:
+        return self.inner.status()
 
     def close(self) -> None:
         self.inner.close()
-
-    def __getattr__(self, name):  # supervisor etc. of the wrapped source
-        return getattr(self.inner, name)

@@ -4,7 +4,7 @@ import pytest
 from streamtrt.config import load_config
 from streamtrt.engine import OnnxRuntimeRunner, create_runner
 from streamtrt.errors import BackendUnavailableError, ModelError
-from streamtrt.runtime.stages import run_batched
+from streamtrt.runtime.infer import run_batched
 from streamtrt.system import probe_cuda
 from tests.conftest import MODEL
 from tests.models import constant_model

@@ -42,3 +42,31 @@ def test_pipeline_lowers_slots_to_fit(short_clip, tmp_path):
 def test_cli_refuses_a_budget_that_cannot_fit(short_clip):
     proc = streamtrt("run", SAMPLE_CONFIG, "--source", short_clip, "--set", "runtime.memory_budget_mb=10")
     assert_one_line_error(proc, "runtime.memory_budget_mb 10", "lower runtime.batch_size")
+
+
+def test_runners_are_built_with_the_fitted_slots_and_workspace(monkeypatch, short_clip, tmp_path):
+    """The budget is fitted before any runner exists: the settings a runner is built from carry the
+    lowered runtime.slots (TensorRT sizes its device slots from them) and the derived workspace."""
+    from streamtrt.engine import create_runner
+    from streamtrt.runtime import components as components_module
+    from streamtrt.runtime import plan as plan_module
+    from streamtrt.runtime.plan import Plan
+
+    seen = []
+
+    def recording_create_runner(kind, config, **kw):
+        seen.append((kind, config.runtime.slots, config.tensorrt.workspace_mb))
+        cpu = config.model_copy(update={"runtime": config.runtime.model_copy(update={"runner": "onnxruntime-cpu"})})
+        return create_runner("onnxruntime-cpu", cpu, **kw)
+
+    monkeypatch.setattr(components_module, "create_runner", recording_create_runner)
+    monkeypatch.setattr(plan_module, "make_plan", lambda rt, uris, live="auto", machine=None:
+                        Plan("cpu", "opencv", "tensorrt"))
+    cfg = make_config(short_clip, tmp_path, runtime={"slots": 16, "batch_size": 4, "memory_budget_mb": 160})
+    with Pipeline.from_config(cfg, report=lambda m: None) as pipe:
+        slots = pipe.config.runtime.slots
+        # 160 MB: a workspace of 160 // 4 = 40 MB (derive_workspace_mb), the rest fitted for the slots
+        assert pipe.config.tensorrt.workspace_mb == 40
+        assert 1 <= slots < 16
+        assert seen == [("tensorrt", slots, 40)]
+        assert len(list(pipe)) == 12

@@ -13,7 +13,8 @@ from streamtrt.config import load_config
 from streamtrt.engine import create_runner
 from streamtrt.engine.tensorrt.runner import TensorRTRunner
 from streamtrt.errors import ConfigError, ModelError
-from streamtrt.runtime import pipeline as pipeline_module
+from streamtrt.runtime import components as components_module
+from streamtrt.runtime import plan as plan_module
 from streamtrt.runtime.budget import plan_budget
 from streamtrt.runtime.plan import Plan
 from tests.conftest import same_detections
@@ -89,8 +90,9 @@ def test_dla_core_list_gives_one_engine_per_core(monkeypatch, clips, tmp_path): 
         cpu = config.model_copy(update={"runtime": config.runtime.model_copy(update={"runner": "onnxruntime-cpu"})})
         return create_runner("onnxruntime-cpu", cpu, **kw)
 
-    monkeypatch.setattr(pipeline_module, "create_runner", fake_create_runner)
-    monkeypatch.setattr(pipeline_module, "make_plan", lambda rt, uris, live="auto": Plan("cpu", "opencv", "tensorrt"))
+    monkeypatch.setattr(components_module, "create_runner", fake_create_runner)
+    monkeypatch.setattr(plan_module, "make_plan", lambda rt, uris, live="auto", machine=None:
+                        Plan("cpu", "opencv", "tensorrt"))
     cfg = multi_config(clips, tmp_path)
     cfg["sources"] = cfg["sources"][:2]
     cfg["tensorrt"] = {"dla_core": [0, 1], "precision": "fp16"}

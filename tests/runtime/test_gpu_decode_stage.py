@@ -10,7 +10,7 @@ import pytest
 
 from streamtrt.preprocess.spec import PreprocessSpec
 from streamtrt.runtime.control import Control
-from streamtrt.runtime.stages import GpuDecodeStage
+from streamtrt.runtime.gpu_decode import GpuDecodeStage
 
 
 class FakeBatch:

@@ -9,7 +9,7 @@ import pytest
 from streamtrt.config import AnalyticsConfig, TrackerConfig
 from streamtrt.postprocess.detections import Detections
 from streamtrt.runtime.timing import _RECENT, StageTimer, merge_timers
-from streamtrt.track.stream import StreamTracking
+from streamtrt.runtime.tracking import StreamTracking
 
 
 def traced_growth(setup, step, n: int) -> int:

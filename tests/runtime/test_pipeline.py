@@ -190,13 +190,13 @@ def test_bad_class_filter_is_a_config_error(short_clip, tmp_path):
 def test_auto_postprocessor_is_on_the_gpu_only_for_batches_where_it_pays(monkeypatch, batch, post):
     """Measured on an H200: at batch 1 CuPy's decode+NMS cost 3.2 ms a frame against 1.1 ms on the CPU
     (end to end 183 vs 388 fps); `auto` keeps small batches on the CPU, and `gpu` still forces it."""
-    from streamtrt.runtime import plan as plan_module
+    from streamtrt.runtime import machine as machine_module
     from streamtrt.postprocess import device as device_module
     from streamtrt.system import CudaInfo, GpuInfo
 
     gpu = GpuInfo(0, "stand-in GPU", (9, 0), 132, 143771)
-    monkeypatch.setattr(plan_module, "probe_cuda", lambda: CudaInfo("580", [gpu]))
-    monkeypatch.setattr(plan_module, "cuda_provider_available", lambda: True)
+    monkeypatch.setattr(machine_module, "probe_cuda", lambda: CudaInfo("580", [gpu]))
+    monkeypatch.setattr(machine_module, "cuda_provider_available", lambda: True)
     monkeypatch.setattr(device_module, "cupy_available", lambda: True)
     rt = RuntimeConfig(decoder="cpu", preprocessor="opencv", runner="onnxruntime-cuda", batch_size=batch)
     plan = make_plan(rt)

@@ -67,7 +67,7 @@ def test_pipeline_with_two_workers_matches_one_run_at_a_time(short_clip, tmp_pat
 
 
 def test_chunks_of_a_large_batch_run_side_by_side_in_order(tmp_path):
-    from streamtrt.runtime.stages import run_batched
+    from streamtrt.runtime.infer import run_batched
 
     runner = OnnxRuntimeRunner(mean_model(tmp_path / "m.onnx"), threads=1, spin=False, workers=2)
     runner.activate()

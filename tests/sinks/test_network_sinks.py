@@ -1,4 +1,4 @@
-"""MQTT, webhooks, the durable outbox, schemas, filters and metrics, against real servers."""
+"""MQTT, webhooks, the durable outbox, schemas and filters, against real servers (metrics: tests/runtime/test_metrics.py)."""
 
 import hashlib
 import hmac
@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import jsonschema
@@ -396,37 +395,3 @@ def test_webhook_rejecting_a_batch_does_not_block_the_rest(tmp_path, short_clip)
         pipe.run()
         assert pipe.sinks[0].rejected == 12 and pipe.sinks[0].pending() == 0
     server.shutdown()
-
-
-# -- metrics ------------------------------------------------------------------------------------
-def parse_prometheus(text: str) -> dict[str, float]:
-    values = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            values[name] = float(value)
-    return values
-
-
-def test_metrics_endpoint_is_scraped_and_parsed(tmp_path):
-    cfg = load_config(make_config(ROOT / "samples" / "vtest.mp4", tmp_path, runtime={"max_frames": 30}),
-                      ["metrics.enabled=true", "metrics.port=0"])
-    pipe = Pipeline(cfg)
-    scraped = {}
-
-    def on_result(result):
-        if result.frame_index == 20 and pipe.metrics is not None:
-            url = "http://%s:%d/metrics" % pipe.metrics.address[:2]
-            scraped.update(parse_prometheus(urllib.request.urlopen(url, timeout=5).read().decode()))
-
-    pipe.run(on_result=on_result)
-    pipe.close()
-    assert pipe.metrics.address[0] == "127.0.0.1"
-    assert scraped['streamtrt_frames_total{stream="0"}'] >= 20
-    assert scraped['streamtrt_fps{stream="0"}'] > 0
-    assert 'streamtrt_queue_depth{queue="batches"}' in scraped
-    assert scraped['streamtrt_stream_latency_seconds{stream="0",quantile="0.99"}'] > 0
-    assert scraped['streamtrt_stream_up{stream="0",state="running"}'] == 1
-    buckets = [v for k, v in scraped.items() if k.startswith('streamtrt_stage_seconds_bucket{stage="infer"')]
-    assert buckets == sorted(buckets) and buckets[-1] == scraped['streamtrt_stage_seconds_count{stage="infer"}']
-    assert 'streamtrt_stage_seconds_count{stage="end_to_end"}' in scraped

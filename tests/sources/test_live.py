@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from streamtrt import Pipeline
+from streamtrt.runtime.servers import serve
 from tests.conftest import ROOT, SAMPLES, decode_frames, make_config
 from tests.sources.live_servers import MjpegServer, RtspServer, free_port, rtsp_server_missing, write_camera_clip
 
@@ -291,21 +292,26 @@ def test_credentials_never_leak(tmp_path, caplog):
     cfg["sinks"] = [f"summary:{tmp_path / 's.json'}", f"jsonl:{tmp_path / 'd.jsonl'}"]
     pipe = Pipeline.from_config(cfg)
     seen: dict[str, str] = {}
+    ready = threading.Event()
+    address = {}
 
     def scrape():
+        ready.wait(60)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (pipe.metrics is None or not any(
-                s["state"] == "reconnecting" for s in pipe.stream_status())):
+        while time.monotonic() < deadline and not any(s["state"] == "reconnecting" for s in pipe.stream_status()):
             time.sleep(0.05)  # then scraped while it retries (12 attempts: ~6 s of backoff in all)
         seen["status"] = json.dumps(pipe.stream_status())
-        url = "http://%s:%d/metrics" % pipe.metrics.address[:2]
+        url = "http://%s:%d/metrics" % address["metrics"][:2]
         seen["metrics"] = urllib.request.urlopen(url, timeout=5).read().decode()
 
     t = threading.Thread(target=scrape)
     t.start()
     with pytest.raises(Exception) as err:
-        with pipe:
+        with pipe, serve(pipe, pipe.config) as servers:
+            address["metrics"] = servers.metrics.address
+            ready.set()
             list(pipe)
+    ready.set()
     t.join()
     texts = [str(err.value), seen.get("status", ""), seen.get("metrics", ""), caplog.text,
              (tmp_path / "s.json").read_text(), pipe.summary.format()]
@@ -313,7 +319,11 @@ def test_credentials_never_leak(tmp_path, caplog):
     for text in texts:
         assert "hunter2" not in text and "admin:" not in text
     assert "rtsp://***@" in seen["status"]
-    assert 'streamtrt_stream_up{stream="cam",state="reconnecting"} 0' in seen["metrics"]
+    from prometheus_client.parser import text_string_to_metric_families
+
+    up = [(s.labels, s.value) for f in text_string_to_metric_families(seen["metrics"]) for s in f.samples
+          if s.name == "streamtrt_stream_up"]
+    assert up == [({"stream": "cam", "state": "reconnecting"}, 0)]
 
 
 def test_control_endpoint_adds_and_removes_streams(tmp_path, camera_clip):
@@ -324,9 +334,10 @@ def test_control_endpoint_adds_and_removes_streams(tmp_path, camera_clip):
     pipe = Pipeline.from_config(cfg)
     seen: dict[str, int] = {}
     replies: dict[str, object] = {}
+    address: dict[str, tuple] = {}
 
     def call(method, path, body=None):
-        host, port = pipe.control_server.address[:2]
+        host, port = address["control"][:2]
         req = urllib.request.Request(f"http://{host}:{port}{path}", method=method,
                                      data=None if body is None else json.dumps(body).encode())
         try:
@@ -343,8 +354,8 @@ def test_control_endpoint_adds_and_removes_streams(tmp_path, camera_clip):
 
     def drive():
         try:
-            wait(lambda: pipe.control_server is not None and seen.get("a"))
-            assert pipe.control_server.address[0] == "127.0.0.1"
+            wait(lambda: "control" in address and seen.get("a"))
+            assert address["control"][0] == "127.0.0.1"
             replies["add"] = call("POST", "/streams", {"uri": str(camera_clip), "id": "b", "pace": True})
             replies["dup"] = call("POST", "/streams", {"uri": str(camera_clip), "id": "b"})
             replies["bad"] = call("POST", "/streams", {"uri": "nope://x"})
@@ -360,7 +371,8 @@ def test_control_endpoint_adds_and_removes_streams(tmp_path, camera_clip):
 
     t = threading.Thread(target=drive)
     t.start()
-    with pipe:
+    with pipe, serve(pipe, pipe.config) as servers:
+        address["control"] = servers.control.address
         for r in pipe:
             seen[r.stream_id] = seen.get(r.stream_id, 0) + 1
     t.join(10)

@@ -1,4 +1,5 @@
-"""Tracking plus analytics for one stream, in frame order."""
+"""Tracking plus analytics for one stream, in frame order (it joins :mod:`streamtrt.track` and
+:mod:`streamtrt.analytics`, so it lives above both)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from ..analytics import StreamAnalytics
 from ..analytics.events import Event
 from ..config import AnalyticsConfig, TrackerConfig
 from ..postprocess.detections import Detections
-from .bytetrack import ByteTracker
+from ..track.bytetrack import ByteTracker
 
 
 class StreamTracking:
