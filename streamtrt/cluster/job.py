@@ -90,7 +90,7 @@ def run_streams(config: Config, address: Optional[str], report: Callable[[str], 
     if c.metrics_port is not None:
         metrics = ClusterMetricsServer(get_status, c.metrics_host, c.metrics_port)
         report(f"cluster metrics on http://{metrics.address[0]}:{metrics.address[1]}/metrics")
-    seen_events = 0.0
+    seen_events: set = set()
     last_line = 0.0
     try:
         while not stop.wait(0.5):
@@ -102,9 +102,9 @@ def run_streams(config: Config, address: Optional[str], report: Callable[[str], 
             if on_status is not None:
                 on_status(status)
             for e in status["events"]:
-                if e["t"] > seen_events:
+                if (e["t"], e["event"]) not in seen_events:
                     report(e["event"])
-                    seen_events = e["t"]
+                    seen_events.add((e["t"], e["event"]))
             if time.monotonic() - last_line >= interval_s:
                 report(progress_line(status))
                 last_line = time.monotonic()
