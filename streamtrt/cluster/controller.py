@@ -280,7 +280,8 @@ class Controller:
         name = f"{self.prefix}{slot}-{self.next_gen}"
         self.next_gen += 1
         handle = worker_actor(self.cluster, self.ray, name).remote(
-            {"config": self.job["config"], "name": name, "slot": f"w{slot}", "run_id": self.job["run_id"],
+            {"config": self.job["config"], "name": name, "slot": f"w{slot}", "label": f"w{slot}-{self.next_gen - 1}",
+             "run_id": self.job["run_id"],
              "orphan_timeout_s": self.cluster.orphan_timeout_s})
         w = _Worker(name, slot, handle)
         w.ready_ref = handle.info.remote()
@@ -303,6 +304,9 @@ class Controller:
 
     def _take_stats(self, w: _Worker) -> None:
         per_stream = {s["id"]: s for s in w.snapshot["stats"]["streams"]}
+        for st in self.streams.values():  # counts of ended streams keep growing until their last frame
+            if st.worker == w.name and st.state == "done" and st.id in per_stream:
+                st.stats = per_stream[st.id]
         for sid in list(w.streams):
             st = self.streams.get(sid)
             s = per_stream.get(sid)

@@ -30,20 +30,21 @@ __all__ = ["StreamWorker", "worker_config", "expand_worker"]
 
 
 def expand_worker(text: str, worker: str) -> str:
-    """A sink URI with ``{worker}`` replaced by the worker's slot name (``w0``, ``w1``, ...)."""
+    """A sink URI with ``{worker}`` replaced by the worker's label (``w0-0``, ``w1-4``: slot and generation)."""
     return text.replace("{worker}", worker)
 
 
-def worker_config(config: Config, slot_name: str) -> Config:
+def worker_config(config: Config, label: str) -> Config:
     """The config a worker's pipeline runs: no sources of its own (the controller adds them), and
-    ``{worker}`` in sink URIs replaced by the worker's slot name, so that workers never share a file."""
+    ``{worker}`` in sink URIs replaced by the worker's label, so that workers never share a file."""
     return config.model_copy(update={"source": None, "sources": [],
-                                     "sinks": [expand_worker(s, slot_name) for s in config.sinks]})
+                                     "sinks": [expand_worker(s, label) for s in config.sinks]})
 
 
 class StreamWorker:
     """Hosts one keep-alive pipeline. ``job``: ``{"config": Config as a JSON dict, "name": actor
-    name, "slot": slot name, "run_id": the job's run id, "orphan_timeout_s": float}``.
+    name, "slot": slot name (w0), "label": this incarnation (w0-3), "run_id": the job's run id,
+    "orphan_timeout_s": float}``.
 
     The pipeline's ``run_id`` is the job's, so a message id (``RUN:STREAM:FRAME``) is the same
     whichever worker produced the frame: a file stream restarted elsewhere after a failure repeats
@@ -57,7 +58,9 @@ class StreamWorker:
         # worker on the same node takes over what its predecessor left.
         state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
         os.environ["XDG_STATE_HOME"] = str(state / "streamtrt-cluster" / job["run_id"].split(":")[0] / self.slot)
-        config = worker_config(Config.model_validate(job["config"]), self.slot)
+        # {worker} in sink paths: this incarnation's label (w0-3), so a replacement never overwrites
+        # the outputs of the worker it replaces
+        config = worker_config(Config.model_validate(job["config"]), job["label"])
         self.pipeline = Pipeline(config, keep_alive=True)
         self.pipeline.run_id = job["run_id"]
         self.sources: dict[str, dict] = {}
