@@ -40,10 +40,14 @@ class ModelError(StreamTRTError):
     exit_code = 4
 
 
-class BackendUnavailableError(StreamTRTError):
-    """A backend named in the config (DALI GPU, CUDA, TensorRT) is not available here."""
+class BackendError(StreamTRTError):
+    """A backend (DALI, CUDA, ONNX Runtime, TensorRT) cannot do what was asked of it."""
 
     exit_code = 5
+
+
+class BackendUnavailableError(BackendError):
+    """A backend named in the config (DALI GPU, CUDA, TensorRT) is not available here."""
 
 
 class InferenceError(StreamTRTError):

@@ -10,8 +10,11 @@ from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
-from ..errors import BackendUnavailableError, ConfigError, InferenceError, ModelError
-from .base import Runner, TensorInfo, is_device_tensor
+from ..errors import BackendError, BackendUnavailableError, ConfigError, InferenceError, ModelError
+from ..tensors import TensorInfo, is_device_tensor
+from .base import Runner
+from .registry import RUNNERS
+from .settings import EngineSettings
 
 log = logging.getLogger("streamtrt")
 
@@ -190,10 +193,18 @@ class OnnxRuntimeRunner(Runner):
             return super().collect()
         return self._futures.popleft().result()
 
+    @property
+    def supports_device_outputs(self) -> bool:
+        return self.provider == "cuda"
+
     def infer_on_device(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
-        """Like :meth:`infer`, but outputs stay in device memory: name -> OrtValue, valid until
-        the next call (for GPU postprocessing). CUDA provider only."""
-        if self.provider != "cuda" or self._session is None:
+        """Like :meth:`infer`, but outputs stay in device memory: name -> ``OrtValue`` on device
+        ``device_id``, valid until the next call (for GPU postprocessing). CUDA provider only:
+        raises :class:`~streamtrt.errors.BackendError` on the CPU provider,
+        :class:`~streamtrt.errors.InferenceError` before :meth:`activate` or when the run fails."""
+        if self.provider != "cuda":
+            raise BackendError(f"{self.name}: device outputs (infer_on_device) are not supported by this runner")
+        if self._session is None:
             raise InferenceError(f"{self.name}: device outputs need an active CUDA runner")
         names = [o.name for o in self._outputs]
         try:
@@ -240,6 +251,20 @@ class OnnxRuntimeRunner(Runner):
         self._graph_io = None
         self._session = None
         super().deactivate()
+
+
+def _factory(provider: str):
+    def create(settings: EngineSettings, *, spin: bool = True, report=None, workers: int = 1) -> OnnxRuntimeRunner:
+        """An :class:`OnnxRuntimeRunner` on ``provider`` for ``settings`` (activated by ``create_runner``)."""
+        return OnnxRuntimeRunner(settings.model_path, provider=provider, device_id=settings.device_id,
+                                 threads=settings.threads, spin=spin, cuda_graph=settings.cuda_graph,
+                                 batch_size=settings.batch_size, workers=workers)
+
+    return create
+
+
+RUNNERS.add("onnxruntime-cpu", _factory("cpu"))
+RUNNERS.add("onnxruntime-cuda", _factory("cuda"))
 
 
 def _has_dynamic_batch(path: Path) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Union
 
 from ..config import Config, SourceConfig, load_config
-from ..engine import Runner, create_runner
+from ..engine import EngineSettings, Runner, create_runner
 from ..errors import ConfigError, DecodeError, PipelineError, StreamTRTError
 from ..model_setup import ModelSetup, output_shapes, resolve_model, select_for
 from ..postprocess.postprocessor import Postprocessor
@@ -123,7 +123,7 @@ class Pipeline:
             # Engine builds take minutes: say so (and why) unless the caller reports elsewhere.
             engine_configs = self._engine_configs()
             for engine_config in engine_configs:
-                self.runners.append(create_runner(self.plan.runner, engine_config, spin=self.threads.spin,
+                self.runners.append(create_runner(self.plan.runner, EngineSettings.from_config(engine_config, self.model_setup.spec()), spin=self.threads.spin,
                                                   report=report or log.warning, workers=self.threads.workers))
             self.runner = self.runners[0]
             if len(self.runners) > 1:

@@ -13,7 +13,8 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 import numpy as np
 
-from ..engine.base import DeviceView, Runner, is_device_tensor
+from ..engine.base import Runner
+from ..tensors import DeviceView, is_device_tensor
 from ..postprocess.postprocessor import Postprocessor
 from ..errors import DecodeError
 from ..preprocess.dali import DaliGpuVideoDecoder, DeviceBatch
