@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from ..config import CalibrationConfig, ProfileConfig
 from ..errors import ConfigError
@@ -62,9 +62,13 @@ class EngineSettings:
     calibration_spec: Optional[PreprocessSpec] = None
     """The preprocessing inference uses, applied to calibration frames (INT8 with a calibration source
     and no cache needs it: :class:`~streamtrt.model_setup.ModelSetup`'s ``spec()``)."""
+    calibration_frames: Optional[Callable[..., Any]] = None
+    """Reads calibration frames on a calibration-cache miss (``read_frames`` of
+    ``engine.calibration.load_calibration_set``); ``None``: its default reader."""
 
     @classmethod
-    def from_config(cls, config: "Config", calibration_spec: Optional[PreprocessSpec] = None) -> "EngineSettings":
+    def from_config(cls, config: "Config", calibration_spec: Optional[PreprocessSpec] = None,
+                    calibration_frames: Optional[Callable[..., Any]] = None) -> "EngineSettings":
         """The settings of one engine of ``config`` (see ``Config.engine_configs()`` for several).
 
         Raises :class:`~streamtrt.errors.ConfigError` when ``tensorrt.dla_core`` lists several cores."""
@@ -80,13 +84,15 @@ class EngineSettings:
             profile=t.profile, dla_core=t.dla_core, gpu_fallback=t.gpu_fallback,
             plugins=tuple(Path(p) for p in t.plugins), cache_dir=Path(t.cache_dir) if t.cache_dir else None,
             timing_cache=t.timing_cache, calibration=t.calibration, calibration_spec=calibration_spec,
+            calibration_frames=calibration_frames,
         )
 
     @classmethod
-    def per_engine(cls, config: "Config", calibration_spec: Optional[PreprocessSpec] = None) -> list["EngineSettings"]:
+    def per_engine(cls, config: "Config", calibration_spec: Optional[PreprocessSpec] = None,
+                   calibration_frames: Optional[Callable[..., Any]] = None) -> list["EngineSettings"]:
         """One :class:`EngineSettings` per engine the job loads (``runtime.engines``, or one per
         core of a ``tensorrt.dla_core`` list)."""
-        return [cls.from_config(c, calibration_spec) for c in config.engine_configs()]
+        return [cls.from_config(c, calibration_spec, calibration_frames) for c in config.engine_configs()]
 
     def replace(self, **changes) -> "EngineSettings":
         """A copy with ``changes`` (e.g. a fitted ``workspace_mb`` or ``slots``)."""

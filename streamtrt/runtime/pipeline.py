@@ -27,7 +27,8 @@ from ..preprocess.spec import PreprocessSpec
 from ..names import check_names
 from ..sinks import Sink, open_sink, sink_filter
 from ..sinks.filters import FilteredSink
-from ..sources import SourceInfo, SourceStats, decode_error_for, open_source, parse_source_uri, probe_video
+from ..sources import (SourceInfo, SourceStats, check_config_sources, check_source_options, decode_error_for,
+                       open_source, parse_source_uri, probe_video)
 from ..sources.pace import PacedSource
 from ..sources.uri import FFMPEG_LIVE_KINDS, SourceURI, redact
 from .batcher import BatchStage
@@ -83,6 +84,7 @@ class Pipeline:
         self.config = config
         rt = config.runtime
         stream_configs = config.streams()
+        check_config_sources(config)  # options a stream's kind would ignore are refused
         uris = [parse_source_uri(sc.uri) for sc in stream_configs]
         self.plan: Plan = make_plan(rt, uris, config.live.decoder)
         # The model file read once: its input, preprocessing, format and names, each with a reason.
@@ -256,6 +258,7 @@ class Pipeline:
         """Add a stream, while running or before; returns its id. Raises for a bad or duplicate source."""
         sc = source if isinstance(source, SourceConfig) else (
             SourceConfig(uri=source) if isinstance(source, str) else _validate_source(source))
+        check_source_options(sc, "source")
         with self._lock:
             if self._finished:
                 raise StreamTRTError("the pipeline has ended; streams can no longer be added")

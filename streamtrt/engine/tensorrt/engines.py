@@ -166,5 +166,6 @@ def _calibrator(settings: EngineSettings, trt: ModuleType, calib_path: Path, pro
     if c.frames < c.batch_size:
         raise ConfigError(f"tensorrt.calibration: frames ({c.frames}) must be at least batch_size ({c.batch_size})")
     # The same cached frames as `streamtrt quantize` (ONNX Runtime Q/DQ): one calibration set.
-    cset = load_calibration_set(model_sha, c.source, spec, c.frames, report=report)
+    reader = {} if settings.calibration_frames is None else {"read_frames": settings.calibration_frames}
+    cset = load_calibration_set(model_sha, c.source, spec, c.frames, report=report, **reader)
     return make_entropy_calibrator(trt, cset.batches(c.batch_size), c.batch_size, calib_path)
