@@ -158,14 +158,14 @@ class MetricsServer:
         metric("streamtrt_queue_depth", "gauge", "Batches waiting between stages.",
                [f'streamtrt_queue_depth{{queue="{_label(n)}"}} {d}' for n, d in p.queue_depths().items()])
         backlog, delivered, dropped, reconnects = [], [], [], []
-        for sink in p.sinks:
-            if not hasattr(sink, "pending") or not hasattr(sink, "display"):
+        for st in (sink.stats() for sink in p.sinks):
+            if st is None:
                 continue
-            label = _label(sink.display)
-            backlog.append(f'streamtrt_outbox_pending{{sink="{label}"}} {sink.pending()}')
-            delivered.append(f'streamtrt_outbox_delivered_total{{sink="{label}"}} {sink.delivered}')
-            dropped.append(f'streamtrt_outbox_dropped_total{{sink="{label}"}} {sink.outbox.dropped if sink.outbox else 0}')
-            reconnects.append(f'streamtrt_reconnects_total{{sink="{label}"}} {getattr(sink, "reconnects", 0)}')
+            label = _label(st.uri)
+            backlog.append(f'streamtrt_outbox_pending{{sink="{label}"}} {st.pending}')
+            delivered.append(f'streamtrt_outbox_delivered_total{{sink="{label}"}} {st.delivered}')
+            dropped.append(f'streamtrt_outbox_dropped_total{{sink="{label}"}} {st.dropped}')
+            reconnects.append(f'streamtrt_reconnects_total{{sink="{label}"}} {st.reconnects}')
         metric("streamtrt_outbox_pending", "gauge", "Records waiting in a sink's outbox.", backlog)
         metric("streamtrt_outbox_delivered_total", "counter", "Records a sink delivered.", delivered)
         metric("streamtrt_outbox_dropped_total", "counter", "Records dropped because an outbox was full.", dropped)

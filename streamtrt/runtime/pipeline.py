@@ -26,7 +26,6 @@ from ..preprocess.opencv import OpenCVPreprocessor
 from ..preprocess.spec import PreprocessSpec
 from ..names import check_names
 from ..sinks import Sink, open_sink, sink_filter
-from ..sinks.filters import FilteredSink
 from ..sources import (SourceInfo, SourceStats, check_config_sources, check_source_options, decode_error_for,
                        open_source, parse_source_uri, probe_video)
 from ..sources.pace import PacedSource
@@ -51,7 +50,7 @@ def _sink_filters(config: Config, sinks: Optional[list[Sink]]) -> list[tuple[str
     """(key path, filter or None) of each sink, for :func:`~streamtrt.names.check_names`."""
     if sinks is None:
         return [(f"sinks.{i}", sink_filter(uri)) for i, uri in enumerate(config.sinks)]
-    return [(f"sinks.{i}", s.rule if isinstance(s, FilteredSink) else None) for i, s in enumerate(sinks)]
+    return [(f"sinks.{i}", s.rule) for i, s in enumerate(sinks)]
 
 
 class Pipeline:
@@ -102,12 +101,11 @@ class Pipeline:
             log.info("plan: %s", reason)
         check_names(config, self.class_names, _sink_filters(config, sinks), keep_alive or config.control.enabled,
                     report or log.warning)
-        self.sinks = sinks if sinks is not None else [open_sink(s, config.delivery) for s in config.sinks]
+        self.sinks = sinks if sinks is not None else [open_sink(s, config.delivery, f"sinks.{i}") for i, s in enumerate(config.sinks)]
         self.keep_images = keep_images or any(s.needs_images for s in self.sinks)
         self.keep_alive = keep_alive or config.control.enabled
         for sink in self.sinks:
-            if hasattr(sink, "analytics_config"):
-                sink.analytics_config = config.analytics
+            sink.configure(config.analytics)
         self.streams: dict[str, StreamState] = {}
         self.runner: Optional[Runner] = None
         self.runners: list[Runner] = []
@@ -249,9 +247,9 @@ class Pipeline:
             return
         for sink in self.sinks:
             if sink.needs_images:
-                rule = getattr(sink, "rule", None)
+                rule = sink.rule
                 if rule is None or rule.streams is None or len(rule.streams) != 1:
-                    raise ConfigError(f"{getattr(sink, 'display', 'video sink')}: with several sources (or streams "
+                    raise ConfigError(f"{sink.display}: with several sources (or streams "
                                       "added while running) a video sink shows one stream: add ?streams=ID to its URI")
 
     def add_source(self, source: Union[str, dict, SourceConfig]) -> str:
@@ -660,7 +658,7 @@ class Pipeline:
 
     def pending_records(self) -> int:
         """Records waiting in network sinks' outboxes."""
-        return sum(s.pending() for s in self.sinks if hasattr(s, "pending"))
+        return sum(st.pending for st in (s.stats() for s in self.sinks) if st is not None)
 
     def _interrupt(self) -> None:
         """First Ctrl-C: stop reading and drain what is in flight. Second: abort."""

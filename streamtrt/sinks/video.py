@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import SinkError
 from .annotate import draw_analytics, draw_detections
 from .base import Sink
+from .registry import SinkKind, register_sink_kind
 
 log = logging.getLogger("streamtrt")
 
@@ -94,13 +95,14 @@ class AnnotatedVideoSink(Sink):
 
     def __init__(self, path: str):
         self.path = Path(path)
+        self.display = f"video:{path}"
         self.format = _CONTAINERS.get(self.path.suffix.lower())
         if self.format is None:
             raise SinkError(f"video sink {path}: unsupported container (use {', '.join(sorted(_CONTAINERS))})")
         self.rate = FALLBACK_FPS
         self.codec: Optional[str] = None
         self.frames = 0
-        self.analytics_config = None  # set by the pipeline: lines and zones to draw
+        self.analytics_config = None  # lines and zones to draw (configure)
         self._container = None
         self._stream = None
         self._size: Optional[tuple[int, int]] = None
@@ -116,6 +118,10 @@ class AnnotatedVideoSink(Sink):
     def _tick(self) -> int:
         """One frame at the stream rate, in the stream's time base."""
         return max(1, round(1 / (self.rate * self._unit)))
+
+    def configure(self, analytics_config) -> None:
+        """Keep the job's lines and zones, to draw them with their counts."""
+        self.analytics_config = analytics_config
 
     def open(self, fps: Optional[float]) -> None:
         self.rate = video_rate(fps)
@@ -239,3 +245,7 @@ class AnnotatedVideoSink(Sink):
             except (av.error.FFmpegError, OSError) as exc:
                 raise SinkError(f"video sink {self.path}: could not finish the file: "
                                 f"{getattr(exc, 'strerror', None) or exc}") from None
+
+
+register_sink_kind(SinkKind("video", lambda spec: AnnotatedVideoSink(spec.target),
+                              suffixes=(".mp4", ".m4v", ".mov", ".avi", ".mkv"), usage="video:PATH (.mp4 .mov .avi .mkv)"))
