@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..config import RuntimeConfig
+from ..engine import RUNNERS
 from ..engine.onnxruntime import cuda_provider_available
 from ..errors import BackendUnavailableError, ConfigError
 from ..preprocess.dali import dali_available
@@ -105,6 +106,8 @@ def make_plan(cfg: RuntimeConfig, uri: SourceURI | list[SourceURI] | None = None
         preprocessor = "opencv"
 
     runner = cfg.runner
+    if runner != "auto":
+        RUNNERS.lookup(runner, "runtime.runner")  # an unknown name: ConfigError with a did-you-mean
     if runner == "auto":
         if has_gpu and cuda_provider_available():
             runner = "onnxruntime-cuda"
