@@ -41,6 +41,8 @@ class OutputDecoder(abc.ABC):
 
     name: str = ""
     """The ``model.format`` value this decoder answers to."""
+    input_hw: Optional[tuple[int, int]] = None
+    """The model input ``(height, width)`` where the decoder needs it (segmentation masks are cut at it)."""
     applies_nms: bool = False  # True when the model's outputs are already suppressed
 
     @classmethod
