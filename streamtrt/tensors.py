@@ -39,13 +39,18 @@ class TensorInfo:
 
 @runtime_checkable
 class DeviceTensor(Protocol):
-    """A tensor in device memory: a raw pointer, a shape, and the device it lives on."""
+    """A tensor in device (CUDA) memory: a raw pointer, a shape (C-contiguous) and an item size."""
 
     @property
     def ptr(self) -> int: ...
 
     @property
     def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes per element."""
+        ...
 
 
 def is_device_tensor(value: Any) -> bool:

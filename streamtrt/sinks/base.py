@@ -39,9 +39,9 @@ class Sink(abc.ABC):
 
     needs_images = False
     """Ask the pipeline for the frame pixels (``FrameResult.image``: BGR ``uint8`` ``(H, W, 3)`` numpy)."""
-    display: str = "sink"
-    """The sink's URI as it may be shown (credentials hidden); set by every sink, and by
-    ``open_sink`` for sinks that leave it at this default."""
+    display: str = ""
+    """The sink's URI as it may be shown (credentials hidden); set by every built-in sink, and by
+    ``open_sink`` for sinks that leave it empty."""
     rule: Optional["SinkFilter"] = None
     """The filter (``?classes=&min_score=&streams=``) results pass before this sink; ``None``: all."""
 

@@ -49,7 +49,10 @@ class FilteredSink(Sink):
         self.inner = inner
         self.rule = rule
         self.needs_images = inner.needs_images
-        self.display = inner.display
+
+    @property
+    def display(self) -> str:  # type: ignore[override]
+        return self.inner.display
 
     def configure(self, analytics_config: Any) -> None:
         self.inner.configure(analytics_config)
