@@ -19,7 +19,7 @@ import difflib
 import importlib
 from typing import Callable, Generic, Iterator, Optional, TypeVar
 
-from .errors import ConfigError
+from .errors import ConfigError, first_line
 
 T = TypeVar("T")
 
@@ -105,8 +105,7 @@ def load_object(spec: str, key_path: str) -> object:
     except ModuleNotFoundError as exc:
         raise ConfigError(f"{key_path}: cannot import module {module_name!r} ({exc})") from None
     except Exception as exc:  # the module itself failed while importing
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"{key_path}: importing module {module_name!r} failed: {first}") from None
+        raise ConfigError(f"{key_path}: importing module {module_name!r} failed: {first_line(exc)}") from None
     obj: object = module
     for part in attr.split("."):
         try:

@@ -10,7 +10,8 @@ from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
-from ..errors import BackendError, BackendUnavailableError, ConfigError, InferenceError, ModelError
+from ..errors import (BackendError, BackendUnavailableError, ConfigError, InferenceError, ModelError,
+                      StreamTRTError, first_line)
 from ..tensors import TensorInfo, is_device_tensor
 from .base import Runner
 from .registry import RUNNERS
@@ -33,6 +34,15 @@ def _import_ort():
     # ORT's own logger writes warnings straight to stderr; errors reach us as exceptions anyway.
     ort.set_default_logger_severity(3)
     return ort
+
+
+def ort_failure(exc: BaseException, what: str, kind: type[StreamTRTError] = InferenceError) -> StreamTRTError:
+    """The one mapping of an ONNX Runtime exception (its own Fail, InvalidArgument, RuntimeException...
+    types, which share no public base class) into the tree: ``kind("<what>: <first line>")``;
+    model loading passes :class:`ModelError`, runs and CUDA-graph capture :class:`InferenceError`."""
+    if kind is ModelError:
+        return kind(f"{what} ({first_line(exc)})")
+    return kind(f"{what}: {first_line(exc)}")
 
 
 def cuda_provider_available() -> bool:
@@ -113,8 +123,8 @@ class OnnxRuntimeRunner(Runner):
                 self._graph_io = _GraphIO(ort, self._session, self._inputs, self._outputs, self.device_id, path)
             except Exception as exc:
                 if self.cuda_graph is True:
-                    raise InferenceError(f"runtime.cuda_graph: capture failed: {str(exc).splitlines()[0][:300]}") from None
-                log.info("CUDA graph not used (%s); running without", str(exc).splitlines()[0][:200])
+                    raise ort_failure(exc, "runtime.cuda_graph: capture failed") from None
+                log.info("CUDA graph not used (%s); running without", first_line(exc, 200))
                 self._graph_io = None
                 self._session = self._create_session(ort, path, with_graph=False)
         self.is_active = True
@@ -152,8 +162,7 @@ class OnnxRuntimeRunner(Runner):
         try:
             return ort.InferenceSession(str(path), sess_options=options, providers=providers)
         except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... types
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"{path}: not a loadable ONNX model ({first[:300]})") from None
+            raise ort_failure(exc, f"{path}: not a loadable ONNX model", ModelError) from None
 
     def infer(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
         if self._session is None:
@@ -169,7 +178,7 @@ class OnnxRuntimeRunner(Runner):
         except (BackendUnavailableError, InferenceError):
             raise
         except Exception as exc:
-            raise InferenceError(f"{self.name}: inference failed: {str(exc).strip().splitlines()[0][:300]}") from None
+            raise ort_failure(exc, f"{self.name}: inference failed") from None
 
     @property
     def in_flight(self) -> int:
@@ -218,7 +227,7 @@ class OnnxRuntimeRunner(Runner):
         except (BackendUnavailableError, InferenceError):
             raise
         except Exception as exc:
-            raise InferenceError(f"{self.name}: inference failed: {str(exc).strip().splitlines()[0][:300]}") from None
+            raise ort_failure(exc, f"{self.name}: inference failed") from None
 
     def _infer_iobinding(self, feeds: Mapping[str, Any], names: list[str]) -> dict[str, np.ndarray]:
         binding = self._bind(feeds, names, "cpu")

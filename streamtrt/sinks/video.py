@@ -16,7 +16,7 @@ import av
 import cv2
 import numpy as np
 
-from ..errors import SinkError
+from ..errors import SinkError, first_line
 from .annotate import draw_analytics, draw_detections
 from .base import Sink
 from .registry import SinkKind, register_sink_kind
@@ -135,7 +135,7 @@ class AnnotatedVideoSink(Sink):
         try:
             container = av.open(str(self.path), mode="w", format=self.format, options=options)
         except (av.error.FFmpegError, OSError) as exc:
-            raise SinkError(f"cannot open video writer for {self.path}: {getattr(exc, 'strerror', None) or exc}") \
+            raise SinkError(f"cannot open video writer for {self.path}: {first_line(exc)}") \
                 from None
         try:
             if self.format == "avi":
@@ -220,7 +220,7 @@ class AnnotatedVideoSink(Sink):
                 packet.duration = self._durations.pop(packet.pts, packet.duration)
                 self._container.mux(packet)
         except (av.error.FFmpegError, OSError) as exc:
-            raise SinkError(f"video sink {self.path}: encoding failed: {getattr(exc, 'strerror', None) or exc}") \
+            raise SinkError(f"video sink {self.path}: encoding failed: {first_line(exc)}") \
                 from None
 
     def close(self, summary=None) -> None:
@@ -244,7 +244,7 @@ class AnnotatedVideoSink(Sink):
                 container.close()
             except (av.error.FFmpegError, OSError) as exc:
                 raise SinkError(f"video sink {self.path}: could not finish the file: "
-                                f"{getattr(exc, 'strerror', None) or exc}") from None
+                                f"{first_line(exc)}") from None
 
 
 register_sink_kind(SinkKind("video", lambda spec: AnnotatedVideoSink(spec.target),

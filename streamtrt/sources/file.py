@@ -23,7 +23,7 @@ from typing import Iterator, Optional
 import av
 
 from ..config import LiveConfig, SourceConfig
-from ..errors import DecodeError, SourceError
+from ..errors import DecodeError, SourceError, first_line
 from .base import Frame, FrameSource, SourceInfo, SourceStats
 from .clock import PresentationClock
 from .orientation import displayed_size, frame_rotation, orient
@@ -81,7 +81,8 @@ def probe_video(path: Path, display: str, stream_id: str = "0", orientation: str
 
 
 def _ffmpeg_reason(exc: Exception) -> str:
-    return getattr(exc, "strerror", None) or str(exc)
+    """What a PyAV/FFmpeg error says (its ``strerror``, e.g. "Invalid data found when processing input")."""
+    return first_line(exc)
 
 
 def has_timestamps(container) -> bool:

@@ -120,8 +120,7 @@ def _nvdec_errors(nvdec) -> tuple:
 
 
 def _reason(exc: BaseException) -> str:
-    text = (_ffmpeg_reason(exc) or "").strip()
-    return redact(text.splitlines()[0] if text else type(exc).__name__)
+    return redact(_ffmpeg_reason(exc))
 
 
 class FFmpegLiveSource(SupervisedSource):
