@@ -21,14 +21,16 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
-from ..config import Config
 from ..errors import BackendUnavailableError, ConfigError, ModelError, first_line
 from ..preprocess.spec import PreprocessSpec
 from .calibration import CalibrationSet, load_calibration_set
+
+if TYPE_CHECKING:
+    from ..config import Config  # the job config; only cfg.model is read
 
 log = logging.getLogger("streamtrt")
 
