@@ -53,6 +53,13 @@ class DeviceTensor(Protocol):
         ...
 
 
+@runtime_checkable
+class HostCopyable(Protocol):
+    """A device tensor that can copy itself to the host (DALI's ``DeviceBatch``)."""
+
+    def to_host(self) -> np.ndarray: ...
+
+
 def is_device_tensor(value: Any) -> bool:
     """Whether ``value`` lives in device memory (a numpy array has ``shape`` but no ``ptr``)."""
     return isinstance(value, DeviceTensor) and not isinstance(value, np.ndarray)

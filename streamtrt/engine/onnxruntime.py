@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import (BackendError, BackendUnavailableError, ConfigError, InferenceError, ModelError,
                       StreamTRTError, first_line)
-from ..tensors import TensorInfo, is_device_tensor
+from ..tensors import HostCopyable, TensorInfo, is_device_tensor
 from .base import Runner
 from .registry import RUNNERS
 from .settings import EngineSettings
@@ -290,9 +290,8 @@ def _has_dynamic_batch(path: Path) -> bool:
 def _as_host(value: Any) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return value
-    to_host = getattr(value, "to_host", None)
-    if to_host is not None:
-        return to_host()
+    if isinstance(value, HostCopyable):
+        return value.to_host()
     return np.asarray(value)
 
 
