@@ -12,8 +12,9 @@ from typing import Optional
 from ..config import LiveConfig, SourceConfig
 from ..errors import UnsupportedSourceError
 from .base import Frame, FrameSource, SourceInfo, SourceStats
-from .registry import SOURCES, SourceKind, check_config_sources, check_source_options, register_source_kind
+from .registry import SOURCES, SourceKind, register_source_kind
 from .uri import SourceURI, parse_source_uri, redact
+from .options import check_config_sources, check_source_options
 from .file import VideoFileSource, decode_error_for, probe_video  # registers file
 from .images import ImageFolderSource  # registers images
 from . import live  # noqa: F401 - registers rtsp, http, v4l2, ffmpeg

@@ -7,19 +7,18 @@ A source module declares each kind it serves in one statement::
 
 and ``streamtrt/sources/__init__.py`` imports the module. :func:`~streamtrt.sources.uri.parse_source_uri`
 finds a URI's kind by its scheme here, :func:`~streamtrt.sources.open_source` opens it with the
-kind's ``open``, and :func:`check_source_options` refuses per-stream options the kind would ignore.
+kind's ``open``, and :func:`~streamtrt.sources.options.check_source_options` refuses per-stream
+options the kind would ignore.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
-from ..errors import ConfigError
 from ..registry import Registry
 
 if TYPE_CHECKING:
-    from ..config import Config, SourceConfig
     from .base import FrameSource
     from .uri import SourceURI
 
@@ -69,45 +68,3 @@ def register_source_kind(kind: SourceKind) -> SourceKind:
     for scheme in kind.schemes:
         SCHEMES.add(scheme, kind)
     return kind
-
-
-def kinds_with(flag: str) -> frozenset[str]:
-    """Names of the kinds where ``flag`` (``live`` or ``nvdec``) is true."""
-    return frozenset(name for name, k in SOURCES.items() if (k.live if flag == "live" else k.nvdec))
-
-
-def _default(sc: "SourceConfig", key: str) -> Any:
-    return type(sc).model_fields[key].get_default(call_default_factory=True)
-
-
-def check_source_options(sc: "SourceConfig", key_path: str) -> None:
-    """Refuse options that ``sc``'s kind would ignore (a default value is never refused: a dumped and
-    re-read config spells every default out).
-
-    Raises :class:`~streamtrt.errors.ConfigError` ``"<key_path>.<key>: does not apply to a video file;
-    it applies to ... sources"``; an unparseable URI is left to the code that opens it."""
-    from ..errors import SourceError
-    from .uri import parse_source_uri
-
-    try:
-        kind = SOURCES.get(parse_source_uri(sc.uri).kind)
-    except SourceError:
-        return
-    if kind is None:
-        return
-    values = sc.model_dump()
-    for key in KIND_OPTIONS:
-        if key in kind.options or values[key] == _default(sc, key):
-            continue
-        takes = sorted(name for name, k in SOURCES.items() if key in k.options)
-        hint = " (to state a file's frame rate use fps)" if key == "options" and kind.name == "file" else ""
-        raise ConfigError(f"{key_path}.{key}: does not apply to {kind.what}; it applies to "
-                          f"{', '.join(takes)} sources{hint}")
-
-
-def check_config_sources(config: "Config") -> None:
-    """:func:`check_source_options` for every stream of ``config`` (key paths ``sources.N`` or ``source``)."""
-    if config.sources:
-        for i, item in enumerate(config.sources):
-            if not isinstance(item, str):
-                check_source_options(item, f"sources.{i}")

@@ -9,7 +9,8 @@ from streamtrt.errors import ConfigError, UnsupportedSourceError
 from streamtrt.sources import SOURCES, FrameSource, SourceInfo, SourceKind, SourceStats, open_source, \
     parse_source_uri, register_source_kind
 from streamtrt.sources.base import Frame
-from streamtrt.sources.registry import SCHEMES, check_source_options
+from streamtrt.sources.options import check_source_options
+from streamtrt.sources.registry import SCHEMES
 from streamtrt.sources.uri import SourceURI
 
 
