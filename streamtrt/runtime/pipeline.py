@@ -535,7 +535,7 @@ class Pipeline:
                 log.warning("control at http://%s:%d/streams", *self.control_server.address[:2])
             fps = [st.info.fps for st in self.streams.values() if st.info.fps]
             for sink in self.sinks:
-                rule = getattr(sink, "rule", None)
+                rule = sink.rule
                 chosen = [self.streams[i].info.fps for i in (rule.streams or ()) if i in self.streams] \
                     if rule is not None and rule.streams else fps
                 try:
