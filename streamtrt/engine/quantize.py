@@ -21,14 +21,16 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
-from ..config import Config
-from ..errors import BackendUnavailableError, ConfigError, ModelError
+from ..errors import BackendUnavailableError, ConfigError, ModelError, first_line
 from ..preprocess.spec import PreprocessSpec
 from .calibration import CalibrationSet, load_calibration_set
+
+if TYPE_CHECKING:
+    from ..config import Config  # the job config; only cfg.model is read
 
 log = logging.getLogger("streamtrt")
 
@@ -76,7 +78,7 @@ def model_input_spec(cfg: Config) -> tuple[str, Optional[int], PreprocessSpec]:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:
-        raise ModelError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0][:200]})") from None
+        raise ModelError(f"{path}: not a loadable ONNX model ({first_line(exc, 200)})") from None
     inits = {i.name for i in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in inits]
     if len(inputs) != 1:
@@ -194,7 +196,7 @@ def quantize_model(cfg: Config, source: str, output: Optional[Path] = None, fram
             except (ConfigError, ModelError):
                 raise
             except Exception as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                first = first_line(exc, 10_000)
                 hint = ""
                 if method != "minmax" and "not finite" in first:
                     # ONNX Runtime's histogram calibrators cannot take an infinite value (e.g. -inf
