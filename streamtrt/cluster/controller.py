@@ -55,6 +55,7 @@ class _Worker:
     state: str = "starting"  # starting, ready, draining, stopping, dead
     info: dict = field(default_factory=dict)
     streams: set = field(default_factory=set)
+    leaving: set = field(default_factory=set)  # draining: streams still running here until placed elsewhere
     ready_ref: Any = None
     drain_ref: Any = None
     drain_started: float = 0.0
@@ -186,11 +187,14 @@ class Controller:
                 return {"ok": False, "error": f"no running worker or node {target!r}"}
             for w in chosen:
                 w.state = "draining"
-                for sid in list(w.streams):
+                # make before break: the streams keep running here until placed elsewhere
+                w.leaving = set(w.streams)
+                w.streams.clear()
+                for sid in w.leaving:
                     st = self.streams[sid]
                     st.worker, st.state, st.orphaned_at = None, "pending", time.monotonic()
-                    st.stats = {"drained_from": w.name}
-                self._event(f"draining {w.name}: {len(w.streams)} stream(s) move")
+                    st.stats = {}
+                self._event(f"draining {w.name}: {len(w.leaving)} stream(s) move")
         self._wake.set()
         return {"ok": True, "workers": [w.name for w in chosen]}
 
@@ -376,7 +380,7 @@ class Controller:
                 self._take_stats(w)
             # 3. drained workers with nothing left: stop them (sinks finalised)
             for w in self.workers.values():
-                if w.state == "draining" and not w.streams:
+                if w.state == "draining" and all(self.streams[sid].state != "pending" for sid in w.leaving):
                     w.state, w.drain_ref, w.drain_started = "stopping", w.handle.drain.remote(), time.monotonic()
                 elif w.state == "stopping":
                     finished, _ = ray.wait([w.drain_ref], timeout=0)

@@ -122,10 +122,30 @@ def test_sigkill_worker_then_controller(ray_cluster, tiny_model, camera_clip, rt
         assert {s["id"]: s["worker"] for s in st["streams"] if s["state"] == "running"} == placement
         _placement_is_consistent(st)
         assert any("controller restarted" in e["event"] for e in st["events"])
+
+        # add and remove a stream, then drain a worker, all from the command line
+        def cli(*args):
+            out = subprocess.run([sys.executable, "-m", "streamtrt", "cluster", *args, "--address",
+                                  ray_cluster[0].address, "--name", "kill", "--namespace", "streamtrt-tests"],
+                                 capture_output=True, text=True, timeout=120, env=env)
+            assert out.returncode == 0, out.stderr
+            return out.stdout
+
+        assert cli("add", rtsp, "--id", "cam3").strip() == "added cam3"
+        job.wait(_all_running(ids + ["cam3"]), 60, "cam3 running")
+        assert cli("remove", "cam3").strip() == "removed cam3"
+        st = job.wait(lambda st: {s["id"]: s["state"] for s in st["streams"]}["cam3"] == "removed", 30, "cam3 removed")
+        busy = next(w for w in st["workers"] if w["streams"])
+        leaving = sorted(s["id"] for s in st["streams"] if s["worker"] == busy["name"])
+        assert cli("drain", busy["name"]).strip() == f"draining {busy['name']}"
+        st = job.wait(lambda st: _all_running(leaving)(st) and busy["name"] not in [w["name"] for w in st["workers"]]
+                      and all(s["worker"] != busy["name"] for s in st["streams"] if s["id"] in leaving),
+                      60, f"{leaving} moved off the drained worker, which stopped")
+        _placement_is_consistent(st)
     finally:
         final = job.finish()
     assert not [n for n in ray.util.list_named_actors() if n.startswith("kill-")], "workers left behind"
-    assert {s["id"] for s in final["streams"]} == set(ids)
+    assert {s["id"] for s in final["streams"]} == set(ids + ["cam3"])
     # every worker that was drained finalised its JSONL file (out-w{slot}-{generation}.jsonl: the
     # replacement did not overwrite the killed worker's); message ids are RUN:STREAM:FRAME on every
     # worker, so the restarted file streams repeat theirs
@@ -138,7 +158,7 @@ def test_sigkill_worker_then_controller(ray_cluster, tiny_model, camera_clip, rt
             r = json.loads(line)
             assert r["message_id"] == f"{final['run_id']}:{r['stream_id']}:{r['frame_index']}"
             seen[r["stream_id"]] += 1
-    assert set(seen) == set(ids)
+    assert set(seen) == set(ids + ["cam3"])
 
 
 @pytest.mark.slow
