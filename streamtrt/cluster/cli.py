@@ -50,10 +50,12 @@ def run(config: str, address: Optional[str], overrides: tuple[str, ...], status_
     """Run CONFIG on the cluster until its streams end (or Ctrl-C/SIGTERM: every worker drains and
     finalises its sinks). With cluster.batch set: every input file once, with a manifest."""
     from ..signals import StopSignals
-    from .driver import require_ray
+    from .driver import connect
 
     cfg = _load(config, overrides)
-    require_ray()
+    # Ray first: ray.init installs its own SIGTERM handler (a crash report and abort), which the
+    # stop handlers below then replace
+    connect(address, cfg.cluster.namespace, start=address is None)
     stop, abort = threading.Event(), threading.Event()
 
     def on_stop(name: str) -> None:

@@ -49,7 +49,8 @@ def connect(address: Optional[str], namespace: str, start: bool = False):
     kwargs: dict[str, Any] = {"namespace": namespace, "log_to_driver": False, "configure_logging": False}
     try:
         if address is None and start:
-            ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, **kwargs)
+            # "local": a new Ray even where one runs already (None would join the last one started here)
+            ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False, **kwargs)
         else:
             ray.init(address=address or "auto", **kwargs)
     except ConnectionError as exc:
