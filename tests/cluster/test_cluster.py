@@ -39,7 +39,7 @@ def _sources(rtsp_url: str, clip: Path) -> list:
 def _all_running(ids):
     def check(st):
         by_id = {s["id"]: s for s in st["streams"]}
-        return all(by_id[i]["state"] == "running" and by_id[i]["frames"] > 0 for i in ids)
+        return all(i in by_id and by_id[i]["state"] == "running" and by_id[i]["frames"] > 0 for i in ids)
     return check
 
 
@@ -192,3 +192,37 @@ def test_node_leaves(ray_cluster, tiny_model, camera_clip, rtsp, tmp_path):
         assert sorted(s["id"] for s in st["streams"]) == ids
     finally:
         job.finish()
+
+
+@pytest.mark.slow
+def test_node_joins(ray_cluster, tiny_model, camera_clip, rtsp, tmp_path):
+    """With `workers` unset a job has one worker per CPU; a node that joins gets new workers, which
+    take the next new stream; running streams stay where they are."""
+    cluster, _ = ray_cluster
+    ids = ["cam1", "file1"]
+    sources = [s for s in _sources(rtsp, camera_clip) if s["id"] in ids]
+    job = RunningJob(job_config(tiny_model, tmp_path, sources, "join"))
+    third = None
+    try:
+        def ready(st):
+            return sum(w["state"] == "ready" for w in st["workers"])
+
+        st = job.wait(lambda st: _all_running(ids)(st), 180, "every stream running")
+        before = {s["id"]: s["worker"] for s in st["streams"]}
+        workers_before = len(st["workers"])
+        third = cluster.add_node(num_cpus=1, resources={"third_node": 1}, node_ip_address="127.0.0.1")
+        st = job.wait(lambda st: len(st["workers"]) == workers_before + 1 and ready(st) == workers_before + 1,
+                      120, "a worker on the new node")
+        new = next(w for w in st["workers"] if w["node"] == third.node_id)
+        import ray
+
+        ray.get(ray.get_actor("join-controller").add.remote({"uri": rtsp, "id": "cam9"}))
+        st = job.wait(_all_running(ids + ["cam9"]), 60, "cam9 running")
+        by_id = {s["id"]: s for s in st["streams"]}
+        assert by_id["cam9"]["worker"] == new["name"]  # the emptiest node's worker
+        assert {i: by_id[i]["worker"] for i in ids} == before  # nothing moved
+        _placement_is_consistent(st)
+    finally:
+        job.finish()
+        if third is not None:
+            cluster.remove_node(third)
