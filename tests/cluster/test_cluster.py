@@ -31,8 +31,13 @@ def rtsp(camera_clip):
         yield server.url
 
 
+SECRET = "s3cr3t-pw"
+
+
 def _sources(rtsp_url: str, clip: Path) -> list:
-    return [{"uri": rtsp_url, "id": "cam1"}, {"uri": rtsp_url, "id": "cam2"},
+    # cam2 carries credentials (the test server asks for none): they must never show
+    with_password = rtsp_url.replace("rtsp://", f"rtsp://viewer:{SECRET}@")
+    return [{"uri": rtsp_url, "id": "cam1"}, {"uri": with_password, "id": "cam2"},
             {"uri": str(clip), "id": "file1", "pace": True}, {"uri": str(clip), "id": "file2", "pace": True}]
 
 
@@ -145,6 +150,11 @@ def test_sigkill_worker_then_controller(ray_cluster, tiny_model, camera_clip, rt
     finally:
         final = job.finish()
     assert not [n for n in ray.util.list_named_actors() if n.startswith("kill-")], "workers left behind"
+    # credentials in a stream URL reach no status, event, actor name or Ray log
+    assert SECRET not in json.dumps(final) and SECRET not in "\n".join(job.lines)
+    logs = Path(ray_cluster[0].head_node.get_logs_dir_path())
+    leaked = [f.name for f in logs.rglob("*") if f.is_file() and SECRET.encode() in f.read_bytes()]
+    assert not leaked, leaked
     assert {s["id"] for s in final["streams"]} == set(ids + ["cam3"])
     # every worker that was drained finalised its JSONL file (out-w{slot}-{generation}.jsonl: the
     # replacement did not overwrite the killed worker's); message ids are RUN:STREAM:FRAME on every
