@@ -284,7 +284,7 @@ class Controller:
         name = f"{self.prefix}{slot}-{self.next_gen}"
         self.next_gen += 1
         handle = worker_actor(self.cluster, self.ray, name).remote(
-            {"config": self.job["config"], "name": name, "slot": f"w{slot}", "label": f"w{slot}-{self.next_gen - 1}",
+            {"config": self.job["config"], "name": name, "job": self.cluster.name, "slot": f"w{slot}", "label": f"w{slot}-{self.next_gen - 1}",
              "run_id": self.job["run_id"],
              "orphan_timeout_s": self.cluster.orphan_timeout_s})
         w = _Worker(name, slot, handle)

@@ -43,7 +43,7 @@ def worker_config(config: Config, label: str) -> Config:
 
 class StreamWorker:
     """Hosts one keep-alive pipeline. ``job``: ``{"config": Config as a JSON dict, "name": actor
-    name, "slot": slot name (w0), "label": this incarnation (w0-3), "run_id": the job's run id,
+    name, "job": the job's name, "slot": slot name (w0), "label": this incarnation (w0-3), "run_id": the job's run id,
     "orphan_timeout_s": float}``.
 
     The pipeline's ``run_id`` is the job's, so a message id (``RUN:STREAM:FRAME``) is the same
@@ -57,7 +57,7 @@ class StreamWorker:
         # One outbox per worker slot (network sinks keep undelivered records there): a replacement
         # worker on the same node takes over what its predecessor left.
         state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-        os.environ["XDG_STATE_HOME"] = str(state / "streamtrt-cluster" / job["run_id"].split(":")[0] / self.slot)
+        os.environ["XDG_STATE_HOME"] = str(state / "streamtrt-cluster" / job["job"] / self.slot)
         # {worker} in sink paths: this incarnation's label (w0-3), so a replacement never overwrites
         # the outputs of the worker it replaces
         config = worker_config(Config.model_validate(job["config"]), job["label"])
