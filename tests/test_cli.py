@@ -380,11 +380,11 @@ def test_build_dla_and_calibration_options_reach_the_config_then_need_tensorrt(t
 
 
 def test_sink_help_lists_every_kind_and_the_filters():
-    from streamtrt.sinks import _KINDS
+    from streamtrt.sinks import SINKS
     from streamtrt.sinks.filters import FILTER_KEYS
 
     text = " ".join(streamtrt("run", "--help").stdout.split())
-    for kind in list(_KINDS) + ["mqtt://", "mqtts://", "http(s)://"]:
+    for kind in [k for k in SINKS.names() if SINKS.lookup(k).prefix] + ["mqtt://", "mqtts://", "http(s)://"]:
         assert kind in text, kind
     for key in FILTER_KEYS + ("outbox",):
         assert f"{key}=" in text, key

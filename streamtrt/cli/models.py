@@ -37,6 +37,7 @@ def build(targets: tuple[str, ...], overrides: tuple[str, ...], precision: Optio
     """
     from ..calibration_data import read_calibration_frames
     from ..config import load_config
+    from ..engine import EngineSettings
     from ..engine.tensorrt import load_tensorrt, prepare_engine
 
     import logging
@@ -60,11 +61,20 @@ def build(targets: tuple[str, ...], overrides: tuple[str, ...], precision: Optio
             if engine_cfg.tensorrt.dla_core in seen:
                 continue
             seen.add(engine_cfg.tensorrt.dla_core)
-            prepared = prepare_engine(engine_cfg, report=lambda m: click.echo(m, err=True), trt=trt, force=force,
-                                      read_frames=read_calibration_frames)
+            prepared = prepare_engine(EngineSettings.from_config(engine_cfg, _calibration_spec(engine_cfg),
+                                                                    read_calibration_frames),
+                                      report=lambda m: click.echo(m, err=True), trt=trt, force=force)
             state = "built" if prepared.built else "cached"
             click.echo(f"{target}: {state} {prepared.path} (key {prepared.key.digest}, {prepared.key.precision}, "
                        f"{prepared.key.tensorrt}, {prepared.key.device})")
+
+
+def _calibration_spec(cfg):
+    """The preprocessing INT8 calibration frames go through (the model's resolved setup), when frames are read."""
+    from ..model_setup import resolve_model
+
+    t = cfg.tensorrt
+    return resolve_model(cfg).spec() if t.precision == "int8" and t.calibration.source else None
 
 
 def build_overrides(precision: Optional[str], batch: Optional[int], dla_core: Optional[int],

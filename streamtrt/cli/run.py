@@ -10,6 +10,7 @@ from typing import Optional
 import click
 
 from ..errors import StreamTRTError
+from ..sinks import sink_usage
 from .app import _INTERRUPTED, _guard, _notice, _signal_notice, _verbose, _verbose_option, main
 from .progress import Progress, _describe_run, _stage_timings, _stream_states
 
@@ -60,9 +61,8 @@ def _print_model_plan(pipeline, sinks_defaulted: bool) -> None:
 @click.option("--source", "sources", metavar="URI", multiple=True,
               help="Replace the config's source(s) (repeatable: several streams).")
 @click.option("--sink", "sinks", metavar="URI", multiple=True,
-              help="Replace the config's sinks (repeatable): jsonl:PATH (jsonl:- is stdout), csv:PATH, "
-                   "video:PATH (.mp4 .mov .avi .mkv), summary:PATH, mqtt://HOST[:PORT]/TOPIC (mqtts:// with TLS), "
-                   "http(s)://URL (a webhook), or a bare path whose suffix picks the kind. Filters in the query: "
+              help="Replace the config's sinks (repeatable): " + sink_usage() + ", "
+                   "or a bare path whose suffix picks the kind. Filters in the query: "
                    "?classes=person,car&min_score=0.5&streams=cam1; network sinks also ?outbox=PATH "
                    "(webhooks &timeout=SECONDS).")
 @click.option("--set", "overrides", metavar="KEY=VALUE", multiple=True,

@@ -21,15 +21,17 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
-from ..config import Config
-from ..errors import BackendUnavailableError, ConfigError, ModelError
+from ..errors import BackendUnavailableError, ConfigError, ModelError, first_line
 from ..model_info import read_model_info
 from ..preprocess.spec import PreprocessSpec
 from .calibration import CalibrationSet, FrameReader, load_calibration_set
+
+if TYPE_CHECKING:
+    from ..config import Config  # the job config; only cfg.model is read
 
 log = logging.getLogger("streamtrt")
 
@@ -188,7 +190,7 @@ def quantize_model(cfg: Config, source: str, output: Optional[Path] = None, fram
             except (ConfigError, ModelError):
                 raise
             except Exception as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                first = first_line(exc, 10_000)
                 hint = ""
                 if method != "minmax" and "not finite" in first:
                     # ONNX Runtime's histogram calibrators cannot take an infinite value (e.g. -inf

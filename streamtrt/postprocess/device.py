@@ -18,6 +18,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from ..tensors import is_device_tensor
 from .boxes import box_iou
 from .decoders.nanodet import NanoDetDecoder
 
@@ -124,12 +125,14 @@ class DeviceNanoDetPostprocessor:
 
 
 def as_cupy(value: Any, dtype) -> Any:
-    """A device tensor (an ONNX Runtime OrtValue, or anything with ``ptr``/``data_ptr`` and
-    ``shape``) viewed as a CuPy array without a copy; ``value`` stays its owner."""
+    """A device tensor (an ONNX Runtime ``OrtValue``, or a :class:`~streamtrt.tensors.DeviceTensor`)
+    viewed as a CuPy array without a copy; ``value`` stays its owner."""
     import cupy
 
-    ptr = value.data_ptr() if callable(getattr(value, "data_ptr", None)) else value.ptr
-    shape = tuple(value.shape() if callable(value.shape) else value.shape)
+    if is_device_tensor(value):
+        ptr, shape = value.ptr, tuple(value.shape)
+    else:  # an OrtValue: data_ptr() and shape() are methods
+        ptr, shape = value.data_ptr(), tuple(value.shape())
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
     mem = cupy.cuda.UnownedMemory(int(ptr), nbytes, value)

@@ -12,7 +12,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..engine.base import DeviceView
+from ..tensors import DeviceView
 from ..errors import BackendUnavailableError, DecodeError, SourceError
 from ..sources.base import SourceInfo
 from ..sources.orientation import displayed_size, stored_size
@@ -203,7 +203,7 @@ class DaliGpuPreprocessor(DaliCpuPreprocessor):
         super().__init__(spec, max_batch, threads)
 
     def __call__(self, images: Sequence[Any]):
-        from ..engine.base import OwnedDeviceTensor
+        from ..tensors import OwnedDeviceTensor
 
         cupy = self._cupy
         with cupy.cuda.Device(self.device_id):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from ..config import Config, RuntimeConfig
+from ..engine import RUNNERS
 from ..errors import BackendUnavailableError, ConfigError
 from ..sources.uri import FFMPEG_LIVE_KINDS, SourceURI
 from .budget import derive_workspace_mb, plan_budget
@@ -136,6 +137,8 @@ def make_plan(cfg: RuntimeConfig, uri: SourceURI | list[SourceURI] | None = None
         preprocessor = "opencv"
 
     runner = cfg.runner
+    if runner != "auto":
+        RUNNERS.lookup(runner, "runtime.runner")  # an unknown name: ConfigError with a did-you-mean
     if runner == "auto":
         if has_gpu and m.cuda_provider:
             runner = "onnxruntime-cuda"

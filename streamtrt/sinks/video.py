@@ -17,9 +17,10 @@ import cv2
 import numpy as np
 
 from ..config import IMAGES_VIDEO_FPS
-from ..errors import SinkError
+from ..errors import SinkError, first_line
 from .annotate import draw_analytics, draw_detections
 from .base import Sink
+from .registry import SinkKind, register_sink_kind
 
 log = logging.getLogger("streamtrt")
 
@@ -94,13 +95,14 @@ class AnnotatedVideoSink(Sink):
 
     def __init__(self, path: str):
         self.path = Path(path)
+        self.display = f"video:{path}"
         self.format = _CONTAINERS.get(self.path.suffix.lower())
         if self.format is None:
             raise SinkError(f"video sink {path}: unsupported container (use {', '.join(sorted(_CONTAINERS))})")
         self.rate = FALLBACK_RATE
         self.codec: Optional[str] = None
         self.frames = 0
-        self.analytics_config = None  # set by the pipeline: lines and zones to draw
+        self.analytics_config = None  # lines and zones to draw (configure)
         self._container = None
         self._stream = None
         self._size: Optional[tuple[int, int]] = None
@@ -117,8 +119,9 @@ class AnnotatedVideoSink(Sink):
         """One frame at the stream rate, in the stream's time base."""
         return max(1, round(1 / (self.rate * self._unit)))
 
-    def configure(self, analytics) -> None:
-        self.analytics_config = analytics
+    def configure(self, analytics_config) -> None:
+        """Keep the job's lines and zones, to draw them with their counts."""
+        self.analytics_config = analytics_config
 
     def open(self, fps: Optional[float]) -> None:
         self.rate = video_rate(fps)
@@ -132,7 +135,7 @@ class AnnotatedVideoSink(Sink):
         try:
             container = av.open(str(self.path), mode="w", format=self.format, options=options)
         except (av.error.FFmpegError, OSError) as exc:
-            raise SinkError(f"cannot open video writer for {self.path}: {getattr(exc, 'strerror', None) or exc}") \
+            raise SinkError(f"cannot open video writer for {self.path}: {first_line(exc)}") \
                 from None
         try:
             if self.format == "avi":
@@ -217,7 +220,7 @@ class AnnotatedVideoSink(Sink):
                 packet.duration = self._durations.pop(packet.pts, packet.duration)
                 self._container.mux(packet)
         except (av.error.FFmpegError, OSError) as exc:
-            raise SinkError(f"video sink {self.path}: encoding failed: {getattr(exc, 'strerror', None) or exc}") \
+            raise SinkError(f"video sink {self.path}: encoding failed: {first_line(exc)}") \
                 from None
 
     def close(self, summary=None) -> None:
@@ -241,4 +244,8 @@ class AnnotatedVideoSink(Sink):
                 container.close()
             except (av.error.FFmpegError, OSError) as exc:
                 raise SinkError(f"video sink {self.path}: could not finish the file: "
-                                f"{getattr(exc, 'strerror', None) or exc}") from None
+                                f"{first_line(exc)}") from None
+
+
+register_sink_kind(SinkKind("video", lambda spec: AnnotatedVideoSink(spec.target),
+                              suffixes=(".mp4", ".m4v", ".mov", ".avi", ".mkv"), usage="video:PATH (.mp4 .mov .avi .mkv)"))

@@ -68,14 +68,15 @@ def inspect_model(path: Path, config=None, detected: Optional[dict[str, Any]] = 
         try:
             from .cache import EngineCache
             from .engines import cache_root, key_for
+            from ..settings import EngineSettings
             from .module import load_tensorrt
 
             config = config.model_copy(update={"model": config.model.model_copy(update={"path": path})})
             if config.engine_count() > 1:
                 info["engines"] = f"{config.engine_count()}; the key shown is the first's"
-            config = config.engine_configs()[0]
-            key, _ = key_for(config, load_tensorrt(), info["model_sha256"])
-            cache = EngineCache(cache_root(config))
+            settings = EngineSettings.from_config(config.engine_configs()[0])
+            key, _ = key_for(settings, load_tensorrt(), info["model_sha256"])
+            cache = EngineCache(cache_root(settings))
             entry = cache.entry(key, path.name)
             info["engine_key"] = key.as_dict()
             info["engine_digest"] = key.digest
