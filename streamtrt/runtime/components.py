@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 from ..config import Config, SourceConfig
-from ..engine import EngineSettings, Runner, create_runner
+from ..engine import Runner, create_runner
 from ..errors import ConfigError
 from ..model_setup import ModelSetup, output_shapes, resolve_model, select_for
 from ..names import check_names
@@ -86,8 +86,7 @@ def assemble(parts: Components, sinks: Optional[list[Sink]], keep_images: bool,
     parts.plan, parts.config = plan, config
     threads = plan.thread_plan
     # Engine builds take minutes: the runner says so (and why) through ``report``.
-    for engine_config in plan.engine_configs:
-        settings = EngineSettings.from_config(engine_config, spec)
+    for settings in plan.engine_settings:
         parts.runners.append(create_runner(plan.runner, settings, spin=threads.spin, report=report,
                                            workers=threads.workers))
     runner = parts.runners[0]
