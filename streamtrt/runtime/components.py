@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional, Union
 
 from ..calibration_data import read_calibration_frames
 from ..config import Config, SourceConfig
-from ..engine import EngineSettings, Runner, create_runner
+from ..engine import Runner, create_runner
 from ..errors import ConfigError
 from ..model_setup import ModelSetup, output_shapes, resolve_model, select_for
 from ..names import check_names
@@ -83,12 +83,12 @@ def assemble(parts: Components, sinks: Optional[list[Sink]], keep_images: bool,
     spec = parts.spec = setup.spec()
     plan, config = resolve_plan(config, parts.plan, frame_sizes=[(st.info.height, st.info.width)
                                                                  for st in parts.streams.values()],
-                                spec=spec, keep_images=parts.keep_images, keep_alive=parts.keep_alive, report=report)
+                                spec=spec, keep_images=parts.keep_images, keep_alive=parts.keep_alive, report=report,
+                                calibration_frames=read_calibration_frames)
     parts.plan, parts.config = plan, config
     threads = plan.thread_plan
     # Engine builds take minutes: the runner says so (and why) through ``report``.
-    for engine_config in plan.engine_configs:
-        settings = EngineSettings.from_config(engine_config, spec, read_calibration_frames)
+    for settings in plan.engine_settings:
         parts.runners.append(create_runner(plan.runner, settings, spin=threads.spin, report=report,
                                            workers=threads.workers))
     runner = parts.runners[0]
