@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from streamtrt.config import load_config  # noqa: E402
+from streamtrt.calibration_data import read_calibration_frames  # noqa: E402
 from streamtrt.engine.quantize import quantize_model  # noqa: E402
 from streamtrt.postprocess.compare import agreement  # noqa: E402
 from streamtrt.runtime import Pipeline  # noqa: E402
@@ -56,7 +57,8 @@ def main() -> None:
     source = args.source or cfg.streams()[0].uri
     int8 = Path("/tmp") / f"{Path(cfg.model.path).stem}.int8.{args.method}.onnx"
     t0 = time.perf_counter()
-    q = quantize_model(cfg, source, int8, args.calib_frames, args.method, report=lambda m: print(m, file=sys.stderr))
+    q = quantize_model(cfg, source, int8, args.calib_frames, args.method, report=lambda m: print(m, file=sys.stderr),
+                       read_frames=read_calibration_frames)
     quant_s = time.perf_counter() - t0
     base = [f"runtime.max_frames={args.frames}", f"runtime.decoder={args.decoder}", f"runtime.runner={args.runner}"]
     if args.source:

@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from streamtrt.config import TrackerConfig  # noqa: E402
 from streamtrt.postprocess.detections import Detections  # noqa: E402
-from streamtrt.track.bytetrack import ByteTracker, iou_matrix  # noqa: E402
+from streamtrt.postprocess.boxes import box_iou  # noqa: E402
+from streamtrt.track.bytetrack import ByteTracker  # noqa: E402
 
 CACHE = ROOT / "benchmarks" / "data" / "vtest_person_dets.npz"
 FPS = 10.0
@@ -118,7 +119,7 @@ def make_synthetic(frames: int = 400, people: int = 12, seed: int = 0) -> tuple[
         gt_ids.append(np.array(ids, np.int64))
         gt_boxes.append(boxes_a)
         # detections: noise, misses, occlusion lowers the score of the one behind (the smaller y)
-        overlap = iou_matrix(boxes_a, boxes_a) if len(boxes_a) else np.zeros((0, 0))
+        overlap = box_iou(boxes_a, boxes_a) if len(boxes_a) else np.zeros((0, 0))
         out_b, out_s = [], []
         for j, b in enumerate(boxes_a):
             occluded = any(overlap[j, m] > 0.3 and boxes_a[m, 3] > b[3] for m in range(len(boxes_a)) if m != j)
@@ -187,7 +188,7 @@ def clear_mot(gt: list[tuple[np.ndarray, np.ndarray]], pred: list[tuple[np.ndarr
         total += len(g_ids)
         now: dict[int, int] = {}
         if len(g_ids) and len(p_ids):
-            iou = iou_matrix(np.asarray(g_boxes, np.float64), np.asarray(p_boxes, np.float64))
+            iou = box_iou(np.asarray(g_boxes, np.float64), np.asarray(p_boxes, np.float64))
             g_list, p_list = [int(g) for g in g_ids], [int(p) for p in p_ids]
             for r, g in enumerate(g_list):  # keep last frame's correspondences that still hold
                 if g in last and last[g] in p_list and last[g] not in now.values():

@@ -15,8 +15,7 @@ from .errors import (
 )
 from .postprocess.detections import Detections
 from .runtime import FrameResult, Pipeline, RunSummary
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "BackendUnavailableError", "Config", "ConfigError", "DecodeError", "Detections", "FrameResult",

@@ -13,8 +13,8 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 from .config import Config, load_config
-from .engine import create_runner
-from .engine.base import DeviceView
+from .engine import EngineSettings, create_runner
+from .tensors import DeviceView
 from .errors import SourceError
 from .preprocess.dali import open_gpu_video_decoder
 from .preprocess.opencv import OpenCVPreprocessor
@@ -263,7 +263,7 @@ def _infer(runner, input_name: str, tensor: Any, device_post: Optional[Callable]
 def _naive_loop(cfg: Config, plan, spec, post, probe: Pipeline, n: int, naive_decoder: str) -> Measure:
     """One frame at a time through decode, preprocess, inference and postprocess, on one thread."""
     rt = cfg.runtime
-    runner = create_runner(plan.runner, cfg)
+    runner = create_runner(plan.runner, EngineSettings.from_config(cfg, spec))
     name = runner.inputs[0].name
     samples: list[float] = []
     try:

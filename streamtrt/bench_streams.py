@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .config import Config, load_config
+from .config import FALLBACK_FPS, Config, load_config
 from .preprocess.dali import open_gpu_video_decoder
 from .runtime.pipeline import Pipeline
 from .runtime.plan import make_plan
@@ -175,7 +175,7 @@ def run_stream_bench(config_path: str, overrides: list[str], clip: str, counts: 
                      stop_after_failure: bool = True) -> dict[str, Any]:
     base = load_config(config_path, overrides)
     info = probe_video(Path(clip), clip)
-    rate = info.fps or 30.0
+    rate = info.fps or FALLBACK_FPS
     rows = []
     best = 0
     gpu = make_plan(base.runtime, [parse_source_uri(clip)]).decoder == "dali-gpu"

@@ -1,8 +1,26 @@
 """The streamtrt exception tree.
 
-Every error a user can cause or meet is a :class:`StreamTRTError`. Errors from third-party
-libraries (FFmpeg/PyAV, DALI, ONNX Runtime, TensorRT, the network) are mapped to it where they
-are first caught, so the CLI needs to catch only the base class and print one line.
+Every error a user can cause or meet is a :class:`StreamTRTError`; the CLI catches only the base
+class, prints one line and exits with its ``exit_code``. Each third-party error family is mapped
+into the tree at one boundary, and nowhere else (messages take :func:`first_line` of the
+library's error):
+
+* ONNX Runtime: ``engine/onnxruntime.py`` (``_import_ort``: BackendUnavailableError;
+  ``ort_failure``: session creation -> ModelError, runs and CUDA-graph capture -> InferenceError);
+  its quantizer in ``engine/quantize.py`` (ModelError).
+* TensorRT: ``engine/tensorrt/module.py`` (import -> BackendUnavailableError),
+  ``engine/tensorrt/builder.py`` (parse, build, plugins -> ModelError / ConfigError),
+  ``engine/tensorrt/runner.py`` (deserialize -> ModelError, execute -> InferenceError), and the
+  CUDA runtime calls in ``engine/cuda.py`` (``check``: InferenceError / BackendUnavailableError).
+* DALI: ``preprocess/dali.py`` (``_import_dali``: BackendUnavailableError; pipeline errors through
+  ``dali_error_line`` -> DecodeError / BackendUnavailableError).
+* FFmpeg/PyAV: reading in ``sources/file.py`` (SourceError, DecodeError; bad packets counted) and
+  ``sources/live.py`` (``_open_failure`` tells retryable failures from SourceError); writing in
+  ``sinks/video.py`` (SinkError).
+* paho-mqtt: ``sinks/mqtt.py`` (connect -> SinkError; publish -> the outbox's DeliveryError, retried).
+* HTTP: webhooks in ``sinks/webhook.py`` (``deliver``: urllib errors -> DeliveryError, permanent for
+  4xx other than 408/429); the control and metrics servers in ``runtime/``.
+* Config files: ``config/loading.py`` (PyYAML and pydantic -> ConfigError with the key path).
 """
 
 from __future__ import annotations
@@ -40,10 +58,23 @@ class ModelError(StreamTRTError):
     exit_code = 4
 
 
-class BackendUnavailableError(StreamTRTError):
-    """A backend named in the config (DALI GPU, CUDA, TensorRT) is not available here."""
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """What a third-party exception says, for one line of a streamtrt message: its ``strerror``
+    (OS and FFmpeg errors), else the first non-empty line of its message, else its type name;
+    at most ``limit`` characters."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:limit]
+
+
+class BackendError(StreamTRTError):
+    """A backend (DALI, CUDA, ONNX Runtime, TensorRT) cannot do what was asked of it."""
 
     exit_code = 5
+
+
+class BackendUnavailableError(BackendError):
+    """A backend named in the config (DALI GPU, CUDA, TensorRT) is not available here."""
 
 
 class InferenceError(StreamTRTError):

@@ -1,4 +1,4 @@
-"""Writing files so that readers never see half of one."""
+"""Reading small system files, and writing files so that readers never see half of one."""
 
 from __future__ import annotations
 
@@ -6,6 +6,17 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Optional, Union
+
+
+def read_text(path: Union[str, Path]) -> Optional[str]:
+    """The whole text of a small file (UTF-8: /proc, /sys, /etc entries), or ``None`` where it cannot
+    be read (absent, no permission, not a file)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def current_umask() -> int:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from .fileio import read_text
+
 # L4T release -> JetPack (NVIDIA's release notes).
 JETPACK_BY_L4T = {
     "32.7": "4.6.x", "35.1": "5.0.2", "35.2": "5.1", "35.3": "5.1.1", "35.4": "5.1.2", "35.5": "5.1.3",
@@ -85,17 +87,10 @@ class JetsonReport:
     warnings: list[str]
 
 
-def _read(path: str) -> Optional[str]:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return None
-
-
 def inspect_jetson(root: str = "/") -> Optional[JetsonReport]:
     """Facts and warnings for this Jetson, or ``None`` if this is not one."""
     base = Path(root)
-    text = _read(str(base / "etc/nv_tegra_release"))
+    text = read_text(base / "etc/nv_tegra_release")
     if text is None:
         return None
     release = parse_tegra_release(text)
@@ -112,7 +107,7 @@ def inspect_jetson(root: str = "/") -> Optional[JetsonReport]:
 def jetson_warnings(base: Path) -> list[str]:
     """Settings that cost throughput or latency on a Jetson."""
     warnings = []
-    cpu_gov = _read(str(base / "sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"))
+    cpu_gov = read_text(base / "sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
     if cpu_gov and cpu_gov.strip() not in ("performance", "schedutil"):
         warnings.append(f"CPU frequency governor is '{cpu_gov.strip()}': run `sudo jetson_clocks` for steady throughput")
     for gov in sorted(base.glob("sys/devices/*gpu*/devfreq/*/governor")) + sorted(base.glob("sys/class/devfreq/*gpu*/governor")):
@@ -122,7 +117,7 @@ def jetson_warnings(base: Path) -> list[str]:
         elif value == "nvhost_podgov":
             warnings.append("GPU clocks scale with load (nvhost_podgov): `sudo jetson_clocks` pins them for benchmarks")
         break
-    swaps = _read(str(base / "proc/swaps"))
+    swaps = read_text(base / "proc/swaps")
     if swaps and swap_enabled(swaps):
         warnings.append("swap is on: TensorRT builds and large queues may page and stall; keep the budget within RAM")
     return warnings

@@ -1,13 +1,16 @@
-"""``streamtrt init MODEL``: a job YAML recording what was detected in the model, with comments."""
+"""What streamtrt detects in a model: ``streamtrt init MODEL`` (a job YAML recording it, with comments)
+and the detection part of ``streamtrt inspect MODEL``."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from . import __version__
+from .version import __version__
 from .config import Config, PostprocessConfig
+from .errors import StreamTRTError
 from .model_setup import ModelSetup, output_shapes, resolve_model, select_for
+from .runtime.plan import make_plan
 
 
 def _v(value: Any) -> str:
@@ -27,6 +30,34 @@ def detect(config: Config) -> ModelSetup:
     setup = resolve_model(config)
     select_for(setup, output_shapes(setup))
     return setup
+
+
+def describe_detection(config: Config) -> dict[str, Any]:
+    """What ``run`` would detect and choose for ``config.model`` (format, input, value range, classes,
+    preprocessing, each with its reason, and the plan), for ``inspect``; errors become an entry, not a failure."""
+    try:
+        setup = detect(config)
+    except StreamTRTError as exc:
+        return {"detected": f"cannot configure this model: {exc}"}
+    by_key = {c.key: c for c in setup.choices}
+    names = setup.class_names
+    out: dict[str, Any] = {
+        "format": f"{setup.format} ({by_key['format'].reason})",
+        "input": {"name": setup.input_name, "layout": setup.layout.upper(), "dtype": setup.dtype,
+                  "shape": setup.input_shape(), "size": list(setup.size), "size_from": by_key["input"].reason},
+        "value_range": setup.value_range,
+        "classes": {"count": len(names), "first": names[:8], "from": by_key["classes"].reason},
+        "preprocess": {k.split(".", 1)[1]: f"{c.line().split(': ', 1)[1]}" for k, c in by_key.items()
+                       if k.startswith("preprocess.")},
+    }
+    try:
+        plan = make_plan(config.runtime)
+        out["plan"] = [*setup.lines(), *plan.reasons]
+    except StreamTRTError as exc:
+        out["plan"] = [*setup.lines(), f"runtime: {exc}"]
+    if setup.warnings:
+        out["warnings"] = list(setup.warnings)
+    return out
 
 
 def render_job(config: Config, source_given: bool = True) -> str:

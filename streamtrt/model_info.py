@@ -19,36 +19,23 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from .errors import ModelError
-
-Dim = Union[int, str, None]
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """A graph input or output as declared: ``shape`` holds ints, or a name/``None`` for dynamic dims."""
-
-    name: str
-    shape: tuple[Dim, ...]
-    dtype: np.dtype
-
-    @property
-    def static(self) -> bool:
-        return all(isinstance(d, int) and d > 0 for d in self.shape)
-
+from .tensors import Dim, TensorInfo
 
 @dataclass(frozen=True)
 class ModelInfo:
     """An ONNX model's declared inputs, outputs and metadata."""
 
     path: Path
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
     metadata: dict[str, str] = field(default_factory=dict)
     """``metadata_props`` as stored (strings)."""
     producer: str = ""
     opset: int = 0
     quantized: bool = False
     """Whether the graph holds QuantizeLinear/DequantizeLinear nodes (explicit INT8)."""
+    external_data: tuple[str, ...] = ()
+    """``location`` of every tensor stored outside the file (relative to its folder), sorted, unique."""
 
     @functools.cached_property
     def ultralytics(self) -> Optional[dict[str, Any]]:
@@ -158,9 +145,12 @@ def _read(path: Path, size: int, mtime_ns: int) -> ModelInfo:
         raise ModelError(f"{path}: not a loadable ONNX model ({exc})") from None
     g = model.graph
     inits = {i.name for i in g.initializer}
-    inputs = tuple(TensorSpec(i.name, _dims(i), _dtype(i)) for i in g.input if i.name not in inits)
-    outputs = tuple(TensorSpec(o.name, _dims(o), _dtype(o)) for o in g.output)
+    inputs = tuple(TensorInfo(i.name, _dims(i), _dtype(i)) for i in g.input if i.name not in inits)
+    outputs = tuple(TensorInfo(o.name, _dims(o), _dtype(o)) for o in g.output)
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
     quantized = any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in g.node)
     meta = {p.key: p.value for p in model.metadata_props}
-    return ModelInfo(path, inputs, outputs, meta, model.producer_name, opset, quantized)
+    external = sorted({entry.value for tensor in onnx.external_data_helper._get_all_tensors(model)
+                       if tensor.data_location == onnx.TensorProto.EXTERNAL
+                       for entry in tensor.external_data if entry.key == "location"})
+    return ModelInfo(path, inputs, outputs, meta, model.producer_name, opset, quantized, tuple(external))

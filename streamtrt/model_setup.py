@@ -20,6 +20,7 @@ from .config import Config, InputConfig
 from .errors import ConfigError, ModelError
 from .model_info import ModelInfo, read_model_info
 from .postprocess.classes import COCO_CLASSES, load_class_names
+from .postprocess.decoders import check_format
 
 ULTRALYTICS_INPUT = {"resize": "letterbox", "color": "rgb", "mean": (0.0, 0.0, 0.0), "std": (255.0, 255.0, 255.0),
                      "pad_value": 114}
@@ -143,6 +144,7 @@ def resolve_model(config: Config, info: Optional[ModelInfo] = None) -> ModelSetu
     Raises :class:`ModelError` for an input that is no image tensor, or a dynamic size with no
     size given; :class:`ConfigError` for settings the input cannot take (mean/std on uint8)."""
     mc = config.model
+    check_format(mc.format)
     info = info or read_model_info(mc.path)
     explicit = _explicit(mc)
     ul = info.ultralytics

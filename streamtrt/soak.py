@@ -26,7 +26,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .config import load_config
+from .config import FALLBACK_FPS, load_config
 from .errors import ConfigError
 from .runtime.pipeline import Pipeline
 from .runtime.servers import serve
@@ -130,7 +130,7 @@ def run_soak(config: str, overrides: list[str], minutes: float, source: Optional
             raise ConfigError(f"--soak needs a video file to loop, or --source with a live URI (got {uri.display})")
         from .sources.file import probe_video
 
-        fps = probe_video(Path(uri.location), uri.display, first.id or "0").fps or 10.0
+        fps = probe_video(Path(uri.location), uri.display, first.id or "0").fps or FALLBACK_FPS
         stream = looped_source(str(Path(uri.location).resolve()), fps, realtime)
     else:
         stream = {"uri": source, "live": True, "id": "soak"}

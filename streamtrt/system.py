@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Optional
 
+from .fileio import read_text
+
 
 @dataclass(frozen=True)
 class GpuInfo:
@@ -106,12 +108,4 @@ def tensorrt_module() -> Optional[str]:
 
 
 def is_jetson() -> bool:
-    return platform.machine() == "aarch64" and _read("/etc/nv_tegra_release") is not None
-
-
-def _read(path: str) -> Optional[str]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError:
-        return None
+    return platform.machine() == "aarch64" and read_text("/etc/nv_tegra_release") is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from typing import Optional
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import av
 
 import numpy as np
 import pytest
+
+from streamtrt.postprocess.boxes import box_iou
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -57,6 +60,16 @@ def short_clip(tmp_path_factory, first_frames) -> Path:
     return write_video(tmp_path_factory.mktemp("media") / "short.mp4", first_frames, "libx264")
 
 
+def wait_for(condition, timeout_s: float = 30.0, poll_s: float = 0.05) -> bool:
+    """Whether ``condition()`` became true within ``timeout_s`` (a generous bound, never a speed test)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll_s)
+    return True
+
+
 def make_config(source, tmp_path: Path, **sections) -> dict:
     """A config dict for the sample model over ``source``, on the CPU path unless ``runtime`` says
     otherwise (so the same assertions hold on a GPU machine)."""
@@ -79,14 +92,6 @@ def sample_dir(tmp_path) -> Path:
     return tmp_path
 
 
-def _iou(a, b) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def unmatched(a: list[dict], b: list[dict], threshold: float, margin: float = 0.02, iou: float = 0.9) -> list[dict]:
     """Detections of ``a`` (clearly above ``threshold``) that have no same-class twin in ``b``.
 
@@ -98,7 +103,7 @@ def unmatched(a: list[dict], b: list[dict], threshold: float, margin: float = 0.
         if d["score"] < threshold + margin:
             continue
         if not any(d["class_id"] == e["class_id"] and abs(d["score"] - e["score"]) <= margin
-                   and _iou(d["bbox"], e["bbox"]) >= iou for e in b):
+                   and float(box_iou(d["bbox"], e["bbox"])[0, 0]) >= iou for e in b):
             missing.append(d)
     return missing
 

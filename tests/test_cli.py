@@ -340,16 +340,18 @@ def test_redirected_run_prints_plain_progress_lines_and_no_eta_before_a_rate(tmp
     assert quiet.returncode == 0 and "progress" not in quiet.stderr
 
 
-def test_progress_marks_an_estimated_total_and_waits_for_a_rate_before_an_eta():
-    from streamtrt.cli import Progress
+def _stats(frames: int, elapsed_s: float, total, estimated: bool = False):
+    from streamtrt.runtime.stats import PipelineStats
 
-    bar = Progress(795, enabled=False, tty=False, estimated=True)
-    assert bar.text(bar.start + 1.0) == "frames 0/~795 (  0.0%)     0.0 fps"
-    bar.frames = 10
-    assert bar.text(bar.start + 2.0).endswith("5.0 fps  ETA ~0:02:37")
-    exact = Progress(100, enabled=False, tty=False)
-    exact.frames = 50
-    assert exact.text(exact.start + 5.0) == "frames 50/100 ( 50.0%)    10.0 fps  ETA 0:00:05"
+    return PipelineStats("r", "running", elapsed_s, frames, 0, expected_frames=total, expected_estimated=estimated)
+
+
+def test_progress_marks_an_estimated_total_and_waits_for_a_rate_before_an_eta():
+    from streamtrt.cli.progress import progress_text
+
+    assert progress_text(_stats(0, 1.0, 795, True)) == "frames 0/~795 (  0.0%)     0.0 fps"
+    assert progress_text(_stats(10, 2.0, 795, True)).endswith("5.0 fps  ETA ~0:02:37")
+    assert progress_text(_stats(50, 5.0, 100)) == "frames 50/100 ( 50.0%)    10.0 fps  ETA 0:00:05"
 
 
 def test_build_shorthands_map_to_the_tensorrt_keys():
@@ -378,11 +380,11 @@ def test_build_dla_and_calibration_options_reach_the_config_then_need_tensorrt(t
 
 
 def test_sink_help_lists_every_kind_and_the_filters():
-    from streamtrt.sinks import _KINDS
+    from streamtrt.sinks import SINKS
     from streamtrt.sinks.filters import FILTER_KEYS
 
     text = " ".join(streamtrt("run", "--help").stdout.split())
-    for kind in list(_KINDS) + ["mqtt://", "mqtts://", "http(s)://"]:
+    for kind in [k for k in SINKS.names() if SINKS.lookup(k).prefix] + ["mqtt://", "mqtts://", "http(s)://"]:
         assert kind in text, kind
     for key in FILTER_KEYS + ("outbox",):
         assert f"{key}=" in text, key
@@ -475,15 +477,11 @@ def test_run_model_without_metadata_warns_that_preprocessing_is_guessed(tmp_path
 def test_progress_drops_an_estimated_total_once_the_run_passes_it():
     """An MPEG-TS join estimated at ~30 frames holds 60: past the estimate the line shows no total,
     percentage or ETA rather than '37/~30 (100%)'."""
-    from streamtrt.cli import Progress
+    from streamtrt.cli.progress import progress_text
 
-    bar = Progress(30, enabled=False, tty=False, estimated=True)
-    bar.frames = 37
-    text = bar.text(bar.start + 3.7)
+    text = progress_text(_stats(37, 3.7, 30, True))
     assert text.startswith("frames 37  ") and "~30" not in text and "ETA" not in text and "%" not in text
-    exact = Progress(30, enabled=False, tty=False)
-    exact.frames = 30
-    assert exact.text(exact.start + 3.0).startswith("frames 30/30 (100.0%)")
+    assert progress_text(_stats(30, 3.0, 30)).startswith("frames 30/30 (100.0%)")
 
 
 def test_set_errors_name_the_override_and_reach_a_single_source_config():

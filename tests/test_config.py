@@ -111,17 +111,22 @@ def test_every_shipped_config_loads():
     ({"uri": "gst://videotestsrc", "orientation": "ignore"}, "sources.0.orientation"),
 ])
 def test_source_keys_that_do_not_apply_to_the_kind_are_refused(source, key):
+    from streamtrt.sources import check_config_sources  # the source kinds declare their options
+
     with pytest.raises(ConfigError, match=rf"{key}: does not apply"):
-        load_config({"sources": [source], "model": {"path": "m.onnx"}})
+        check_config_sources(load_config({"sources": [source], "model": {"path": "m.onnx"}}))
 
 
 def test_source_keys_that_apply():
+    from streamtrt.sources import check_config_sources
+
     cfg = load_config({"sources": [{"uri": "raw.h264", "fps": 12.5, "orientation": "ignore"},
                                    {"uri": "rtsp://cam/x", "transport": "udp", "options": {"stimeout": "5"}},
                                    {"uri": "v4l2:///dev/video0", "options": {"video_size": "640x480"}}],
                        "model": {"path": "m.onnx"}})
     assert cfg.sources[0].fps == 12.5 and cfg.sources[0].orientation == "ignore"
     assert cfg.sources[1].orientation == "auto"
+    check_config_sources(cfg)
 
 
 def test_a_dumped_config_with_a_file_source_reads_back():

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from streamtrt.config import load_config  # noqa: E402
+from streamtrt.engine import EngineSettings  # noqa: E402
 from streamtrt.engine.tensorrt import load_tensorrt, module_label, prepare_engine  # noqa: E402
 from streamtrt.errors import StreamTRTError  # noqa: E402
 
@@ -44,7 +45,7 @@ def main(out: Path) -> None:
                            "tensorrt.profile.min_batch=1", "tensorrt.profile.opt_batch=4",
                            "tensorrt.profile.max_batch=8", "runtime.batch_size=4"])
         t0 = time.perf_counter()
-        prepared = prepare_engine(cfg, report=lambda m: log_lines.append(f"[{label}] {m}"), trt=trt)
+        prepared = prepare_engine(EngineSettings.from_config(cfg), report=lambda m: log_lines.append(f"[{label}] {m}"), trt=trt)
         seconds = time.perf_counter() - t0
         ok = prepared.built == expect_built
         rows.append({"step": label, "precision": precision, "built": prepared.built, "reason": prepared.reason,

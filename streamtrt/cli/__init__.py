@@ -5,6 +5,7 @@ when imported, so a new command is one new module and one line below.
 """
 
 from . import models, run, service, tools  # noqa: F401  (each registers its commands)
+from ..cluster import cli as _cluster  # noqa: F401,E402  (`streamtrt cluster`: registers on import)
 from .app import main
 from .models import build_overrides
 from .progress import Progress

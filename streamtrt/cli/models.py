@@ -35,7 +35,9 @@ def build(targets: tuple[str, ...], overrides: tuple[str, ...], precision: Optio
     Several targets pre-build engines for a fleet. An ONNX model is built with default settings
     plus the overrides, e.g. `streamtrt build model.onnx --precision fp16 --set tensorrt.profile.max_batch=8`.
     """
+    from ..calibration_data import read_calibration_frames
     from ..config import load_config
+    from ..engine import EngineSettings
     from ..engine.tensorrt import load_tensorrt, prepare_engine
 
     import logging
@@ -59,10 +61,20 @@ def build(targets: tuple[str, ...], overrides: tuple[str, ...], precision: Optio
             if engine_cfg.tensorrt.dla_core in seen:
                 continue
             seen.add(engine_cfg.tensorrt.dla_core)
-            prepared = prepare_engine(engine_cfg, report=lambda m: click.echo(m, err=True), trt=trt, force=force)
+            prepared = prepare_engine(EngineSettings.from_config(engine_cfg, _calibration_spec(engine_cfg),
+                                                                    read_calibration_frames),
+                                      report=lambda m: click.echo(m, err=True), trt=trt, force=force)
             state = "built" if prepared.built else "cached"
             click.echo(f"{target}: {state} {prepared.path} (key {prepared.key.digest}, {prepared.key.precision}, "
                        f"{prepared.key.tensorrt}, {prepared.key.device})")
+
+
+def _calibration_spec(cfg):
+    """The preprocessing INT8 calibration frames go through (the model's resolved setup), when frames are read."""
+    from ..model_setup import resolve_model
+
+    t = cfg.tensorrt
+    return resolve_model(cfg).spec() if t.precision == "int8" and t.calibration.source else None
 
 
 def build_overrides(precision: Optional[str], batch: Optional[int], dla_core: Optional[int],
@@ -113,6 +125,7 @@ def quantize(model: str, calib: str, output: Optional[str], frames: int, config_
     pipeline's own decode and preprocessing. Run it with the same config: --set model.path=OUT."""
     from pathlib import Path as _Path
 
+    from ..calibration_data import read_calibration_frames
     from ..config import load_config
     from ..engine.quantize import quantize_model
 
@@ -121,7 +134,8 @@ def quantize(model: str, calib: str, output: Optional[str], frames: int, config_
         {"source": calib, "model": {"path": os.path.abspath(model)}}, list(overrides))
     result = quantize_model(cfg, calib, _Path(output) if output else None, frames, method, target,
                             per_channel=not per_tensor, reduce_range=reduce_range,
-                            cache_dir=_Path(cache_dir) if cache_dir else None, report=_notice)
+                            cache_dir=_Path(cache_dir) if cache_dir else None, report=_notice,
+                            read_frames=read_calibration_frames)
     for reason in result.reasons:
         _notice(reason)
     if not config_path:
@@ -144,13 +158,14 @@ def inspect(path: str, config_path: Optional[str], overrides: tuple[str, ...], a
 
     from ..config import load_config
     from ..engine.tensorrt.inspect import format_inspection, inspect_engine, inspect_model
+    from ..jobfile import describe_detection
 
     p = _Path(path)
     if p.suffix.lower() == ".onnx":
         extra = [f"model.path={json.dumps(str(p.resolve()))}"] + list(overrides)
         cfg = load_config(config_path, extra) if config_path else load_config(
             {"source": "unused", "model": {"path": str(p.resolve())}}, list(overrides))
-        info = inspect_model(p, cfg)
+        info = inspect_model(p, cfg, describe_detection(cfg))
     else:
         info = inspect_engine(p)
     click.echo(json.dumps(info, indent=2) if as_json else format_inspection(info))

@@ -2,85 +2,119 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import click
 
-
+_now = time.monotonic  # the clock of the detail lines (tests replace it)
 
 class Progress:
-    """Frames, fps and ETA for files; a live frame counter and per-stream states for streams.
-    Drawn on stderr by a ticker thread, so a stream that delivers nothing still shows its state:
-    redrawn in place on a terminal, else one plain ``streamtrt: progress ...`` line per interval.
+    """The progress line of a run, read from :meth:`Pipeline.stats() <streamtrt.runtime.pipeline.Pipeline.stats>`
+    (``stats``: a callable returning a :class:`~streamtrt.runtime.stats.PipelineStats`): frames, fps and
+    ETA for files (``~N`` for an estimated total); a frame counter and elapsed time otherwise.
 
-    ``estimated``: ``total`` is an estimate (shown as ``~795``). The ETA shows once a rate is known."""
+    On a terminal the line is a `rich <https://rich.readthedocs.io>`_ live display, redrawn in place
+    every ``interval`` seconds (0.25) and cut to the terminal's width; redirected, one plain
+    ``streamtrt: progress ...`` line every ``interval`` seconds (10). The line is redrawn whether or not
+    frames arrive, so a stream that delivers nothing still shows its state. ``extra``: ``() -> str``
+    appended to the line (stream states, the sinks' backlog); ``detail``: ``() -> str`` printed on its
+    own line every ``max(interval, 5)`` seconds (-v: stage timings)."""
 
-    def __init__(self, total: Optional[int], enabled: bool, tty: bool, extra=None,
-                 interval: Optional[float] = None, estimated: bool = False, detail=None):
-        self.total = total
-        self.estimated = estimated
-        self.extra = extra  # () -> str appended to the line, e.g. the sinks' backlog
-        self.detail = detail  # () -> str logged on its own line each interval (-v: stage timings)
+    def __init__(self, stats: Callable[[], Any], enabled: bool, tty: bool, extra: Optional[Callable[[], str]] = None,
+                 interval: Optional[float] = None, detail: Optional[Callable[[], str]] = None):
+        self.stats = stats
+        self.extra = extra
+        self.detail = detail
         self.enabled = enabled
         self.tty = tty
         self.interval = interval or (0.25 if tty else 10.0)
-        self.start = time.perf_counter()
-        self.last = 0.0
-        self.frames = 0
         self._done = threading.Event()
+        self._live = None
         self._ticker: Optional[threading.Thread] = None
+        if enabled and tty:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(console=Console(file=sys.stderr, highlight=False), auto_refresh=False,
+                              transient=False, redirect_stdout=False, redirect_stderr=False)
+            self._live.start()
         if enabled or detail is not None:
             self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
             self._ticker.start()
 
-    def update(self, _result=None) -> None:
-        self.frames += 1
-
     def _tick(self) -> None:
         detail_every = max(self.interval, 5.0)
-        next_detail = time.perf_counter() + detail_every
+        next_detail = _now() + detail_every
         while not self._done.wait(self.interval):
-            self.last = time.perf_counter()
             try:
                 if self.enabled:
-                    self._draw(self.last)
-                if self.detail is not None and self.last >= next_detail:
-                    next_detail = self.last + detail_every
+                    self._draw()
+                if self.detail is not None and _now() >= next_detail:
+                    next_detail = _now() + detail_every
                     line = self.detail()
                     if line:
-                        click.echo(("\r\x1b[K" if self.tty and self.enabled else "") + f"streamtrt: {line}", err=True)
+                        self._print(f"streamtrt: {line}")
             except Exception:  # a status line must never take the run down
                 pass
 
-    def text(self, now: float) -> str:
-        """The status line at ``now`` (a ``time.perf_counter()`` value)."""
-        elapsed = max(now - self.start, 1e-9)
-        fps = self.frames / elapsed
-        if self.total and not (self.estimated and self.frames >= self.total):  # an estimate passed: no total
-            pct = min(100.0, 100.0 * self.frames / self.total)
-            total = f"~{self.total}" if self.estimated else str(self.total)
-            text = f"frames {self.frames}/{total} ({pct:5.1f}%)  {fps:6.1f} fps"
-            if self.frames > 0:  # a rate is known
-                text += f"  ETA {'~' if self.estimated else ''}{_hms(max(0, self.total - self.frames) / fps)}"
-        else:
-            text = f"frames {self.frames}  {fps:6.1f} fps  elapsed {_hms(elapsed)}"
+    def line(self) -> str:
+        """The progress line now (the snapshot's text plus ``extra``)."""
+        text = progress_text(self.stats())
         if self.extra is not None:
             more = self.extra()
             text += f"  {more}" if more else ""
         return text
 
-    def _draw(self, now: float) -> None:
-        text = self.text(now)
-        click.echo(("\r" + text + "  ") if self.tty else f"streamtrt: progress {text}", err=True, nl=not self.tty)
+    def _draw(self) -> None:
+        if self._live is not None:
+            from rich.text import Text
+
+            self._live.update(Text(self.line(), no_wrap=True, overflow="ellipsis"), refresh=True)
+        else:
+            click.echo(f"streamtrt: progress {self.line()}", err=True)
+
+    def _print(self, text: str) -> None:
+        """A line of its own: above the live display on a terminal."""
+        if self._live is not None:
+            from rich.text import Text
+
+            self._live.console.print(Text(text), soft_wrap=True)
+        else:
+            click.echo(text, err=True)
 
     def finish(self) -> None:
+        """Stop redrawing; a terminal keeps the last line (drawn once more, with the final counts)."""
         self._done.set()
         if self._ticker is not None:
             self._ticker.join(2.0)
-        if self.enabled and self.tty and self.last:
-            click.echo("", err=True)
+        if self._live is not None:
+            try:
+                self._draw()
+            except Exception:
+                pass
+            self._live.stop()
+            self._live = None
+
+
+def progress_text(stats) -> str:
+    """The progress line of a :class:`~streamtrt.runtime.stats.PipelineStats`: ``frames 50/100 ( 50.0%)
+    10.0 fps  ETA 0:00:05`` with a known total (``~795`` when estimated; no ETA before the first frame,
+    and no total once a run passes its estimate), else ``frames 37  9.9 fps  elapsed 0:00:03``."""
+    frames, total, estimated = stats.frames, stats.expected_frames, stats.expected_estimated
+    elapsed = max(stats.elapsed_s, 1e-9)
+    fps = frames / elapsed
+    if total and not (estimated and frames >= total):  # an estimate passed: no total
+        pct = min(100.0, 100.0 * frames / total)
+        shown = f"~{total}" if estimated else str(total)
+        text = f"frames {frames}/{shown} ({pct:5.1f}%)  {fps:6.1f} fps"
+        if frames > 0:  # a rate is known
+            text += f"  ETA {'~' if estimated else ''}{_hms(max(0, total - frames) / fps)}"
+    else:
+        text = f"frames {frames}  {fps:6.1f} fps  elapsed {_hms(elapsed)}"
+    return text
 
 
 def _stream_states(stats) -> str:

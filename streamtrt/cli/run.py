@@ -10,6 +10,7 @@ from typing import Optional
 import click
 
 from ..errors import StreamTRTError
+from ..sinks import sink_usage
 from .app import _INTERRUPTED, _guard, _notice, _signal_notice, _verbose, _verbose_option, main
 from .progress import Progress, _describe_run, _stage_timings, _stream_states
 
@@ -60,9 +61,8 @@ def _print_model_plan(pipeline, sinks_defaulted: bool) -> None:
 @click.option("--source", "sources", metavar="URI", multiple=True,
               help="Replace the config's source(s) (repeatable: several streams).")
 @click.option("--sink", "sinks", metavar="URI", multiple=True,
-              help="Replace the config's sinks (repeatable): jsonl:PATH (jsonl:- is stdout), csv:PATH, "
-                   "video:PATH (.mp4 .mov .avi .mkv), summary:PATH, mqtt://HOST[:PORT]/TOPIC (mqtts:// with TLS), "
-                   "http(s)://URL (a webhook), or a bare path whose suffix picks the kind. Filters in the query: "
+              help="Replace the config's sinks (repeatable): " + sink_usage() + ", "
+                   "or a bare path whose suffix picks the kind. Filters in the query: "
                    "?classes=person,car&min_score=0.5&streams=cam1; network sinks also ?outbox=PATH "
                    "(webhooks &timeout=SECONDS).")
 @click.option("--set", "overrides", metavar="KEY=VALUE", multiple=True,
@@ -138,12 +138,11 @@ def _run(config, overrides: list[str], signals, progress: Optional[bool], status
     # On a terminal the line is redrawn in place; redirected, one plain line every interval (10 s),
     # so a log shows the run advancing; -q (without --progress) and --no-progress turn it off.
     show = progress if progress is not None else (tty or not quiet)
-    bar = Progress(pipeline.expected_frames, enabled=show, tty=tty, extra=extra, interval=status_interval,
-                   estimated=pipeline.expected_frames_estimated,
+    bar = Progress(pipeline.stats, enabled=show, tty=tty, extra=extra, interval=status_interval,
                    detail=(lambda: _stage_timings(pipeline.stats())) if verbose else None)
     try:
         with pipeline, serve(pipeline, pipeline.config):  # the endpoints the config enables, during the run
-            summary = pipeline.run(on_result=bar.update)
+            summary = pipeline.run()
     except KeyboardInterrupt:
         bar.finish()
         if not quiet:

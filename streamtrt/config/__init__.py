@@ -12,9 +12,11 @@ metrics, control, delivery), ``sources`` (streams, live supervision), ``tensorrt
 (tracker, analytics), ``job`` (the whole :class:`Config`), ``loading`` (YAML, paths, overrides, errors).
 """
 
+from .cluster import BatchConfig, ClusterConfig
 from .job import Config
 from .loading import _format_validation_error, apply_overrides, config_from_dict, load_config, parse_override, read_yaml
 from .model import InputConfig, ModelConfig, PostprocessConfig
+from .rates import FALLBACK_FPS, IMAGES_VIDEO_FPS
 from .runtime import ControlConfig, DeliveryConfig, MetricsConfig, RuntimeConfig
 from .sources import LiveConfig, SourceConfig
 from .tensorrt import CalibrationConfig, ProfileConfig, TensorRTConfig
@@ -26,5 +28,6 @@ __all__ = [
     "InputConfig", "ModelConfig", "PostprocessConfig", "ControlConfig", "DeliveryConfig", "MetricsConfig",
     "RuntimeConfig", "LiveConfig", "SourceConfig", "CalibrationConfig", "ProfileConfig", "TensorRTConfig",
     "TRACK_HIGH_DEFAULT", "TRACK_LOW_DEFAULT", "AnalyticsConfig", "LineConfig", "Point", "TrackerConfig",
-    "TrackThresholds", "ZoneConfig", "_format_validation_error",
+    "TrackThresholds", "ZoneConfig", "_format_validation_error", "BatchConfig", "ClusterConfig",
+    "FALLBACK_FPS", "IMAGES_VIDEO_FPS",
 ]

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 
 from .base import _Strict
+from .cluster import ClusterConfig
 from .model import ModelConfig, PostprocessConfig
 from .runtime import ControlConfig, DeliveryConfig, MetricsConfig, RuntimeConfig
 from .sources import LiveConfig, SourceConfig
@@ -34,6 +35,8 @@ class Config(_Strict):
     metrics: MetricsConfig = MetricsConfig()
     control: ControlConfig = ControlConfig()
     delivery: DeliveryConfig = DeliveryConfig()
+    cluster: ClusterConfig = ClusterConfig()
+    """``streamtrt cluster run`` only: workers, failover, batch mode (see :mod:`streamtrt.config.cluster`)."""
     sinks: list[str] = Field(default_factory=list)
     """Sink URIs: ``jsonl:PATH`` (``jsonl:-`` for stdout), ``video:PATH``, ``summary:PATH``,
     or a bare path whose suffix picks the kind (.jsonl, .mp4/.mkv/.avi, .json)."""
@@ -49,7 +52,7 @@ class Config(_Strict):
     def _one_kind_of_source(self) -> "Config":
         if self.source is not None and self.sources:
             raise ValueError("set either source or sources, not both")
-        if self.source is None and not self.sources and not self.control.enabled:
+        if self.source is None and not self.sources and not self.control.enabled and self.cluster.batch is None:
             raise ValueError("no input: set source or sources (or enable control to add streams later)")
         ids = [s.id for s in self.streams()]
         dup = sorted({i for i in ids if ids.count(i) > 1})

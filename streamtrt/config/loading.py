@@ -17,9 +17,9 @@ from .job import Config
 
 _INPUT_PATH_KEYS = (
     ("source",), ("model", "path"), ("model", "classes"), ("tensorrt", "calibration", "source"),
-    ("tensorrt", "calibration", "cache"), ("tensorrt", "cache_dir"),
+    ("tensorrt", "calibration", "cache"), ("tensorrt", "cache_dir"), ("cluster", "batch", "inputs"),
 )
-_INPUT_PATH_LISTS = (("tensorrt", "plugins"),)
+_INPUT_PATH_LISTS = (("tensorrt", "plugins"), ("cluster", "batch", "inputs"))
 
 
 def _config_models() -> dict[str, type]:

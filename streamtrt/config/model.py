@@ -44,8 +44,10 @@ class ModelConfig(_Strict):
 
     path: Path
     """An ONNX model (or, with the TensorRT runner, an ONNX model to build an engine from)."""
-    format: Literal["auto", "nanodet", "yolov8", "yolov5", "decoded", "efficientnms", "rtdetr", "tfod"] = "auto"
-    """Output layout; ``auto`` picks it from the model's metadata (Ultralytics exports) and output shapes.
+    format: str = "auto"
+    """Output layout: ``auto`` or a registered decoder (``streamtrt.postprocess.decoders.DECODERS``:
+    nanodet, yolov8, yolov5, decoded, efficientnms, rtdetr, tfod; checked when the model is set up);
+    ``auto`` picks it from the model's metadata (Ultralytics exports) and output shapes.
     ``decoded``: ``[B, N, 6]`` rows of x1, y1, x2, y2, score, class (YOLOv10, YOLO26, end-to-end exports);
     ``rtdetr``: normalised cxcywh queries with per-class scores; ``tfod``: TensorFlow Object Detection API."""
     classes: Union[Literal["coco"], list[str], Path] = "coco"

@@ -18,7 +18,9 @@ class RuntimeConfig(_Strict):
     ``auto``: DALI on a GPU, GStreamer hardware decode on a Jetson without DALI, else the CPU."""
     preprocessor: Literal["auto", "dali", "opencv"] = "auto"
     """Host-side preprocessing after CPU decode: DALI CPU pipeline or the OpenCV fallback."""
-    runner: Literal["auto", "onnxruntime-cpu", "onnxruntime-cuda", "tensorrt"] = "auto"
+    runner: str = "auto"
+    """``auto`` or a registered runner (``streamtrt.engine.RUNNERS``: onnxruntime-cpu, onnxruntime-cuda,
+    tensorrt; checked when the plan is made)."""
     postprocessor: Literal["auto", "cpu", "gpu"] = "auto"
     """Where decode and NMS run. ``gpu``: CuPy on the runner's device outputs, so only final
     detections cross to the host (NanoDet outputs with ``onnxruntime-cuda``); ``auto``: there when

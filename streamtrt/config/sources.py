@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Optional, Union
+from typing import Literal, Optional, Union
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, field_validator
 
 
 from .base import _Strict
 
 
 class SourceConfig(_Strict):
-    """One input stream. A plain string in ``sources`` is the same as ``{uri: ...}``."""
+    """One input stream. A plain string in ``sources`` is the same as ``{uri: ...}``.
+
+    Which of ``options``, ``format``, ``transport``, ``pace``, ``fps`` and ``orientation`` apply
+    depends on the URI's kind; each source kind declares its own, and
+    :func:`streamtrt.sources.check_source_options` refuses the others when the streams are resolved."""
 
     uri: str
     """A path, ``file://``, image folder or glob, ``rtsp://``, ``http(s)://``, ``v4l2:///dev/videoN``,
@@ -40,42 +44,12 @@ class SourceConfig(_Strict):
     """``auto``: frames are turned as players show them (a video's display matrix, an image's EXIF
     orientation), and sizes and boxes are in displayed pixels; ``ignore``: as stored."""
 
-    @field_validator("options", "format", "transport", "pace", "fps", "orientation")
-    @classmethod
-    def _applies_to_kind(cls, v: Any, info: ValidationInfo) -> Any:
-        """Options that a source kind would ignore are refused instead. A default value is never
-        refused (a dumped and re-read config spells every default out)."""
-        uri = info.data.get("uri")
-        if not isinstance(uri, str) or v == cls.model_fields[info.field_name].get_default(call_default_factory=True):
-            return v
-        from ..sources.uri import source_kind
-
-        kind = source_kind(uri)
-        kinds = _SOURCE_KEY_KINDS[info.field_name]
-        if kind is not None and kind not in kinds:
-            what = "a video file" if kind == "file" else ("an image folder or glob" if kind == "images"
-                                                           else f"a {kind} source")
-            hint = " (to state a file's frame rate use fps)" if info.field_name == "options" and kind == "file" else ""
-            raise ValueError(f"does not apply to {what}; it applies to {', '.join(sorted(kinds))} sources{hint}")
-        return v
-
     @field_validator("id")
     @classmethod
     def _id_is_label(cls, v: Optional[str]) -> Optional[str]:
         if v is not None and not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", v):
             raise ValueError("a stream id is 1-64 letters, digits or _ . : -")
         return v
-
-
-_FFMPEG_LIVE = frozenset({"rtsp", "http", "v4l2", "ffmpeg"})
-_SOURCE_KEY_KINDS: dict[str, frozenset] = {
-    "options": _FFMPEG_LIVE | {"csi"},  # FFmpeg demuxer/protocol options; csi: width, height, framerate
-    "format": _FFMPEG_LIVE,
-    "transport": frozenset({"rtsp"}),
-    "pace": frozenset({"file", "images"}),
-    "fps": frozenset({"file", "images"}),
-    "orientation": _FFMPEG_LIVE | {"file", "images"},
-}
 
 
 class LiveConfig(_Strict):

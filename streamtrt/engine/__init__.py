@@ -1,53 +1,14 @@
-"""Runners: ONNX Runtime (CPU, CUDA) now; TensorRT slots in behind the same interface."""
+"""Runners: ONNX Runtime (CPU, CUDA) and TensorRT behind one interface (:class:`Runner`).
 
-from .base import DeviceTensor, Runner, TensorInfo
+A runner kind registers itself in :data:`~streamtrt.engine.registry.RUNNERS`; the imports below
+are the registration lines of the built-in kinds.
+"""
+
+from .base import Runner
+from .registry import RUNNERS, create_runner
+from .settings import EngineSettings
+from . import onnxruntime  # noqa: F401 - registers onnxruntime-cpu, onnxruntime-cuda
+from .tensorrt import runner as _tensorrt_runner  # noqa: F401 - registers tensorrt
 from .onnxruntime import OnnxRuntimeRunner, cuda_provider_available
 
-__all__ = ["DeviceTensor", "Runner", "TensorInfo", "OnnxRuntimeRunner", "cuda_provider_available"]
-
-
-def create_runner(name: str, config, spin: bool = True, report=None, workers: int = 1) -> Runner:
-    """Create and activate the runner a plan names, for ``config`` (a :class:`~streamtrt.config.Config`).
-
-    ``spin=False`` keeps idle CPU-runner threads from busy-waiting, for runs where other stages
-    share the cores; ``workers`` > 1 runs that many batches side by side on the CPU runner
-    (:class:`OnnxRuntimeRunner`). The TensorRT runner loads its engine from the cache or builds it first.
-    """
-    from ..errors import BackendUnavailableError
-
-    rt = config.runtime
-    if name in ("onnxruntime-cpu", "onnxruntime-cuda"):
-        runner: Runner = OnnxRuntimeRunner(config.model.path, provider=name.split("-")[1], device_id=rt.device_id,
-                                           threads=rt.threads, spin=spin, cuda_graph=rt.cuda_graph,
-                                           batch_size=rt.batch_size, workers=workers)
-    elif name == "tensorrt":
-        from .tensorrt import load_tensorrt, prepare_engine
-        from .tensorrt.runner import TensorRTRunner
-
-        from ..errors import ModelError
-
-        dla_core = config.tensorrt.dla_core
-        if isinstance(dla_core, list):
-            raise ValueError("create_runner takes one engine's config: see Config.engine_configs()")
-        trt = load_tensorrt()
-        say = report or (lambda m: None)
-        prepared = prepare_engine(config, report=say, trt=trt)
-        runner = TensorRTRunner(trt, prepared.plan, rt.device_id, rt.slots, rt.cuda_graph, dla_core)
-        try:
-            runner.activate()
-        except ModelError as exc:
-            if prepared.built:
-                raise
-            # A cached engine that will not load (damaged, or a driver change the key misses): rebuild once.
-            say(f"cached engine {prepared.path.name} does not load ({exc}); rebuilding")
-            prepared = prepare_engine(config, report=say, trt=trt, force=True)
-            runner = TensorRTRunner(trt, prepared.plan, rt.device_id, rt.slots, rt.cuda_graph, dla_core)
-            runner.activate()
-        return runner
-    else:
-        raise BackendUnavailableError(f"unknown runner {name!r}")
-    runner.activate()
-    return runner
-
-
-__all__.append("create_runner")
+__all__ = ["EngineSettings", "OnnxRuntimeRunner", "RUNNERS", "Runner", "create_runner", "cuda_provider_available"]

@@ -1,93 +1,41 @@
 """The runner interface shared by ONNX Runtime and TensorRT (after Polygraphy's runners).
 
 A runner is activated once, then ``infer`` takes a dict of input name -> array (a host numpy
-array or a :class:`DeviceTensor` in GPU memory) and returns output name -> host numpy array.
-Names, shapes and dtypes are always read from the model, never assumed.
+array or a :class:`~streamtrt.tensors.DeviceTensor` in GPU memory) and returns output name ->
+host numpy array. Names, shapes and dtypes are always read from the model, never assumed.
+Device-tensor types live in :mod:`streamtrt.tensors`.
 """
 
 from __future__ import annotations
 
 import abc
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Protocol, Union, runtime_checkable
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
-Dim = Union[int, str, None]
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    """A model input or output: its name, shape (``None``/str for dynamic dims) and dtype."""
-
-    name: str
-    shape: tuple[Dim, ...]
-    dtype: np.dtype
-
-    @property
-    def fixed_batch(self) -> Optional[int]:
-        """The batch dimension if the model fixes it, else ``None``."""
-        first = self.shape[0] if self.shape else None
-        return first if isinstance(first, int) and first > 0 else None
-
-
-@runtime_checkable
-class DeviceTensor(Protocol):
-    """A tensor in device memory: a raw pointer, a shape, and the device it lives on."""
-
-    @property
-    def ptr(self) -> int: ...
-
-    @property
-    def shape(self) -> tuple[int, ...]: ...
-
-
-def is_device_tensor(value: Any) -> bool:
-    """Whether ``value`` lives in device memory (a numpy array has ``shape`` but no ``ptr``)."""
-    return isinstance(value, DeviceTensor) and not isinstance(value, np.ndarray)
-
-
-@dataclass(frozen=True)
-class OwnedDeviceTensor:
-    """A device array (CuPy) that this tensor keeps alive, seen through the :class:`DeviceTensor` protocol."""
-
-    array: Any
-
-    @property
-    def ptr(self) -> int:
-        return int(self.array.data.ptr)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(int(d) for d in self.array.shape)
-
-    @property
-    def itemsize(self) -> int:
-        return int(self.array.itemsize)
-
-
-@dataclass(frozen=True)
-class DeviceView:
-    """Device memory someone else owns, seen as a tensor: a pointer, a shape and an item size."""
-
-    ptr: int
-    shape: tuple[int, ...]
-    itemsize: int = 4
-    capacity: int = 0
-    """Rows the allocation holds beyond ``shape[0]`` (0: unknown); lets a batch be padded in place."""
-
-    def slice(self, start: int, stop: int) -> "DeviceView":
-        """Rows ``start:stop`` of the first dimension: the same memory, no copy."""
-        per_row = int(np.prod(self.shape[1:])) * self.itemsize
-        return DeviceView(self.ptr + start * per_row, (stop - start,) + tuple(self.shape[1:]), self.itemsize)
+from ..errors import BackendError
+from ..tensors import TensorInfo
 
 
 class Runner(abc.ABC):
-    """Runs a model. Use as a context manager or call :meth:`activate`/:meth:`deactivate`."""
+    """Runs a model. Use as a context manager or call :meth:`activate`/:meth:`deactivate`.
+
+    Every method the pipeline calls is declared here. Feeds are ``{input name: array}``: a host
+    numpy array, or (when :attr:`device` is ``"cuda"``) a :class:`~streamtrt.tensors.DeviceTensor`
+    on device ``device_id``; shape ``(N, C, H, W)`` or ``(N, H, W, C)`` and dtype as
+    :attr:`inputs` says, ``N`` at most :attr:`max_batch`. Outputs are ``{output name: numpy
+    array}`` in host memory, first dimension ``N``.
+
+    Errors: :class:`~streamtrt.errors.ModelError` (the model or engine cannot be loaded),
+    :class:`~streamtrt.errors.BackendUnavailableError` (the library or device is missing),
+    :class:`~streamtrt.errors.InferenceError` (a batch failed). Third-party exceptions never escape.
+    """
 
     name: str = "runner"
-    device: str = "cpu"  # "cpu" or "cuda": where input tensors may live
+    """The runner kind as plans name it: ``onnxruntime-cpu``, ``onnxruntime-cuda``, ``tensorrt``."""
+    device: str = "cpu"
+    """``"cpu"`` or ``"cuda"``: where input tensors may live (``"cuda"``: device tensors are taken by pointer)."""
 
     def __init__(self) -> None:
         self.is_active = False
@@ -106,18 +54,39 @@ class Runner(abc.ABC):
         return self._outputs
 
     @abc.abstractmethod
-    def activate(self) -> None: ...
+    def activate(self) -> None:
+        """Load the model (or engine) and allocate what runs need; fills :attr:`inputs`/:attr:`outputs`.
+
+        Raises :class:`~streamtrt.errors.ModelError` or :class:`~streamtrt.errors.BackendUnavailableError`."""
 
     @abc.abstractmethod
-    def infer(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]: ...
+    def infer(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Run one batch and wait for it: ``{input name: array}`` -> ``{output name: host array}``.
+
+        Raises :class:`~streamtrt.errors.InferenceError`."""
+
+    def infer_on_device(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
+        """Like :meth:`infer`, but the outputs stay in device memory (for GPU postprocessing):
+        ``{output name: device array}``, valid until the next call.
+
+        Only the ONNX Runtime CUDA runner implements it (outputs are ``OrtValue``s); this default
+        raises :class:`~streamtrt.errors.BackendError` ("not supported by this runner"). Check
+        :attr:`supports_device_outputs` first."""
+        raise BackendError(f"{self.name}: device outputs (infer_on_device) are not supported by this runner")
+
+    @property
+    def supports_device_outputs(self) -> bool:
+        """Whether :meth:`infer_on_device` works on this runner as configured (default: no)."""
+        return False
 
     def submit(self, feeds: Mapping[str, Any]) -> Any:
-        """Start a batch; :meth:`collect` returns its outputs, oldest first. Runners with
-        several device slots (TensorRT) keep several batches in flight; others run at once."""
+        """Start a batch and return a ticket; :meth:`collect` returns its outputs, oldest first. Runners
+        with several device slots (TensorRT) keep several batches in flight; others run at once."""
         self._results.append(self.infer(feeds))
         return len(self._results) - 1
 
     def collect(self) -> dict[str, np.ndarray]:
+        """The outputs of the oldest submitted batch (blocks until it is done); host arrays as :meth:`infer`."""
         return self._results.popleft()
 
     def wait_inputs_consumed(self, ticket: Any) -> None:
@@ -129,6 +98,7 @@ class Runner(abc.ABC):
         return 1
 
     def deactivate(self) -> None:
+        """Release sessions, contexts and buffers; safe to call twice."""
         self.is_active = False
 
     @property

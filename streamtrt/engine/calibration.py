@@ -24,6 +24,12 @@ log = logging.getLogger("streamtrt")
 
 _FORMAT = 1  # bump when the cached layout changes
 
+FrameReader = Callable[[str, PreprocessSpec, int], Iterator[np.ndarray]]
+"""``(source, spec, frames) -> tensors``: the first ``frames`` frames of ``source`` through the
+inference preprocessing of ``spec``, in source order, each ``(1, C, H, W)`` (or NHWC) in ``spec``'s
+dtype. Raises ``SourceError`` when the source cannot be opened. The engine layer never opens a source:
+callers pass :func:`streamtrt.calibration_data.read_calibration_frames`."""
+
 
 def default_calibration_dir() -> Path:
     """``$XDG_CACHE_HOME/streamtrt/calibration`` (``~/.cache/streamtrt/calibration``)."""
@@ -75,16 +81,15 @@ class CalibrationSet:
 
 
 def load_calibration_set(model_sha: str, source: str, spec: PreprocessSpec, frames: int,
-                         cache_dir: Optional[Path] = None, preprocess: Optional[Callable] = None,
+                         cache_dir: Optional[Path] = None, read_frames: Optional[FrameReader] = None,
                          report: Callable[[str], None] = log.info) -> CalibrationSet:
     """The calibration tensors for ``model_sha`` from ``source``: read from the cache when the key
-    matches, else decoded and preprocessed (:func:`calibrator.calibration_batches`, the
-    pipeline's source and preprocessing) and cached atomically.
+    matches, else read by ``read_frames`` (the pipeline's source and preprocessing) and cached
+    atomically.
 
-    Raises ``ConfigError`` when the source gives no frame; ``SourceError`` when it cannot be opened.
+    Raises ``ConfigError`` when the source gives no frame; ``SourceError`` when it cannot be opened;
+    ``ValueError`` when the set is not cached and no ``read_frames`` is given.
     """
-    from .tensorrt.calibrator import calibration_batches
-
     if frames < 1:
         raise ConfigError(f"calibration frames must be at least 1, got {frames}")
     key = calibration_key(model_sha, source, frames, spec)
@@ -99,7 +104,10 @@ def load_calibration_set(model_sha: str, source: str, spec: PreprocessSpec, fram
                     return CalibrationSet(tensors, path, 0)
         except Exception as exc:  # a damaged cache file is rebuilt, never trusted
             report(f"calibration: cache {path} unreadable ({type(exc).__name__}); reading the frames again")
-    chunks = list(calibration_batches(source, spec, 1, frames, preprocess))
+    if read_frames is None:
+        raise ValueError("load_calibration_set: the calibration set is not cached and no read_frames was given "
+                         "(pass streamtrt.calibration_data.read_calibration_frames)")
+    chunks = list(read_frames(source, spec, frames))
     if not chunks:
         raise ConfigError(f"calibration source {source}: no frames could be read")
     tensors = np.concatenate(chunks)

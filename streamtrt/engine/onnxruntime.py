@@ -10,8 +10,13 @@ from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
-from ..errors import BackendUnavailableError, ConfigError, InferenceError, ModelError
-from .base import Runner, TensorInfo, is_device_tensor
+from ..errors import (BackendError, BackendUnavailableError, ConfigError, InferenceError, ModelError,
+                      StreamTRTError, first_line)
+from ..model_info import read_model_info
+from ..tensors import HostCopyable, TensorInfo, is_device_tensor
+from .base import Runner
+from .registry import RUNNERS
+from .settings import EngineSettings
 
 log = logging.getLogger("streamtrt")
 
@@ -30,6 +35,15 @@ def _import_ort():
     # ORT's own logger writes warnings straight to stderr; errors reach us as exceptions anyway.
     ort.set_default_logger_severity(3)
     return ort
+
+
+def ort_failure(exc: BaseException, what: str, kind: type[StreamTRTError] = InferenceError) -> StreamTRTError:
+    """The one mapping of an ONNX Runtime exception (its own Fail, InvalidArgument, RuntimeException...
+    types, which share no public base class) into the tree: ``kind("<what>: <first line>")``;
+    model loading passes :class:`ModelError`, runs and CUDA-graph capture :class:`InferenceError`."""
+    if kind is ModelError:
+        return kind(f"{what} ({first_line(exc)})")
+    return kind(f"{what}: {first_line(exc)}")
 
 
 def cuda_provider_available() -> bool:
@@ -110,8 +124,8 @@ class OnnxRuntimeRunner(Runner):
                 self._graph_io = _GraphIO(ort, self._session, self._inputs, self._outputs, self.device_id, path)
             except Exception as exc:
                 if self.cuda_graph is True:
-                    raise InferenceError(f"runtime.cuda_graph: capture failed: {str(exc).splitlines()[0][:300]}") from None
-                log.info("CUDA graph not used (%s); running without", str(exc).splitlines()[0][:200])
+                    raise ort_failure(exc, "runtime.cuda_graph: capture failed") from None
+                log.info("CUDA graph not used (%s); running without", first_line(exc, 200))
                 self._graph_io = None
                 self._session = self._create_session(ort, path, with_graph=False)
         self.is_active = True
@@ -149,8 +163,7 @@ class OnnxRuntimeRunner(Runner):
         try:
             return ort.InferenceSession(str(path), sess_options=options, providers=providers)
         except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... types
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"{path}: not a loadable ONNX model ({first[:300]})") from None
+            raise ort_failure(exc, f"{path}: not a loadable ONNX model", ModelError) from None
 
     def infer(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
         if self._session is None:
@@ -166,7 +179,7 @@ class OnnxRuntimeRunner(Runner):
         except (BackendUnavailableError, InferenceError):
             raise
         except Exception as exc:
-            raise InferenceError(f"{self.name}: inference failed: {str(exc).strip().splitlines()[0][:300]}") from None
+            raise ort_failure(exc, f"{self.name}: inference failed") from None
 
     @property
     def in_flight(self) -> int:
@@ -190,10 +203,18 @@ class OnnxRuntimeRunner(Runner):
             return super().collect()
         return self._futures.popleft().result()
 
+    @property
+    def supports_device_outputs(self) -> bool:
+        return self.provider == "cuda"
+
     def infer_on_device(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
-        """Like :meth:`infer`, but outputs stay in device memory: name -> OrtValue, valid until
-        the next call (for GPU postprocessing). CUDA provider only."""
-        if self.provider != "cuda" or self._session is None:
+        """Like :meth:`infer`, but outputs stay in device memory: name -> ``OrtValue`` on device
+        ``device_id``, valid until the next call (for GPU postprocessing). CUDA provider only:
+        raises :class:`~streamtrt.errors.BackendError` on the CPU provider,
+        :class:`~streamtrt.errors.InferenceError` before :meth:`activate` or when the run fails."""
+        if self.provider != "cuda":
+            raise BackendError(f"{self.name}: device outputs (infer_on_device) are not supported by this runner")
+        if self._session is None:
             raise InferenceError(f"{self.name}: device outputs need an active CUDA runner")
         names = [o.name for o in self._outputs]
         try:
@@ -207,7 +228,7 @@ class OnnxRuntimeRunner(Runner):
         except (BackendUnavailableError, InferenceError):
             raise
         except Exception as exc:
-            raise InferenceError(f"{self.name}: inference failed: {str(exc).strip().splitlines()[0][:300]}") from None
+            raise ort_failure(exc, f"{self.name}: inference failed") from None
 
     def _infer_iobinding(self, feeds: Mapping[str, Any], names: list[str]) -> dict[str, np.ndarray]:
         binding = self._bind(feeds, names, "cpu")
@@ -242,23 +263,34 @@ class OnnxRuntimeRunner(Runner):
         super().deactivate()
 
 
-def _has_dynamic_batch(path: Path) -> bool:
-    try:
-        import onnx
+def _factory(provider: str):
+    def create(settings: EngineSettings, *, spin: bool = True, report=None, workers: int = 1) -> OnnxRuntimeRunner:
+        """An :class:`OnnxRuntimeRunner` on ``provider`` for ``settings`` (activated by ``create_runner``)."""
+        return OnnxRuntimeRunner(settings.model_path, provider=provider, device_id=settings.device_id,
+                                 threads=settings.threads, spin=spin, cuda_graph=settings.cuda_graph,
+                                 batch_size=settings.batch_size, workers=workers)
 
-        model = onnx.load(str(path), load_external_data=False)
-        dim = model.graph.input[0].type.tensor_type.shape.dim[0]
-        return not dim.HasField("dim_value")
-    except Exception:
+    return create
+
+
+RUNNERS.add("onnxruntime-cpu", _factory("cpu"))
+RUNNERS.add("onnxruntime-cuda", _factory("cuda"))
+
+
+def _has_dynamic_batch(path: Path) -> bool:
+    """Whether the model's first input has a dynamic leading (batch) dimension; False if unreadable."""
+    try:
+        inputs = read_model_info(path).inputs
+    except ModelError:
         return False
+    return bool(inputs and inputs[0].shape) and not isinstance(inputs[0].shape[0], int)
 
 
 def _as_host(value: Any) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return value
-    to_host = getattr(value, "to_host", None)
-    if to_host is not None:
-        return to_host()
+    if isinstance(value, HostCopyable):
+        return value.to_host()
     return np.asarray(value)
 
 

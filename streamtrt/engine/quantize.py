@@ -1,7 +1,7 @@
 """Static INT8 quantization to a Q/DQ ONNX model, calibrated on the user's own video.
 
 The calibration tensors are the pipeline's own (source -> decode -> preprocessing), shared with
-TensorRT's INT8 calibrator through :mod:`streamtrt.engine.calibration`. The result is a Q/DQ
+TensorRT's INT8 calibrator through :mod:`streamtrt.engine.calibration` (read by :mod:`streamtrt.calibration_data`). The result is a Q/DQ
 model: what ONNX Runtime's CPU execution provider runs in INT8, and what TensorRT takes as
 explicit quantization (the only INT8 route of strongly typed TensorRT).
 
@@ -21,14 +21,17 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
-from ..config import Config
-from ..errors import BackendUnavailableError, ConfigError, ModelError
+from ..errors import BackendUnavailableError, ConfigError, ModelError, first_line
+from ..model_info import read_model_info
 from ..preprocess.spec import PreprocessSpec
-from .calibration import CalibrationSet, load_calibration_set
+from .calibration import CalibrationSet, FrameReader, load_calibration_set
+
+if TYPE_CHECKING:
+    from ..config import Config  # the job config; only cfg.model is read
 
 log = logging.getLogger("streamtrt")
 
@@ -68,27 +71,18 @@ def cpu_has_vnni() -> Optional[bool]:
 def model_input_spec(cfg: Config) -> tuple[str, Optional[int], PreprocessSpec]:
     """(input name, fixed batch or None, preprocessing spec) of ``cfg.model``: the same rules as
     the pipeline (an NCHW float input; ``model.input.size`` where height/width are dynamic)."""
-    import onnx
-
     path = Path(cfg.model.path)
     if not path.is_file():
         raise ModelError(f"model not found: {path}")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:
-        raise ModelError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0][:200]})") from None
-    inits = {i.name for i in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in inits]
+    inputs = read_model_info(path).inputs
     if len(inputs) != 1:
         raise ModelError(f"{path}: expected one image input, the model has {len(inputs)}")
-    tt = inputs[0].type.tensor_type
-    dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+    dims = [d if isinstance(d, int) else None for d in inputs[0].shape]
     if len(dims) != 4 or dims[1] not in (3, None):
         raise ModelError(f"{path}: input {inputs[0].name} {dims} is not an NCHW image tensor")
-    dtype = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16"}.get(tt.elem_type)
-    if dtype is None:
-        raise ModelError(f"{path}: input dtype {onnx.TensorProto.DataType.Name(tt.elem_type)} is not supported "
-                         "(float32/float16)")
+    dtype = inputs[0].dtype.name
+    if dtype not in ("float32", "float16"):
+        raise ModelError(f"{path}: input dtype {dtype} is not supported (float32/float16)")
     h, w = dims[2], dims[3]
     if h is None or w is None:
         if cfg.model.input.size is None:
@@ -118,13 +112,15 @@ class _Reader:
 def quantize_model(cfg: Config, source: str, output: Optional[Path] = None, frames: int = 128,
                    method: str = "minmax", target: str = "cpu", per_channel: bool = True,
                    reduce_range: Optional[bool] = None, cache_dir: Optional[Path] = None,
-                   report: Callable[[str], None] = log.info) -> QuantizeResult:
+                   report: Callable[[str], None] = log.info, read_frames: Optional[FrameReader] = None) -> QuantizeResult:
     """Write a Q/DQ INT8 copy of ``cfg.model.path`` (default ``MODEL.int8.onnx`` beside it),
     calibrated on the first ``frames`` frames of ``source``.
 
     ``method``: ``minmax``, ``entropy`` or ``percentile`` (ONNX Runtime's calibrators).
     ``target``: ``cpu`` (uint8 activations) or ``tensorrt`` (symmetric int8, TensorRT's explicit
     quantization). ``reduce_range``: 7-bit weights; default on x86 without VNNI, for the CPU target.
+    ``read_frames`` reads the calibration frames when they are not cached
+    (:func:`streamtrt.calibration_data.read_calibration_frames`).
 
     Raises ``ConfigError`` for bad options or a source without frames, ``ModelError`` for a
     model that cannot be loaded or quantized, ``BackendUnavailableError`` without ONNX Runtime.
@@ -154,7 +150,7 @@ def quantize_model(cfg: Config, source: str, output: Optional[Path] = None, fram
             reasons.append("reduce_range " + ("on: x86 CPU without VNNI (7-bit weights avoid int16 saturation)"
                                               if reduce_range else "off: " + ("CPU has VNNI" if vnni else
                                                                               "not an x86 CPU without VNNI")))
-    cset = load_calibration_set(hash_model(model), source, spec, frames, cache_dir, report=report)
+    cset = load_calibration_set(hash_model(model), source, spec, frames, cache_dir, read_frames, report=report)
     batch = fixed_batch or 1
     if len(cset.tensors) < batch:
         raise ConfigError(f"calibration: {len(cset.tensors)} frames, fewer than the model's batch {batch}")
@@ -194,7 +190,7 @@ def quantize_model(cfg: Config, source: str, output: Optional[Path] = None, fram
             except (ConfigError, ModelError):
                 raise
             except Exception as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                first = first_line(exc, 10_000)
                 hint = ""
                 if method != "minmax" and "not finite" in first:
                     # ONNX Runtime's histogram calibrators cannot take an infinite value (e.g. -inf

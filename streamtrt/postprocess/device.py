@@ -18,6 +18,8 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from ..tensors import is_device_tensor
+from .boxes import box_iou
 from .decoders.nanodet import NanoDetDecoder
 
 FINAL_OUTPUTS = ("final_boxes", "final_scores", "final_class_ids", "final_counts")
@@ -107,14 +109,7 @@ class DeviceNanoDetPostprocessor:
 
     def _greedy_nms(self, boxes, ids, valid):
         xp = self.xp
-        b = boxes.astype(xp.float64)
-        x1, y1, x2, y2 = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
-        area = xp.maximum(x2 - x1, 0) * xp.maximum(y2 - y1, 0)
-        w = xp.maximum(0.0, xp.minimum(x2[:, :, None], x2[:, None, :]) - xp.maximum(x1[:, :, None], x1[:, None, :]))
-        h = xp.maximum(0.0, xp.minimum(y2[:, :, None], y2[:, None, :]) - xp.maximum(y1[:, :, None], y1[:, None, :]))
-        inter = w * h
-        union = area[:, :, None] + area[:, None, :] - inter
-        iou = xp.where(union > 0, inter / xp.maximum(union, 1e-12), 0.0)
+        iou = box_iou(boxes, boxes, xp=xp)  # (B, k, k)
         k = boxes.shape[1]
         earlier = xp.tril(xp.ones((k, k), dtype=bool), -1)  # [i, j]: j comes before i
         suppresses = (iou > self.iou) & (ids[:, :, None] == ids[:, None, :]) & earlier[None]
@@ -130,12 +125,14 @@ class DeviceNanoDetPostprocessor:
 
 
 def as_cupy(value: Any, dtype) -> Any:
-    """A device tensor (an ONNX Runtime OrtValue, or anything with ``ptr``/``data_ptr`` and
-    ``shape``) viewed as a CuPy array without a copy; ``value`` stays its owner."""
+    """A device tensor (an ONNX Runtime ``OrtValue``, or a :class:`~streamtrt.tensors.DeviceTensor`)
+    viewed as a CuPy array without a copy; ``value`` stays its owner."""
     import cupy
 
-    ptr = value.data_ptr() if callable(getattr(value, "data_ptr", None)) else value.ptr
-    shape = tuple(value.shape() if callable(value.shape) else value.shape)
+    if is_device_tensor(value):
+        ptr, shape = value.ptr, tuple(value.shape)
+    else:  # an OrtValue: data_ptr() and shape() are methods
+        ptr, shape = value.data_ptr(), tuple(value.shape())
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
     mem = cupy.cuda.UnownedMemory(int(ptr), nbytes, value)

@@ -56,7 +56,7 @@ class Postprocessor:
             if cand.mask_coeffs is not None and cand.protos is not None:
                 from .masks import instance_masks
 
-                input_hw = getattr(self.decoder, "input_hw", None) or self.input_hw
+                input_hw = self.decoder.input_hw or self.input_hw
                 masks = instance_masks(cand.mask_coeffs[valid][order], cand.protos, boxes[order], input_hw,
                                        geom, (h, w))
             results.append(Detections(xyxy, scores[order], ids[order], [self.class_names[i] for i in ids[order]],

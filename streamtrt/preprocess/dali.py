@@ -12,7 +12,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..engine.base import DeviceView
+from ..tensors import DeviceView
 from ..errors import BackendUnavailableError, DecodeError, SourceError
 from ..sources.base import SourceInfo
 from ..sources.orientation import displayed_size, stored_size
@@ -71,6 +71,29 @@ def _normalize(fn, types, images, spec: PreprocessSpec, output_layout: str):
     )
 
 
+def model_tensor(fn, types, images, spec: PreprocessSpec, have: str, resize_x, resize_y, start=None,
+                 sequence: bool = False):
+    """The one DALI preprocessing graph: uint8 frames in colour order ``have`` ("bgr"/"rgb"; layout
+    HWC, or FHWC with ``sequence``) -> the model tensor (CHW / FCHW, HWC / FHWC for NHWC models) of
+    ``spec``. Channels are swapped on uint8 if the model wants the other order, then a linear resize
+    without antialiasing (matches OpenCV's ``INTER_LINEAR``) to ``resize_x`` x ``resize_y``, a
+    letterbox pad by slicing from ``start`` ([-pad_y, -pad_x]; only with ``spec.resize == "letterbox"``)
+    to the input size, and mean/std, dtype and layout in one ``crop_mirror_normalize``.
+
+    ``resize_x``, ``resize_y`` and ``start`` are constants, or DataNodes (per-sample values fed
+    through ``external_source``)."""
+    images = fn.resize(
+        _to_model_colors(fn, types, images, have, spec), resize_x=resize_x, resize_y=resize_y, antialias=False,
+        interp_type=types.INTERP_LINEAR, dtype=types.FLOAT,
+    )
+    if spec.resize == "letterbox":
+        images = fn.slice(
+            images, start=start, shape=[spec.height, spec.width], axis_names="HW",
+            out_of_bounds_policy="pad", fill_values=float(spec.pad_value),
+        )
+    return _normalize(fn, types, images, spec, "FCHW" if sequence else "CHW")
+
+
 def orient_sequence(fn, frames, rotation: int, mirror: bool = False):
     """Decoded frames (layout FHWC) as players show them: turned ``rotation`` degrees
     counterclockwise, then flipped left-right if ``mirror`` (the convention of
@@ -96,16 +119,9 @@ def sequence_graph(fn, types, frames, spec: PreprocessSpec, geom: Geometry, rota
     upright (``rotation``/``mirror``: :func:`orient_sequence`), then the model tensor (FCHW; or the upright RGB frames with ``decode_only``), and with
     ``keep_frames`` the upright BGR frames too. ``geom`` is the geometry of the displayed size."""
     frames = orient_sequence(fn, frames, rotation, mirror)
-    images = fn.resize(
-        _to_model_colors(fn, types, frames, "rgb", spec), resize_x=float(geom.resized_width),
-        resize_y=float(geom.resized_height), antialias=False, interp_type=types.INTERP_LINEAR, dtype=types.FLOAT,
-    )
-    if spec.resize == "letterbox":
-        images = fn.slice(
-            images, start=[-geom.pad_y, -geom.pad_x], shape=[spec.height, spec.width], axis_names="HW",
-            out_of_bounds_policy="pad", fill_values=float(spec.pad_value),
-        )
-    outputs = [frames if decode_only else _normalize(fn, types, images, spec, "FCHW")]
+    outputs = [frames if decode_only else model_tensor(
+        fn, types, frames, spec, "rgb", float(geom.resized_width), float(geom.resized_height),
+        [-geom.pad_y, -geom.pad_x], sequence=True)]
     if keep_frames:
         outputs.append(fn.color_space_conversion(frames, image_type=types.RGB, output_type=types.BGR))
     return outputs
@@ -139,17 +155,8 @@ class DaliCpuPreprocessor:
                                         layout="HWC", dtype=types.UINT8)
             rx = fn.external_source(name="resize_x", dtype=types.FLOAT)
             ry = fn.external_source(name="resize_y", dtype=types.FLOAT)
-            images = fn.resize(
-                _to_model_colors(fn, types, frames, "bgr", spec), resize_x=rx, resize_y=ry, antialias=False, interp_type=types.INTERP_LINEAR,
-                dtype=types.FLOAT,
-            )
-            if spec.resize == "letterbox":
-                start = fn.external_source(name="start", dtype=types.INT32)
-                images = fn.slice(
-                    images, start=start, shape=[spec.height, spec.width], axis_names="HW",
-                    out_of_bounds_policy="pad", fill_values=float(spec.pad_value),
-                )
-            pipe.set_outputs(_normalize(fn, types, images, spec, "CHW"))
+            start = fn.external_source(name="start", dtype=types.INT32) if spec.resize == "letterbox" else None
+            pipe.set_outputs(model_tensor(fn, types, frames, spec, "bgr", rx, ry, start))
         pipe.build()
         return pipe
 
@@ -196,7 +203,7 @@ class DaliGpuPreprocessor(DaliCpuPreprocessor):
         super().__init__(spec, max_batch, threads)
 
     def __call__(self, images: Sequence[Any]):
-        from ..engine.base import OwnedDeviceTensor
+        from ..tensors import OwnedDeviceTensor
 
         cupy = self._cupy
         with cupy.cuda.Device(self.device_id):

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from ..engine.base import DeviceView, is_device_tensor
+from ..tensors import DeviceView, is_device_tensor
 from .control import Control
 from .messages import EOS, TensorBatch
 from .mux import StreamMux

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
+from ..calibration_data import read_calibration_frames
 from ..config import Config, SourceConfig
 from ..engine import Runner, create_runner
 from ..errors import ConfigError
@@ -19,7 +20,7 @@ from ..preprocess.dali import DaliCpuPreprocessor, dali_available
 from ..preprocess.opencv import OpenCVPreprocessor
 from ..preprocess.spec import PreprocessSpec
 from ..sinks import Sink, open_sink, sink_filter
-from ..sources import open_source, parse_source_uri, probe_video
+from ..sources import check_config_sources, check_source_options, open_source, parse_source_uri, probe_video
 from ..sources.pace import PacedSource
 from ..sources.uri import SourceURI
 from .machine import Machine
@@ -61,6 +62,7 @@ def assemble(parts: Components, sinks: Optional[list[Sink]], keep_images: bool,
     Raises the :class:`~streamtrt.errors.StreamTRTError` of the first part that fails; the
     caller closes ``parts`` then."""
     config = parts.config
+    check_config_sources(config)  # options a stream's kind would ignore are refused, with the key path
     stream_configs = config.streams()
     uris = [parse_source_uri(sc.uri) for sc in stream_configs]
     machine = machine or Machine(config.runtime.device_id)
@@ -70,7 +72,8 @@ def assemble(parts: Components, sinks: Optional[list[Sink]], keep_images: bool,
     for warning in setup.warnings:
         report(f"warning: {warning}")
     check_names(config, setup.class_names, _sink_filters(config, sinks), parts.keep_alive, report)
-    parts.sinks = sinks if sinks is not None else [open_sink(s, config.delivery) for s in config.sinks]
+    parts.sinks = sinks if sinks is not None else [open_sink(s, config.delivery, f"sinks.{i}")
+                                                         for i, s in enumerate(config.sinks)]
     parts.keep_images = keep_images or any(s.needs_images for s in parts.sinks)
     for sink in parts.sinks:
         sink.configure(config.analytics)
@@ -80,12 +83,13 @@ def assemble(parts: Components, sinks: Optional[list[Sink]], keep_images: bool,
     spec = parts.spec = setup.spec()
     plan, config = resolve_plan(config, parts.plan, frame_sizes=[(st.info.height, st.info.width)
                                                                  for st in parts.streams.values()],
-                                spec=spec, keep_images=parts.keep_images, keep_alive=parts.keep_alive, report=report)
+                                spec=spec, keep_images=parts.keep_images, keep_alive=parts.keep_alive, report=report,
+                                calibration_frames=read_calibration_frames)
     parts.plan, parts.config = plan, config
     threads = plan.thread_plan
     # Engine builds take minutes: the runner says so (and why) through ``report``.
-    for engine_config in plan.engine_configs:
-        parts.runners.append(create_runner(plan.runner, engine_config, spin=threads.spin, report=report,
+    for settings in plan.engine_settings:
+        parts.runners.append(create_runner(plan.runner, settings, spin=threads.spin, report=report,
                                            workers=threads.workers))
     runner = parts.runners[0]
     # one zero batch tells the real output shapes (exports often leave them undeclared)
@@ -102,17 +106,20 @@ def source_config(source: Union[str, dict, SourceConfig]) -> SourceConfig:
     """A stream added while running: a URI, a mapping of source keys, or a :class:`SourceConfig`.
     Raises :class:`ConfigError` (with the key path) for a bad mapping."""
     if isinstance(source, SourceConfig):
-        return source
-    if isinstance(source, str):
-        return SourceConfig(uri=source)
-    from pydantic import ValidationError
+        sc = source
+    elif isinstance(source, str):
+        sc = SourceConfig(uri=source)
+    else:
+        from pydantic import ValidationError
 
-    try:
-        return SourceConfig.model_validate(source)
-    except ValidationError as exc:
-        from ..config import _format_validation_error
+        try:
+            sc = SourceConfig.model_validate(source)
+        except ValidationError as exc:
+            from ..config import _format_validation_error
 
-        raise ConfigError(_format_validation_error(exc, "source")) from None
+            raise ConfigError(_format_validation_error(exc, "source")) from None
+    check_source_options(sc, "source")
+    return sc
 
 
 def open_stream(sc: SourceConfig, uri: SourceURI, plan: Plan, config: Config) -> StreamState:

@@ -6,6 +6,8 @@ import queue
 import threading
 from typing import Any, Optional
 
+from ..sync import AnyEvent
+
 _POLL_S = 0.05
 
 
@@ -50,23 +52,6 @@ class Control:
         return self._error
 
 
-class _EitherEvent:
-    """Set when either the run-wide event or this stream's own event is set."""
-
-    def __init__(self, shared: threading.Event):
-        self.shared = shared
-        self.own = threading.Event()
-
-    def is_set(self) -> bool:
-        return self.own.is_set() or self.shared.is_set()
-
-    def set(self) -> None:
-        self.own.set()
-
-    def wait(self, timeout: Optional[float] = None) -> bool:
-        return self.own.wait(timeout) or self.shared.is_set()
-
-
 class StreamControl(Control):
     """The control of one stream's own stages: the run's stop and abort reach it, but its own
     stop (a removed stream) and failure stay with the stream; ``on_fail`` records the failure."""
@@ -74,8 +59,8 @@ class StreamControl(Control):
     def __init__(self, run: Control, on_fail):
         super().__init__()
         self.run = run
-        self.stop = _EitherEvent(run.stop)  # type: ignore[assignment]
-        self.abort = _EitherEvent(run.abort)  # type: ignore[assignment]
+        self.stop = AnyEvent(threading.Event(), run.stop)  # type: ignore[assignment]
+        self.abort = AnyEvent(threading.Event(), run.abort)  # type: ignore[assignment]
         self._on_fail = on_fail
 
     def fail(self, stage: str, error: BaseException) -> None:

@@ -11,13 +11,14 @@ import threading
 import time
 from typing import Any, Callable, Iterator, Optional
 
+from ..config import FALLBACK_FPS
 from ..errors import DecodeError
 from ..preprocess.dali import DaliGpuVideoDecoder, DeviceBatch, open_gpu_video_decoder
 from ..preprocess.opencv import OpenCVPreprocessor
 from ..sources import open_source
 from ..sources.base import FrameSource, SourceStats
 from ..sources.frametimes import presentation_times
-from ..sources.pace import FALLBACK_FPS, Pacer
+from ..sources.pace import Pacer
 from .control import Control
 from .messages import FrameMeta, TensorBatch
 from .stages import Stage

@@ -9,7 +9,8 @@ from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
 
-from ..engine.base import DeviceView, Runner, is_device_tensor
+from ..engine.base import Runner
+from ..tensors import DeviceView, is_device_tensor
 from .control import Control
 from .messages import OutputBatch, TensorBatch
 from .stages import Stage

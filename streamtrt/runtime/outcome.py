@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Optional
 
 from ..config import Config
 from ..errors import DecodeError, PipelineError, StreamTRTError
-from ..sources.uri import redact
+from ..redact import redact
 from ..sinks import Sink, is_summary_uri, open_sink
 from ..sinks.filters import FilteredSink
 from ..sinks.summary import SummarySink

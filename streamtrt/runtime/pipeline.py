@@ -138,7 +138,7 @@ class Pipeline:
             stream.state = "removed"
             if stream.control is not None:
                 stream.control.stop.set()
-            if stream.source is not None and stream.source.info.is_live:
+            if stream.source is not None and stream.source.live:
                 stream.source.close()  # also ends a reconnect wait at once
             log.warning("stream %s removed", stream_id)
 

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from ..config import Config, RuntimeConfig
+from ..engine.settings import EngineSettings
+from ..engine import RUNNERS
 from ..errors import BackendUnavailableError, ConfigError
 from ..sources.uri import FFMPEG_LIVE_KINDS, SourceURI
 from .budget import derive_workspace_mb, plan_budget
@@ -35,7 +37,7 @@ log = logging.getLogger("streamtrt")
 @dataclass(frozen=True)
 class Plan:
     """The resolved run. ``as_dict``/``format`` show the choices (summary, logs); the settings
-    below them (``thread_plan``, ``engine_configs``) are what the stages and runners are built from."""
+    below them (``thread_plan``, ``engine_settings``) are what the stages and runners are built from."""
 
     decoder: str  # "cpu", "dali-gpu" or "gstreamer" (video files)
     preprocessor: str  # "dali-cpu", "opencv" or "dali-gpu"
@@ -46,8 +48,8 @@ class Plan:
     live_decoder: str = "cpu"  # FFmpeg live sources: "cpu" or "nvdec"
     has_live: bool = False  # whether any source is an FFmpeg live one (the plan then shows live_decoder)
     thread_plan: Optional[ThreadPlan] = None  # the CPU thread budget (runtime/threads.py)
-    engine_configs: tuple[Any, ...] = field(default=(), compare=False, repr=False)
-    """The effective :class:`~streamtrt.config.Config` of each engine (what its runner is built from)."""
+    engine_settings: tuple[EngineSettings, ...] = field(default=(), compare=False, repr=False)
+    """What each engine's runner is built from (:class:`~streamtrt.engine.settings.EngineSettings`)."""
 
     @property
     def threads(self) -> Optional[dict]:
@@ -136,6 +138,8 @@ def make_plan(cfg: RuntimeConfig, uri: SourceURI | list[SourceURI] | None = None
         preprocessor = "opencv"
 
     runner = cfg.runner
+    if runner != "auto":
+        RUNNERS.lookup(runner, "runtime.runner")  # an unknown name: ConfigError with a did-you-mean
     if runner == "auto":
         if has_gpu and m.cuda_provider:
             runner = "onnxruntime-cuda"
@@ -207,15 +211,16 @@ def plan_choices(config: Config, uris: Sequence[SourceURI], *, keep_alive: bool 
 
 
 def resolve_plan(config: Config, plan: Plan, *, frame_sizes: Sequence[tuple[int, int]], spec: Any,
-                 keep_images: bool, keep_alive: bool = False,
-                 report: Callable[[str], None] = log.warning) -> tuple[Plan, Config]:
-    """Step 2: the effective config and the plan with each engine's config, before any runner exists.
+                 keep_images: bool, keep_alive: bool = False, report: Callable[[str], None] = log.warning,
+                 calibration_frames: Optional[Callable[..., Any]] = None) -> tuple[Plan, Config]:
+    """Step 2: the effective config, and the plan with each engine's settings, before any runner exists.
 
     With ``runtime.memory_budget_mb``: the TensorRT workspace (when not set) is derived from the
     budget, and ``runtime.slots`` lowered until frames, tensors, model and workspace fit
     (:func:`~streamtrt.runtime.budget.plan_budget`; ``report`` says so), or a :class:`ConfigError`.
     ``frame_sizes``: (height, width) of each stream, as probed (unknown: 1080p). ``spec``: the
-    model input's :class:`~streamtrt.preprocess.spec.PreprocessSpec`.
+    model input's :class:`~streamtrt.preprocess.spec.PreprocessSpec` (also what INT8 calibration
+    frames are preprocessed with; ``calibration_frames`` reads them on a calibration-cache miss).
 
     Per engine: CUDA graphs off where live streams decode on NVDEC beside the runner, and a CPU
     runner's intra-op threads from the thread plan (unless ``runtime.threads`` is set).
@@ -239,7 +244,7 @@ def resolve_plan(config: Config, plan: Plan, *, frame_sizes: Sequence[tuple[int,
             report(f"memory budget {rt.memory_budget_mb} MB: runtime.slots lowered from {rt.slots} to {fitted.slots}")
             rt = rt.model_copy(update={"slots": fitted.slots})
             config = config.model_copy(update={"runtime": rt})
-    engine_configs = config.engine_configs()
+    engines = EngineSettings.per_engine(config, spec, calibration_frames)
     update: dict[str, Any] = {}
     if rt.cuda_graph == "auto" and plan.live_decoder == "nvdec" and (plan.has_live or keep_alive):
         # ONNX Runtime captures its graph on a run while NVDEC decoders allocate and synchronize
@@ -250,12 +255,9 @@ def resolve_plan(config: Config, plan: Plan, *, frame_sizes: Sequence[tuple[int,
     if rt.threads is None and plan.runner == "onnxruntime-cpu" and threads is not None and threads.intra_op:
         update["threads"] = threads.intra_op  # the thread plan's share of the cores per run
     if update:
-        engine_configs = [c.model_copy(update={"runtime": c.runtime.model_copy(update=update)})
-                          for c in engine_configs]
-    labels = tuple(_engine_label(i, c, plan.runner) for i, c in enumerate(engine_configs)) \
-        if len(engine_configs) > 1 else None
-    return dataclasses.replace(plan, reasons=tuple(reasons), engines=labels,
-                               engine_configs=tuple(engine_configs)), config
+        engines = [e.replace(**update) for e in engines]
+    labels = tuple(_engine_label(i, e, plan.runner) for i, e in enumerate(engines)) if len(engines) > 1 else None
+    return dataclasses.replace(plan, reasons=tuple(reasons), engines=labels, engine_settings=tuple(engines)), config
 
 
 def settle_postprocessor(plan: Plan, decoder: Any, configured: str) -> Plan:
@@ -272,6 +274,6 @@ def settle_postprocessor(plan: Plan, decoder: Any, configured: str) -> Plan:
                                reasons=plan.reasons + (f"postprocessor cpu: no GPU decoder for {decoder.name} outputs",))
 
 
-def _engine_label(index: int, config: Config, runner: str) -> str:
-    core = config.tensorrt.dla_core
+def _engine_label(index: int, settings: EngineSettings, runner: str) -> str:
+    core = settings.dla_core
     return f"DLA{core}" if runner == "tensorrt" and core is not None else f"engine {index}"

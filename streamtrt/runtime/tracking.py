@@ -7,7 +7,7 @@ from typing import Optional
 
 from ..analytics import StreamAnalytics
 from ..analytics.events import Event
-from ..config import AnalyticsConfig, TrackerConfig
+from ..config import FALLBACK_FPS, AnalyticsConfig, TrackerConfig
 from ..postprocess.detections import Detections
 from ..track.bytetrack import ByteTracker
 
@@ -15,7 +15,7 @@ from ..track.bytetrack import ByteTracker
 class StreamTracking:
     def __init__(self, tracker: TrackerConfig, analytics: AnalyticsConfig, output_threshold: float,
                  fps: Optional[float]):
-        self.tracker = ByteTracker(tracker, output_threshold, fps or 30.0)
+        self.tracker = ByteTracker(tracker, output_threshold, fps or FALLBACK_FPS)
         self.analytics = StreamAnalytics(analytics, fps)
 
     def update(self, dets: Detections, meta) -> tuple[Detections, list[Event]]:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 
 from ..engine import Runner
 from ..errors import StreamTRTError
-from ..sources.uri import redact
+from ..redact import redact
 from .batcher import BatchStage
 from .components import Components, make_preprocessor
 from .control import Control, StreamControl

@@ -8,6 +8,7 @@ from typing import Optional
 
 from ..errors import SinkError
 from .base import Sink
+from .registry import SinkKind, register_sink_kind
 
 COLUMNS = ["stream_id", "frame_index", "timestamp", "class_id", "class_name", "score", "x1", "y1", "x2", "y2",
            "tracker_id", "track_state", "pts", "time_base", "source_file"]
@@ -16,6 +17,7 @@ COLUMNS = ["stream_id", "frame_index", "timestamp", "class_id", "class_name", "s
 class CsvSink(Sink):
     def __init__(self, path: str):
         self.path = Path(path)
+        self.display = f"csv:{path}"
         self._file = None
         self._writer = None
 
@@ -43,3 +45,6 @@ class CsvSink(Sink):
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+register_sink_kind(SinkKind("csv", lambda spec: CsvSink(spec.target), suffixes=(".csv",), usage="csv:PATH"))

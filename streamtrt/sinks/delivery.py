@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from ..errors import SinkError
 from ..retry import Backoff
-from ..sources.uri import redact
+from ..redact import redact
 from .base import Sink, SinkStats
 from .outbox import Outbox, default_outbox_path
 
@@ -232,3 +233,31 @@ class OutboxSink(Sink):
                 continue  # the drain began while the receiver is still away: retry within PROBE_S
             if down and self.reachable():
                 return
+
+
+def seconds_option(spec, key: str) -> Optional[float]:
+    """A ``?key=S`` option of a network sink in seconds, or ``None`` when not given. Raises
+    :class:`~streamtrt.errors.SinkError` for a value that is not a number >= 0."""
+    if key not in spec.options:
+        return None
+    try:
+        value = float(spec.options[key])
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise SinkError(f"sink {redact(spec.target)!r}: {key} must be a number of seconds (got {spec.options[key]!r})")
+    return value
+
+
+def outbox_options(spec) -> dict:
+    """:class:`OutboxSink` keyword arguments from a sink spec: ``?outbox=PATH`` and ``?drain=S``
+    (default ``delivery.drain_s``)."""
+    kwargs: dict = {}
+    if "outbox" in spec.options:
+        kwargs["outbox"] = Path(spec.options["outbox"])
+    drain = seconds_option(spec, "drain")
+    if drain is None and spec.delivery is not None:
+        drain = spec.delivery.drain_s
+    if drain is not None:
+        kwargs["drain_s"] = drain
+    return kwargs

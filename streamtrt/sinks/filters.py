@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 from urllib.parse import parse_qs
 
 import numpy as np
 
 from ..errors import SinkError
-from .base import Sink
-
-FILTER_KEYS = ("classes", "min_score", "streams")
+from .base import Sink, SinkStats
+from .registry import FILTER_KEYS
 
 
 @dataclass(frozen=True)
 class SinkFilter:
+    """Which results a sink gets: ``classes`` (names), ``min_score`` (0..1), ``streams`` (ids); ``None``: all."""
+
     classes: Optional[frozenset[str]] = None
     min_score: float = 0.0
     streams: Optional[frozenset[str]] = None
@@ -41,33 +42,25 @@ class SinkFilter:
 
 
 class FilteredSink(Sink):
-    """Passes a sink only the streams, classes and scores its filter allows."""
+    """Passes a sink only the streams, classes and scores its filter allows; everything else of the
+    :class:`Sink` interface goes to the wrapped sink unchanged."""
 
     def __init__(self, inner: Sink, rule: SinkFilter):
         self.inner = inner
         self.rule = rule
         self.needs_images = inner.needs_images
 
-    def __getattr__(self, name):  # analytics_config, pending(), ... of the wrapped sink
-        return getattr(self.inner, name)
-
-    def __setattr__(self, name, value):
-        if name in ("inner", "rule", "needs_images"):
-            object.__setattr__(self, name, value)
-        else:
-            setattr(self.inner, name, value)
-
-    def stats(self):
-        return self.inner.stats()
-
     @property
     def display(self) -> str:  # type: ignore[override]
         return self.inner.display
 
-    def configure(self, analytics) -> None:
-        self.inner.configure(analytics)
+    def configure(self, analytics_config: Any) -> None:
+        self.inner.configure(analytics_config)
 
-    def open(self, fps):
+    def stats(self) -> Optional[SinkStats]:
+        return self.inner.stats()
+
+    def open(self, fps: Optional[float]) -> None:
         self.inner.open(fps)
 
     def write(self, result) -> None:

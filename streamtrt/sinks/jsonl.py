@@ -9,6 +9,7 @@ from typing import IO, Optional
 
 from ..errors import SinkError
 from .base import Sink
+from .registry import SinkKind, register_sink_kind
 
 
 class JsonlSink(Sink):
@@ -17,6 +18,7 @@ class JsonlSink(Sink):
 
     def __init__(self, path: str):
         self.path = path
+        self.display = f"jsonl:{path}"
         self._file: Optional[IO[str]] = None
         self.records = 0
 
@@ -53,3 +55,7 @@ class JsonlSink(Sink):
         elif self._file is sys.stdout:
             sys.stdout.flush()
         self._file = None
+
+
+register_sink_kind(SinkKind("jsonl", lambda spec: JsonlSink(spec.target), suffixes=(".jsonl", ".ndjson"),
+                              usage="jsonl:PATH (jsonl:- is stdout)"))

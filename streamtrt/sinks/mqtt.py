@@ -18,7 +18,8 @@ from typing import Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import SinkError
-from .delivery import DeliveryError, OutboxSink
+from .delivery import DeliveryError, OutboxSink, outbox_options
+from .registry import SinkKind, register_sink_kind
 
 _CONNECT_WAIT_S = 5.0
 _ACK_WAIT_S = 10.0  # for the PUBACKs of one batch
@@ -127,3 +128,8 @@ class MqttSink(OutboxSink):
             except Exception:
                 pass
             self._client = None
+
+
+register_sink_kind(SinkKind("mqtt", lambda spec: MqttSink(spec.target, **outbox_options(spec)), prefix=False,
+                            schemes=("mqtt", "mqtts"), options=("outbox", "drain"), keeps_query=True,
+                            usage="mqtt://HOST[:PORT]/TOPIC (mqtts:// with TLS)"))

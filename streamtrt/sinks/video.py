@@ -16,15 +16,16 @@ import av
 import cv2
 import numpy as np
 
-from ..errors import SinkError
+from ..config import IMAGES_VIDEO_FPS
+from ..errors import SinkError, first_line
 from .annotate import draw_analytics, draw_detections
 from .base import Sink
+from .registry import SinkKind, register_sink_kind
 
 log = logging.getLogger("streamtrt")
 
-FALLBACK_FPS = Fraction(10)
-"""The one frame rate assumed where a source states none (image folders without an ``fps``);
-other modules that need a fallback rate import it from here."""
+FALLBACK_RATE = Fraction(IMAGES_VIDEO_FPS)
+"""The video's rate where the source states none (:data:`streamtrt.config.IMAGES_VIDEO_FPS`, and why)."""
 
 TIME_BASE = Fraction(1, 90000)
 """Timestamps are written in 1/90000 s (MPEG's clock): exact for 30000/1001, 25, 24000/1001 ...
@@ -41,9 +42,9 @@ _FASTSTART = {"mp4", "mov"}
 
 
 def video_rate(fps: Optional[float]) -> Fraction:
-    """The stream rate as a fraction: 29.97... -> 30000/1001, 12.5 -> 25/2; ``FALLBACK_FPS`` if unknown."""
+    """The stream rate as a fraction: 29.97... -> 30000/1001, 12.5 -> 25/2; ``FALLBACK_RATE`` if unknown."""
     if not fps or fps <= 0:
-        return FALLBACK_FPS
+        return FALLBACK_RATE
     return Fraction(fps).limit_denominator(1001)
 
 
@@ -94,13 +95,14 @@ class AnnotatedVideoSink(Sink):
 
     def __init__(self, path: str):
         self.path = Path(path)
+        self.display = f"video:{path}"
         self.format = _CONTAINERS.get(self.path.suffix.lower())
         if self.format is None:
             raise SinkError(f"video sink {path}: unsupported container (use {', '.join(sorted(_CONTAINERS))})")
-        self.rate = FALLBACK_FPS
+        self.rate = FALLBACK_RATE
         self.codec: Optional[str] = None
         self.frames = 0
-        self.analytics_config = None  # set by the pipeline: lines and zones to draw
+        self.analytics_config = None  # lines and zones to draw (configure)
         self._container = None
         self._stream = None
         self._size: Optional[tuple[int, int]] = None
@@ -118,8 +120,9 @@ class AnnotatedVideoSink(Sink):
         """One frame at the stream rate, in the stream's time base."""
         return max(1, round(1 / (self.rate * self._unit)))
 
-    def configure(self, analytics) -> None:
-        self.analytics_config = analytics
+    def configure(self, analytics_config) -> None:
+        """Keep the job's lines and zones, to draw them with their counts."""
+        self.analytics_config = analytics_config
 
     def open(self, fps: Optional[float]) -> None:
         self.rate = video_rate(fps)
@@ -133,7 +136,7 @@ class AnnotatedVideoSink(Sink):
         try:
             container = av.open(str(self.path), mode="w", format=self.format, options=options)
         except (av.error.FFmpegError, OSError) as exc:
-            raise SinkError(f"cannot open video writer for {self.path}: {getattr(exc, 'strerror', None) or exc}") \
+            raise SinkError(f"cannot open video writer for {self.path}: {first_line(exc)}") \
                 from None
         try:
             if self.format == "avi":
@@ -222,7 +225,7 @@ class AnnotatedVideoSink(Sink):
                 packet.duration = self._durations.pop(packet.pts, packet.duration)
                 self._container.mux(packet)
         except (av.error.FFmpegError, OSError) as exc:
-            raise SinkError(f"video sink {self.path}: encoding failed: {getattr(exc, 'strerror', None) or exc}") \
+            raise SinkError(f"video sink {self.path}: encoding failed: {first_line(exc)}") \
                 from None
 
     def close(self, summary=None) -> None:
@@ -246,4 +249,8 @@ class AnnotatedVideoSink(Sink):
                 container.close()
             except (av.error.FFmpegError, OSError) as exc:
                 raise SinkError(f"video sink {self.path}: could not finish the file: "
-                                f"{getattr(exc, 'strerror', None) or exc}") from None
+                                f"{first_line(exc)}") from None
+
+
+register_sink_kind(SinkKind("video", lambda spec: AnnotatedVideoSink(spec.target),
+                              suffixes=(".mp4", ".m4v", ".mov", ".avi", ".mkv"), usage="video:PATH (.mp4 .mov .avi .mkv)"))

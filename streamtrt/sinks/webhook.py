@@ -12,9 +12,10 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
-from .. import __version__
+from ..version import __version__
 from ..errors import SinkError
-from .delivery import DeliveryError, OutboxSink
+from .delivery import DeliveryError, OutboxSink, outbox_options, seconds_option
+from .registry import SinkKind, SinkSpec, register_sink_kind
 
 _RETRYABLE = {408, 425, 429}
 
@@ -61,3 +62,12 @@ class WebhookSink(OutboxSink):
             return True
         except OSError:
             return False
+
+
+def open_webhook(spec: SinkSpec) -> WebhookSink:
+    timeout = seconds_option(spec, "timeout")
+    return WebhookSink(spec.target, **outbox_options(spec), **({} if timeout is None else {"timeout_s": timeout}))
+
+
+register_sink_kind(SinkKind("webhook", open_webhook, prefix=False, schemes=("http", "https"),
+                            options=("outbox", "drain", "timeout"), keeps_query=True, usage="http(s)://URL (a webhook)"))

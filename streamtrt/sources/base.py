@@ -1,18 +1,22 @@
-"""What every source yields: decoded host frames with their index and timestamp."""
+"""What every source yields (:class:`Frame`) and the interface every source implements (:class:`FrameSource`)."""
 
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
-import numpy as np
+from ..tensors import FrameImage, image_on_device
 
 
 @dataclass
 class Frame:
-    """One decoded frame: ``image`` is HxWx3 uint8 BGR, in displayed orientation.
+    """One decoded frame, in displayed orientation.
+
+    ``image``: ``uint8`` ``(H, W, 3)`` in BGR channel order: a numpy array in host memory, or, for
+    sources decoding on NVDEC (``live.decoder: nvdec``), a CuPy array of the same shape, dtype and
+    order on that GPU (:attr:`on_device` tells which; ``sources.nvdec.to_host_bgr`` copies it back).
 
     ``timestamp``: seconds since the stream's first frame, never decreasing. ``pts`` and
     ``time_base``: the frame's presentation timestamp as stored in the file (``pts * time_base``
@@ -20,12 +24,17 @@ class Frame:
     be traced back to the file. ``source_file``: for image sources, the file, relative to the folder.
     """
 
-    image: np.ndarray
+    image: FrameImage
     index: int
     timestamp: Optional[float]
     pts: Optional[int] = None
     time_base: Optional[Fraction] = None
     source_file: Optional[str] = None
+
+    @property
+    def on_device(self) -> bool:
+        """``image`` is a CuPy array in GPU memory (NVDEC), not a numpy array on the host."""
+        return image_on_device(self.image)
 
 
 @dataclass
@@ -69,24 +78,38 @@ class SourceStats:
 
 
 class FrameSource(abc.ABC):
-    """An iterable of :class:`Frame`. Call :meth:`close` (or use ``with``) when done."""
+    """A source of :class:`Frame`: iterate it (once) for frames; call :meth:`close` (or use ``with``) when done.
 
+    Every method the pipeline calls is declared here. A source kind registers itself in
+    :data:`streamtrt.sources.registry.SOURCES`. Iteration raises :class:`~streamtrt.errors.SourceError`
+    (or :class:`~streamtrt.errors.DecodeError`) for inputs that cannot be read; frames that fail to
+    decode are counted in :attr:`stats` and skipped. Live sources reconnect on their own and end only
+    when stopped (:meth:`bind_stop`, :meth:`close`) or when they give up (``live.max_reconnects``).
+    """
+
+    kind: str = ""
+    """The source kind (``file``, ``images``, ``rtsp``, ...); classes serving several kinds set it per instance."""
+    live: bool = False
+    """Frames come in real time (a camera or stream) rather than as fast as they are read."""
     info: SourceInfo
+    """What is known before decoding (size, rate, frame count); may fill in at the first frame for live sources."""
     stats: SourceStats
+    """Counters kept while decoding (decoded, bad frames, errors)."""
 
     @abc.abstractmethod
     def __iter__(self) -> Iterator[Frame]: ...
 
     def close(self) -> None:
-        """Release files and decoders; safe to call twice."""
+        """Release files and decoders and stop a running iteration; safe to call twice, from any thread."""
 
-    def bind_stop(self, stop, abort) -> None:
-        """Also end (a reconnect wait, or between frames) when ``stop`` or ``abort`` (events) is
-        set; sources that never wait ignore it."""
+    def bind_stop(self, *events: Any) -> None:
+        """Also stop when any of ``events`` (``threading.Event``: the pipeline passes its stop and
+        abort events) is set, including during a reconnect backoff. Default: nothing to wait on."""
 
-    def status(self) -> dict:
-        """Supervision counters of a live source (``state``, ``reconnects``, ``frames_lost``,
-        ``error``, ``decoder``...); empty for other sources."""
+    def status(self) -> dict[str, Any]:
+        """Supervisor counters for status and metrics: ``state``, ``reconnects``, ``attempts``,
+        ``frames_lost``, ``error``, ``down_for_s`` and, where it can change per connection,
+        ``decoder`` (``cpu``/``nvdec``). Default: ``{}`` (a source without supervision)."""
         return {}
 
     def __enter__(self) -> "FrameSource":

@@ -22,11 +22,14 @@ from typing import Iterator, Optional
 
 import av
 
-from ..errors import DecodeError, SourceError
+from ..config import LiveConfig, SourceConfig
+from ..errors import DecodeError, SourceError, first_line
 from .base import Frame, FrameSource, SourceInfo, SourceStats
 from .clock import PresentationClock
 from .orientation import displayed_size, frame_rotation
 from .pixels import BgrFrames
+from .registry import SourceKind, register_source_kind
+from .uri import SourceURI, parse_path_uri
 
 AVFMT_NOTIMESTAMPS = 0x0080  # raw elementary streams: no timestamps in the file
 AVFMT_TS_DISCONT = 0x0200  # formats whose timestamps may jump (MPEG-TS, FLV, ...)
@@ -79,7 +82,8 @@ def probe_video(path: Path, display: str, stream_id: str = "0", orientation: str
 
 
 def _ffmpeg_reason(exc: Exception) -> str:
-    return getattr(exc, "strerror", None) or str(exc)
+    """What a PyAV/FFmpeg error says (its ``strerror``, e.g. "Invalid data found when processing input")."""
+    return first_line(exc)
 
 
 def has_timestamps(container) -> bool:
@@ -171,13 +175,15 @@ def _first_frame_rotation(container, stream) -> tuple[int, bool]:
 
 
 class VideoFileSource(FrameSource):
-    """Decodes a video file frame by frame on the CPU.
+    """Decodes a video file frame by frame on the CPU (kind ``file``).
 
     Frames come out in displayed orientation (``orientation="auto"``), with monotonic
     timestamps and their file PTS. Packets FFmpeg rejects and demuxer errors are counted as bad
     frames; where the container's frame count is exact, frames missing at the end (a truncated
     file) are counted as bad too. An estimated count never makes an error.
     """
+
+    kind = "file"
 
     def __init__(self, path: str, display: str, stream_id: str = "0", threads: Optional[int] = None,
                  orientation: str = "auto", fps: Optional[float] = None):
@@ -252,3 +258,15 @@ def decode_error_for(display: str, stats: SourceStats) -> Optional[DecodeError]:
         f"{display}: {stats.bad_frames} frame(s) could not be decoded; "
         f"{stats.decoded} frame(s) were decoded and processed{detail}"
     )
+
+
+def open_video_file(uri: SourceURI, stream_id: str, *, threads: Optional[int] = None, options: SourceConfig,
+                    live: Optional[LiveConfig] = None, nvdec_device: Optional[int] = None) -> VideoFileSource:
+    """The :data:`~.registry.SourceKind.open` of kind ``file`` (CPU decode; GPU decode of files is the
+    pipeline's DALI or GStreamer path)."""
+    return VideoFileSource(uri.location, uri.display, stream_id, threads=threads, orientation=options.orientation,
+                           fps=options.fps)
+
+
+register_source_kind(SourceKind("file", open_video_file, schemes=("file",), parse=parse_path_uri,
+                                options=frozenset({"pace", "fps", "orientation"}), description="a video file"))

@@ -17,9 +17,11 @@ from typing import Iterator, Optional
 import cv2
 from natsort import natsorted, ns
 
+from ..config import LiveConfig, SourceConfig
 from ..errors import SourceError
 from .base import Frame, FrameSource, SourceInfo, SourceStats
-from .uri import IMAGE_SUFFIXES
+from .registry import SourceKind, register_source_kind
+from .uri import IMAGE_SUFFIXES, SourceURI
 
 
 def _glob_root(pattern: str) -> Path:
@@ -70,6 +72,8 @@ class ImageFolderSource(FrameSource):
     counting every file, so a skipped unreadable file leaves its gap).
     """
 
+    kind = "images"
+
     def __init__(self, location: str, display: str, stream_id: str = "0", fps: Optional[float] = None,
                  orientation: str = "auto"):
         self.files, self.root = list_images(location, display)
@@ -103,3 +107,13 @@ class ImageFolderSource(FrameSource):
             ts = position / self.fps if self.fps else None
             yield Frame(image=image, index=index, timestamp=ts, source_file=_relative(f, self.root))
             index += 1
+
+
+def open_image_folder(uri: SourceURI, stream_id: str, *, threads: Optional[int] = None, options: SourceConfig,
+                      live: Optional[LiveConfig] = None, nvdec_device: Optional[int] = None) -> ImageFolderSource:
+    """The :data:`~.registry.SourceKind.open` of kind ``images`` (a folder or a glob pattern)."""
+    return ImageFolderSource(uri.location, uri.display, stream_id, fps=options.fps, orientation=options.orientation)
+
+
+register_source_kind(SourceKind("images", open_image_folder, options=frozenset({"pace", "fps", "orientation"}),
+                                description="an image folder or glob"))

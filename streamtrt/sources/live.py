@@ -14,18 +14,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
+from urllib.parse import urlsplit
 
-import numpy as np
 
 from ..config import LiveConfig, SourceConfig
 from ..errors import SourceError, UnsupportedSourceError
+from ..redact import redact
+from ..sync import AnyEvent
 from .base import Frame, FrameSource, SourceInfo, SourceStats
 from .file import _ffmpeg_reason
 from .orientation import stream_display_transform
 from .pixels import BgrFrames
-from .supervisor import AnyEvent, StallError, Supervisor
-from .uri import GSTREAMER_LIVE_KINDS, SourceURI, redact
+from .supervisor import StallError, Supervisor
+from .registry import SourceKind, register_source_kind
+from .uri import SourceURI
 
 log = logging.getLogger("streamtrt")
 _MAX_BAD_PACKETS_IN_A_ROW = 50  # then the stream is treated as broken and reconnected
@@ -36,22 +39,26 @@ _INTER_CODECS = frozenset({"h264", "hevc", "h265", "mpeg4", "mpeg2video", "mpeg1
 class SupervisedSource(FrameSource):
     """Common loop: connect, read frames, reconnect on failure, until stopped."""
 
+    live = True
+
     def __init__(self, uri: SourceURI, stream_id: str, sc: SourceConfig, live: LiveConfig):
         self.uri = uri
+        self.kind = uri.kind
         self.display = uri.display
         self.sc = sc
-        self.live = live
+        self.live_config = live
         self.info = SourceInfo(stream_id=stream_id, uri=uri.display, is_live=True)
         self.stats = SourceStats()
         self.stop = threading.Event()
         self.supervisor = Supervisor(uri.display, live, self.stop)
         self.endless = sc.live is not False  # a non-live network file ends at its end
 
-    def bind_stop(self, *events) -> None:
+    def bind_stop(self, *events: Any) -> None:
         """Also stop (during a backoff wait, or between frames) when any of ``events`` is set."""
         self.supervisor.stop = AnyEvent(self.stop, *events)
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
+        """The supervisor's counters (see :meth:`FrameSource.status`)."""
         return self.supervisor.snapshot()
 
     def _frames(self) -> Iterator[Any]:
@@ -116,8 +123,7 @@ def _nvdec_errors(nvdec) -> tuple:
 
 
 def _reason(exc: BaseException) -> str:
-    text = (_ffmpeg_reason(exc) or "").strip()
-    return redact(text.splitlines()[0] if text else type(exc).__name__)
+    return redact(_ffmpeg_reason(exc))
 
 
 class FFmpegLiveSource(SupervisedSource):
@@ -132,7 +138,9 @@ class FFmpegLiveSource(SupervisedSource):
         self.decoder = "nvdec" if nvdec_device is not None else "cpu"  # what decodes the current connection
         self._told: set[str] = set()
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
+        """The supervisor's counters, and ``decoder``: what decodes the current connection (``nvdec``
+        or ``cpu``, when NVDEC does not take the stream's codec)."""
         return {**super().status(), "decoder": self.decoder}
 
     def _nvdec_for(self, stream, packet):
@@ -187,7 +195,7 @@ class FFmpegLiveSource(SupervisedSource):
         target, fmt, options = self._open_args()
         try:
             container = av.open(target, format=fmt, options=options,
-                                timeout=(self.live.open_timeout_s, self.live.stall_timeout_s))
+                                timeout=(self.live_config.open_timeout_s, self.live_config.stall_timeout_s))
         except Exception as exc:
             raise self._open_failure(exc) from None
         nvdec = None
@@ -208,7 +216,7 @@ class FFmpegLiveSource(SupervisedSource):
             to_bgr = BgrFrames(turn=self.sc.orientation == "auto")
             choose = self.nvdec_device is not None  # NVDEC's decoder is made at the first packet decoded
             self.decoder = "nvdec" if choose else "cpu"
-            for packet in _stall_is_named(container.demux(stream), self.live.stall_timeout_s):
+            for packet in _stall_is_named(container.demux(stream), self.live_config.stall_timeout_s):
                 # the last, empty packet flushes the decoder (hardware decoders hold frames back)
                 if gating and packet.size:
                     if not packet.is_keyframe:
@@ -252,8 +260,8 @@ class FFmpegLiveSource(SupervisedSource):
                     # After the yield: time spent waiting for a full lane (live.drop_stale: false,
                     # inference behind) is back-pressure, not a stall of the camera.
                     last_frame = time.monotonic()
-                if time.monotonic() - last_frame > self.live.stall_timeout_s:
-                    raise StallError(f"no frame for {self.live.stall_timeout_s:g} s (stall)")
+                if time.monotonic() - last_frame > self.live_config.stall_timeout_s:
+                    raise StallError(f"no frame for {self.live_config.stall_timeout_s:g} s (stall)")
             if packets > 1 and not frames_out:
                 raise RuntimeError(f"{packets} packets but no decodable frame")
         finally:
@@ -285,7 +293,7 @@ class FFmpegLiveSource(SupervisedSource):
                         "--set sources.0.format=lavfi)")
             return SourceError(f"{what}: {_reason(exc)}{hint}; not retrying")
         if isinstance(exc, av.error.ExitError):
-            return StallError(f"no answer within {self.live.open_timeout_s:g} s (open timeout)")
+            return StallError(f"no answer within {self.live_config.open_timeout_s:g} s (open timeout)")
         if getattr(exc, "errno", None) == errno.EIO and self.uri.kind in ("rtsp", "http"):
             unresolved = _unresolved_host(self.uri.location)
             if unresolved:
@@ -323,56 +331,43 @@ def _unresolved_host(url: str) -> Optional[str]:
     return None
 
 
-class GStreamerLiveSource(SupervisedSource):
-    """``gst://PIPELINE`` (ending in an appsink, added if missing) and ``csi://N`` (Jetson's
-    nvarguscamerasrc), read through OpenCV's GStreamer backend with a stall watchdog."""
-
-    def pipeline(self) -> str:
-        if self.uri.kind == "csi":
-            w, h = self.sc.options.get("width", "1920"), self.sc.options.get("height", "1080")
-            fps = self.sc.options.get("framerate", "30")
-            return (f"nvarguscamerasrc sensor-id={self.uri.location} ! video/x-raw(memory:NVMM),width={w},"
-                    f"height={h},framerate={fps}/1 ! nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! "
-                    "video/x-raw,format=BGR ! appsink drop=true max-buffers=2 sync=false")
-        text = self.uri.location
-        return text if "appsink" in text else text + " ! videoconvert ! video/x-raw,format=BGR ! appsink drop=true max-buffers=2"
-
-    def _frames(self) -> Iterator[np.ndarray]:
-        import cv2
-
-        from .gstreamer import opencv_has_gstreamer
-
-        if not opencv_has_gstreamer():
-            raise UnsupportedSourceError(
-                f"{self.display}: this OpenCV build has no GStreamer support (use the system OpenCV, "
-                "e.g. JetPack's python3-opencv)")
-        cap = cv2.VideoCapture(self.pipeline(), cv2.CAP_GSTREAMER)
-        try:
-            if not cap.isOpened():
-                raise RuntimeError("GStreamer pipeline did not start")
-            fps = cap.get(cv2.CAP_PROP_FPS)
-            if fps and 1 <= fps <= 240:
-                self.info.fps = float(fps)
-            result: list = []
-            while True:
-                reader = threading.Thread(target=lambda: result.append(cap.read()), daemon=True)
-                reader.start()
-                reader.join(self.live.stall_timeout_s)
-                if reader.is_alive():
-                    raise StallError(f"no frame for {self.live.stall_timeout_s:g} s (stall)")
-                ok, image = result.pop()
-                if not ok:
-                    return
-                self.info.height, self.info.width = image.shape[:2]
-                yield image
-        finally:
-            cap.release()
+def open_ffmpeg_live(uri: SourceURI, stream_id: str, *, threads: Optional[int] = None,
+                     options: SourceConfig, live: LiveConfig, nvdec_device: Optional[int] = None) -> FFmpegLiveSource:
+    """The :data:`~.registry.SourceKind.open` of the FFmpeg-demuxed live kinds (``threads`` unused:
+    live decoding runs one slice-threaded decoder)."""
+    return FFmpegLiveSource(uri, stream_id, options, live, nvdec_device)
 
 
-def open_live_source(uri: SourceURI, stream_id: str, sc: Optional[SourceConfig],
-                     live: Optional[LiveConfig], nvdec_device: Optional[int] = None) -> FrameSource:
-    sc = sc or SourceConfig(uri=uri.raw)
-    live = live or LiveConfig()
-    if uri.kind in GSTREAMER_LIVE_KINDS:
-        return GStreamerLiveSource(uri, stream_id, sc, live)
-    return FFmpegLiveSource(uri, stream_id, sc, live, nvdec_device)
+def _v4l2_uri(scheme: str, rest: str, raw: str) -> SourceURI:
+    parts = urlsplit(raw)
+    device = parts.path or parts.netloc
+    return SourceURI("v4l2", f"/dev/video{device}" if device.isdigit() else device, raw)
+
+
+def _camera(raw: str) -> Optional[SourceURI]:
+    """A bare camera index (``0``) or ``/dev/videoN`` is a V4L2 camera (as jetson-utils reads them)."""
+    if raw.isdigit():
+        return SourceURI("v4l2", f"/dev/video{raw}", raw)
+    return SourceURI("v4l2", raw, raw) if raw.startswith("/dev/video") else None
+
+
+def input_uri(kind: str) -> Callable[[str, str, str], SourceURI]:
+    """``scheme://TEXT`` where TEXT is the input itself (an FFmpeg input, a GStreamer pipeline)."""
+
+    def parse(scheme: str, rest: str, raw: str) -> SourceURI:
+        if not rest.strip():
+            raise SourceError(f"{redact(raw)}: empty {scheme}:// input")
+        return SourceURI(kind, rest.strip(), raw)
+
+    return parse
+
+
+_FFMPEG_OPTIONS = frozenset({"options", "format", "orientation"})
+register_source_kind(SourceKind("rtsp", open_ffmpeg_live, schemes=("rtsp", "rtsps", "rtspt"), live=True, nvdec=True,
+                                options=_FFMPEG_OPTIONS | {"transport"}))
+register_source_kind(SourceKind("http", open_ffmpeg_live, schemes=("http", "https"), live=True, nvdec=True,
+                                options=_FFMPEG_OPTIONS))
+register_source_kind(SourceKind("v4l2", open_ffmpeg_live, schemes=("v4l2",), live=True, nvdec=True,
+                                options=_FFMPEG_OPTIONS, parse=_v4l2_uri, bare=_camera))
+register_source_kind(SourceKind("ffmpeg", open_ffmpeg_live, schemes=("ffmpeg",), live=True, nvdec=True,
+                                options=_FFMPEG_OPTIONS, parse=input_uri("ffmpeg")))

@@ -2,18 +2,16 @@
 
 One pacing rule (:class:`Pacer`) for the CPU path (:class:`PacedSource`) and the GPU decode stage:
 frame ``i`` is due at its timestamp after the first frame came out (``index / fps`` where it has
-no timestamp; 30 fps where the rate is unknown)."""
+no timestamp; :data:`~streamtrt.config.FALLBACK_FPS` where the rate is unknown)."""
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
+from ..config import FALLBACK_FPS
 from .base import Frame, FrameSource, SourceInfo, SourceStats
-
-FALLBACK_FPS = 30.0
-"""The rate assumed for a frame without a timestamp when the source's rate is unknown."""
 
 
 class Pacer:
@@ -68,14 +66,18 @@ class PacedSource(FrameSource):
     def live(self) -> bool:  # type: ignore[override]
         return self.inner.live
 
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        return self.inner.kind
+
     def __iter__(self) -> Iterator[Frame]:
         pacer = Pacer(self.info.fps)
         for frame in self.inner:
             Pacer.wait_until(pacer.due(frame.index, frame.timestamp))
             yield frame
 
-    def bind_stop(self, stop, abort) -> None:
-        self.inner.bind_stop(stop, abort)
+    def bind_stop(self, *events: Any) -> None:
+        self.inner.bind_stop(*events)
 
     def status(self) -> dict:
         return self.inner.status()

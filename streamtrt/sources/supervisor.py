@@ -11,36 +11,14 @@ from typing import Optional
 
 from ..config import LiveConfig
 from ..errors import SourceError
+from ..redact import redact
 from ..retry import Backoff
-from .uri import redact
 
 log = logging.getLogger("streamtrt")
 
 
 class StallError(Exception):
     """No frame for longer than the stall timeout."""
-
-
-class AnyEvent:
-    """Set when any of several events is set (the source's own stop, the run's stop or abort)."""
-
-    def __init__(self, *events):
-        self.events = events
-
-    def is_set(self) -> bool:
-        return any(e.is_set() for e in self.events)
-
-    def set(self) -> None:
-        self.events[0].set()
-
-    def wait(self, timeout: Optional[float] = None) -> bool:
-        end = None if timeout is None else time.monotonic() + timeout
-        while not self.is_set():
-            left = 0.05 if end is None else min(0.05, end - time.monotonic())
-            if left <= 0:
-                return False
-            time.sleep(left)
-        return True
 
 
 class Supervisor:
@@ -106,13 +84,7 @@ class Supervisor:
 
     def wait(self, seconds: float) -> bool:
         """Sleep ``seconds`` unless stopped; ``True`` if stopped."""
-        end = time.monotonic() + seconds
-        while not self.stop.is_set():
-            left = end - time.monotonic()
-            if left <= 0:
-                return False
-            self.stop.wait(min(left, 0.1))
-        return True
+        return self.stop.wait(seconds)
 
     def count_lost(self, frames: int) -> None:
         if frames > 0:

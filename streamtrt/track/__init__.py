@@ -1,6 +1,6 @@
 """Multi-object tracking (ByteTrack-style) per stream."""
 
-from .bytetrack import ByteTracker, iou_matrix
+from .bytetrack import ByteTracker
 from .kalman import KalmanBoxFilter
 
-__all__ = ["ByteTracker", "KalmanBoxFilter", "iou_matrix"]
+__all__ = ["ByteTracker", "KalmanBoxFilter"]

@@ -17,28 +17,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import TrackerConfig
+from ..config import FALLBACK_FPS, TrackerConfig
 from ..errors import ConfigError
+from ..postprocess.boxes import box_iou
 from ..postprocess.detections import TENTATIVE, Detections
 from .assignment import linear_assignment
 from .kalman import KalmanBoxFilter, xyah_to_xyxy, xyxy_to_xyah
 
 _NO_TRACK = -2  # internal: a candidate in no track (never output, see ByteTracker.update)
 _TENTATIVE_MATCH_IOU = 0.3  # ByteTrack, Ultralytics, supervision: unconfirmed tracks match at cost < 0.7
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, M) IoU of boxes ``a`` (N, 4) and ``b`` (M, 4), x1, y1, x2, y2."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 @dataclass(frozen=True)
@@ -63,7 +50,7 @@ class ByteTracker:
     returned detection start or continue a track: :class:`~streamtrt.errors.ConfigError` otherwise.
     """
 
-    def __init__(self, cfg: TrackerConfig, output_threshold: float, frame_rate: float = 30.0):
+    def __init__(self, cfg: TrackerConfig, output_threshold: float, frame_rate: float = FALLBACK_FPS):
         problem = cfg.threshold_problem(output_threshold)
         if problem:
             raise ConfigError(problem)
@@ -178,7 +165,7 @@ class ByteTracker:
         ``fuse_score`` and supervision do in their first and third stages), pairs below ``min_iou`` left out."""
         if len(track_idx) == 0 or len(det_idx) == 0:
             return
-        iou = iou_matrix(boxes[track_idx], dets.xyxy[det_idx])
+        iou = box_iou(boxes[track_idx], dets.xyxy[det_idx])
         if fuse:
             iou = iou * dets.confidence[det_idx][None, :]
         if self.cfg.class_aware:

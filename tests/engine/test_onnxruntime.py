@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from streamtrt.config import load_config
-from streamtrt.engine import OnnxRuntimeRunner, create_runner
+from streamtrt.engine import EngineSettings, OnnxRuntimeRunner, create_runner
 from streamtrt.errors import BackendUnavailableError, ModelError
 from streamtrt.runtime.infer import run_batched
 from streamtrt.system import probe_cuda
@@ -54,9 +54,9 @@ def test_file_that_is_not_a_model(tmp_path):
 @pytest.mark.skipif(probe_cuda().available, reason="checks the error on machines without a GPU")
 def test_cuda_runner_without_gpu_is_refused_clearly():
     with pytest.raises(BackendUnavailableError, match="onnxruntime-cuda"):
-        create_runner("onnxruntime-cuda", load_config({"source": "x.mp4", "model": {"path": str(MODEL)}}))
+        create_runner("onnxruntime-cuda", EngineSettings(MODEL))
 
 
 def test_unknown_runner():
     with pytest.raises(BackendUnavailableError):
-        create_runner("openvino", load_config({"source": "x.mp4", "model": {"path": str(MODEL)}}))
+        create_runner("openvino", EngineSettings(MODEL))

@@ -9,6 +9,7 @@ import onnx
 import pytest
 import yaml
 
+from streamtrt.calibration_data import read_calibration_frames
 from streamtrt.config import load_config
 from streamtrt.engine import calibration as calibration_module
 from streamtrt.engine.calibration import load_calibration_set
@@ -29,29 +30,26 @@ def _no_decoding(*args, **kwargs):
 
 
 def test_calibration_set_is_the_pipeline_preprocessing_and_is_reused(short_clip, tmp_path, monkeypatch):
-    first = load_calibration_set("a" * 64, str(short_clip), SPEC, 6, tmp_path)
+    first = load_calibration_set("a" * 64, str(short_clip), SPEC, 6, tmp_path, read_frames=read_calibration_frames)
     assert first.frames_read == 6 and not first.reused
     expected, _ = OpenCVPreprocessor(SPEC)(decode_frames(short_clip, 6))
     assert first.tensors.shape == (6, 3, 416, 416) and np.allclose(first.tensors, expected)
     assert [b.shape for b in first.batches(4)] == [(4, 3, 416, 416)]  # the partial batch is dropped
 
-    from streamtrt.engine.tensorrt import calibrator
-
-    monkeypatch.setattr(calibrator, "calibration_batches", _no_decoding)
-    again = load_calibration_set("a" * 64, str(short_clip), SPEC, 6, tmp_path)
+    again = load_calibration_set("a" * 64, str(short_clip), SPEC, 6, tmp_path, read_frames=_no_decoding)
     assert again.reused and again.frames_read == 0 and again.path == first.path
     assert np.array_equal(again.tensors, first.tensors)
     # Another model, frame count or preprocessing is another set: the source is read again.
     for args in (("b" * 64, SPEC, 6), ("a" * 64, SPEC, 5), ("a" * 64, PreprocessSpec(416, 416, color="rgb"), 6)):
         with pytest.raises(AssertionError, match="read again"):
-            load_calibration_set(args[0], str(short_clip), args[1], args[2], tmp_path)
+            load_calibration_set(args[0], str(short_clip), args[1], args[2], tmp_path, read_frames=_no_decoding)
     assert len(list(tmp_path.glob("calib-*.npz"))) == 1
 
 
 def test_a_damaged_calibration_cache_is_rebuilt(short_clip, tmp_path):
-    first = load_calibration_set("a" * 64, str(short_clip), SPEC, 2, tmp_path)
+    first = load_calibration_set("a" * 64, str(short_clip), SPEC, 2, tmp_path, read_frames=read_calibration_frames)
     first.path.write_bytes(b"not an npz")
-    again = load_calibration_set("a" * 64, str(short_clip), SPEC, 2, tmp_path)
+    again = load_calibration_set("a" * 64, str(short_clip), SPEC, 2, tmp_path, read_frames=read_calibration_frames)
     assert again.frames_read == 2 and np.array_equal(again.tensors, first.tensors)
 
 
@@ -73,7 +71,8 @@ def test_quantized_sample_model_runs_with_the_same_config_and_agrees_with_fp32(s
     cfg_dict = make_config(short_clip, tmp_path, postprocess={"score_threshold": 0.35})
     cfg = load_config(cfg_dict)
     out = tmp_path / "nanodet.int8.onnx"
-    result = quantize_model(cfg, str(short_clip), out, frames=12, cache_dir=tmp_path / "calib")
+    result = quantize_model(cfg, str(short_clip), out, frames=12, cache_dir=tmp_path / "calib",
+                            read_frames=read_calibration_frames)
     assert result.calibration.frames_read == 12
     ops = Counter(n.op_type for n in onnx.load(str(out)).graph.node)
     assert ops["QuantizeLinear"] > 50 and ops["DequantizeLinear"] > 50
@@ -82,10 +81,8 @@ def test_quantized_sample_model_runs_with_the_same_config_and_agrees_with_fp32(s
     assert any("kept in float" in r and "MaxPool" in r for r in result.reasons)
 
     # A second run reuses the calibration frames: nothing is decoded.
-    from streamtrt.engine.tensorrt import calibrator
-
-    monkeypatch.setattr(calibrator, "calibration_batches", _no_decoding)
-    again = quantize_model(cfg, str(short_clip), tmp_path / "again.onnx", frames=12, cache_dir=tmp_path / "calib")
+    again = quantize_model(cfg, str(short_clip), tmp_path / "again.onnx", frames=12, cache_dir=tmp_path / "calib",
+                           read_frames=_no_decoding)
     assert again.calibration.reused and again.calibration.frames_read == 0
 
     config = tmp_path / "job.yaml"

@@ -18,7 +18,7 @@ from streamtrt.config import ProfileConfig, load_config
 from streamtrt.engine.tensorrt import EngineCache, EngineKey, builder_flags, compute_profiles, hash_model
 from streamtrt.engine.tensorrt.builder import BuildOptions, compute_profiles, is_explicitly_quantized, parse_onnx
 from streamtrt.engine.tensorrt.cache import atomic_write
-from streamtrt.engine.tensorrt.calibrator import calibration_batches
+from streamtrt.calibration_data import calibration_batches
 from streamtrt.errors import BackendUnavailableError, ConfigError, ModelError
 from streamtrt.system import probe_cuda, tensorrt_module
 from streamtrt.preprocess.opencv import OpenCVPreprocessor

@@ -18,13 +18,14 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def fp32_runner(tmp_path_factory):
+    from streamtrt.engine import EngineSettings
     from streamtrt.engine.tensorrt import load_tensorrt, prepare_engine
     from streamtrt.engine.tensorrt.runner import TensorRTRunner
 
     trt = load_tensorrt()
     cfg = load_config({"source": "unused", "model": {"path": str(MODEL)}},
                       ["tensorrt.precision=fp32", f"tensorrt.cache_dir={tmp_path_factory.mktemp('engines')}"])
-    prepared = prepare_engine(cfg, trt=trt)
+    prepared = prepare_engine(EngineSettings.from_config(cfg), trt=trt)
     runner = TensorRTRunner(trt, prepared.plan, 0, 2)
     try:
         runner.activate()

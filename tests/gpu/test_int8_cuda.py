@@ -4,6 +4,7 @@ through the GPU pipeline with the same config, and its detections agree with FP3
 import pytest
 
 from streamtrt import Pipeline
+from streamtrt.calibration_data import read_calibration_frames
 from streamtrt.config import load_config
 from streamtrt.engine import cuda_provider_available
 from streamtrt.engine.quantize import quantize_model
@@ -21,7 +22,8 @@ pytestmark = [
 def test_int8_qdq_model_on_onnxruntime_cuda_agrees_with_fp32(short_clip, tmp_path):
     cfg = make_config(short_clip, tmp_path, runtime={"decoder": "auto", "runner": "onnxruntime-cuda"})
     int8 = tmp_path / "int8.onnx"
-    quantize_model(load_config(cfg), str(short_clip), int8, frames=12, cache_dir=tmp_path / "calib")
+    quantize_model(load_config(cfg), str(short_clip), int8, frames=12, cache_dir=tmp_path / "calib",
+                   read_frames=read_calibration_frames)
     out = {}
     for name, model in (("fp32", MODEL), ("int8", int8)):
         with Pipeline(load_config(cfg, [f"model.path={model}"])) as pipe:

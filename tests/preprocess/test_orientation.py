@@ -7,6 +7,7 @@ import av
 import numpy as np
 import pytest
 
+from streamtrt.config import SourceConfig
 from streamtrt.preprocess.dali import dali_available
 from streamtrt.preprocess.spec import PreprocessSpec
 from streamtrt.sources import VideoFileSource, open_source, parse_source_uri, probe_video
@@ -127,7 +128,7 @@ def test_the_gpu_decoder_is_built_from_the_probe(monkeypatch, orientation):
 
     made = {}
     monkeypatch.setattr(dali, "DaliGpuVideoDecoder", lambda *a, **kw: made.update(args=a, kw=kw) or "decoder")
-    src = open_source(parse_source_uri(str(ROTATED)), options=type("O", (), {"orientation": orientation})())
+    src = open_source(parse_source_uri(str(ROTATED)), options=SourceConfig(uri="unused", orientation=orientation))
     src.close()
     s = video_stream(ROTATED)
     assert dali.open_gpu_video_decoder(str(ROTATED), src.info, SPEC, 4, 40, keep_frames=True) == "decoder"

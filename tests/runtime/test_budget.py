@@ -54,10 +54,9 @@ def test_runners_are_built_with_the_fitted_slots_and_workspace(monkeypatch, shor
 
     seen = []
 
-    def recording_create_runner(kind, config, **kw):
-        seen.append((kind, config.runtime.slots, config.tensorrt.workspace_mb))
-        cpu = config.model_copy(update={"runtime": config.runtime.model_copy(update={"runner": "onnxruntime-cpu"})})
-        return create_runner("onnxruntime-cpu", cpu, **kw)
+    def recording_create_runner(kind, settings, **kw):
+        seen.append((kind, settings.slots, settings.workspace_mb))
+        return create_runner("onnxruntime-cpu", settings, **kw)
 
     monkeypatch.setattr(components_module, "create_runner", recording_create_runner)
     monkeypatch.setattr(plan_module, "make_plan", lambda rt, uris, live="auto", machine=None:

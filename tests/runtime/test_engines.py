@@ -85,10 +85,9 @@ def test_dla_core_list_gives_one_engine_per_core(monkeypatch, clips, tmp_path): 
     Runtime on the CPU (no DLA here): each engine gets its own core's config and its streams."""
     made = []
 
-    def fake_create_runner(name, config, **kw):
-        made.append((name, config.tensorrt.dla_core))
-        cpu = config.model_copy(update={"runtime": config.runtime.model_copy(update={"runner": "onnxruntime-cpu"})})
-        return create_runner("onnxruntime-cpu", cpu, **kw)
+    def fake_create_runner(name, settings, **kw):
+        made.append((name, settings.dla_core))
+        return create_runner("onnxruntime-cpu", settings, **kw)
 
     monkeypatch.setattr(components_module, "create_runner", fake_create_runner)
     monkeypatch.setattr(plan_module, "make_plan", lambda rt, uris, live="auto", machine=None:
@@ -118,11 +117,11 @@ def test_dla_core_list_config():
 
 
 def test_engine_key_needs_one_core():
-    from streamtrt.engine.tensorrt.engines import key_for
+    from streamtrt.engine import EngineSettings
 
     cfg = load_config({"source": "a.mp4", "model": {"path": "m.onnx"}, "tensorrt": {"dla_core": [0, 1]}})
     with pytest.raises(ConfigError, match="engine_configs"):
-        key_for(cfg, SimpleNamespace())
+        EngineSettings.from_config(cfg)
 
 
 def test_tensorrt_runner_runs_on_the_dla_core_it_is_given(monkeypatch):

@@ -55,7 +55,7 @@ def test_engine_configs_turn_cuda_graphs_off_beside_nvdec_and_split_cpu_threads(
     live = Plan("cpu", "opencv", "onnxruntime-cuda", live_decoder="nvdec", has_live=True,
                 thread_plan=plan_threads("onnxruntime-cuda", "cpu", "opencv", cores=2))
     plan, effective = resolve_plan(cfg, live, frame_sizes=[(480, 640)], spec=spec, keep_images=False)
-    assert [c.runtime.cuda_graph for c in plan.engine_configs] == [False, False]
+    assert [e.cuda_graph for e in plan.engine_settings] == [False, False]
     assert plan.engines == ("engine 0", "engine 1")
     assert "cuda graph off: live streams decode on NVDEC beside the runner" in plan.reasons
     assert effective.runtime.cuda_graph == "auto"  # the job's config keeps its setting; each engine's is off
@@ -63,5 +63,6 @@ def test_engine_configs_turn_cuda_graphs_off_beside_nvdec_and_split_cpu_threads(
                                                                             engines=2, cores=4))
     plan, _ = resolve_plan(cfg, cpu, frame_sizes=[(480, 640)], spec=spec, keep_images=False)
     # 4 cores, 2 engines: 2 cores each, 2 runs side by side with 1 intra-op thread (runtime/threads.py)
-    assert [c.runtime.threads for c in plan.engine_configs] == [1, 1]
-    assert [c.runtime.cuda_graph for c in plan.engine_configs] == ["auto", "auto"]
+    assert [e.threads for e in plan.engine_settings] == [1, 1]
+    assert [e.cuda_graph for e in plan.engine_settings] == ["auto", "auto"]
+    assert {e.calibration_spec for e in plan.engine_settings} == {spec}  # INT8 calibration preprocesses as inference

@@ -21,7 +21,7 @@ from streamtrt.retry import Backoff
 from streamtrt.sinks import open_sink
 from streamtrt.sinks.outbox import Outbox
 from streamtrt.sinks.schema import EVENT_SCHEMA, FRAME_SCHEMA
-from tests.conftest import ROOT, SAMPLE_CONFIG, make_config
+from tests.conftest import ROOT, SAMPLE_CONFIG, make_config, wait_for
 from tests.sinks.servers import MOSQUITTO, Broker, Subscriber, Webhook
 from tests.test_cli import assert_one_line_error, streamtrt
 
@@ -180,15 +180,6 @@ def test_broker_down_8_s_in_a_12_s_run_every_record_arrives_before_exit(tmp_path
     sub.close()
     broker.stop()
     assert written <= got
-
-
-def wait_for(condition, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 class Record:

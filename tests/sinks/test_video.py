@@ -19,7 +19,7 @@ from streamtrt.postprocess import Detections
 from streamtrt.runtime.messages import FrameResult
 from streamtrt.sinks import video as video_mod
 from streamtrt.sinks.annotate import draw_detections, label_rects
-from streamtrt.sinks.video import FALLBACK_FPS, AnnotatedVideoSink
+from streamtrt.sinks.video import FALLBACK_RATE, AnnotatedVideoSink
 
 from ..conftest import VIDEO
 
@@ -143,7 +143,7 @@ def test_frames_without_timestamps_run_at_the_fallback_rate(tmp_path):
     for i in range(7):
         sink.write(FrameResult("0", i, None, 64, 48, NONE, np.zeros((48, 64, 3), np.uint8)))
     sink.close()
-    assert float(stream_info(path)["format"]["duration"]) == pytest.approx(7 / float(FALLBACK_FPS), abs=1e-3)
+    assert float(stream_info(path)["format"]["duration"]) == pytest.approx(7 / float(FALLBACK_RATE), abs=1e-3)
 
 
 def test_timestamps_that_go_back_are_shown_one_frame_later(tmp_path, caplog):

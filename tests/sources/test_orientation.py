@@ -5,6 +5,7 @@ import struct
 import numpy as np
 import pytest
 
+from streamtrt.config import SourceConfig
 from streamtrt.sources import VideoFileSource, open_source, parse_source_uri
 from streamtrt.sources.orientation import orient, rotation_from_matrix
 from tests.conftest import VIDEO, decode_frames
@@ -54,7 +55,7 @@ def test_phone_case_is_upright_as_ffmpeg_shows_it():
 
 @needs_ffmpeg
 def test_orientation_ignore_keeps_frames_as_stored():
-    src = open_source(parse_source_uri(str(PHONE)), options=type("O", (), {"orientation": "ignore"})())
+    src = open_source(parse_source_uri(str(PHONE)), options=SourceConfig(uri="unused", orientation="ignore"))
     assert (src.info.width, src.info.height, src.info.rotation) == (576, 768, 0)
     assert next(iter(src)).image.shape == (768, 576, 3)
 

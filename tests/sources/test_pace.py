@@ -12,6 +12,7 @@ from streamtrt.sources.pace import Pacer, PacedSource
 
 
 class Recorded(FrameSource):
+    kind = "file"
     def __init__(self, timestamps, fps=None):
         self.info = SourceInfo("0", "test://", fps=fps)
         self.stats = SourceStats(decoded=len(timestamps))
@@ -22,8 +23,8 @@ class Recorded(FrameSource):
         image = np.zeros((2, 2, 3), np.uint8)
         return iter([Frame(image, i, t) for i, t in enumerate(self.timestamps)])
 
-    def bind_stop(self, stop, abort):
-        self.bound = (stop, abort)
+    def bind_stop(self, *events):
+        self.bound = events
 
     def status(self):
         return {"state": "running", "reconnects": 2}
@@ -65,6 +66,7 @@ def test_the_interface_is_the_wrapped_sources():
     inner = Recorded([0.0], fps=12.5)
     paced = PacedSource(inner)
     assert paced.info is inner.info and paced.stats is inner.stats
+    assert paced.kind == inner.kind and paced.live is inner.live is False
     assert paced.status() == {"state": "running", "reconnects": 2}
     stop, abort = threading.Event(), threading.Event()
     paced.bind_stop(stop, abort)

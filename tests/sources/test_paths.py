@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from streamtrt.config import SourceConfig
 from streamtrt.errors import SourceError
 from streamtrt.sources import open_source, parse_source_uri
 from tests.ffmpeg_tools import CASES, counted_frames, needs_ffmpeg
@@ -92,7 +93,7 @@ def test_natural_order(tmp_path, names):
 
 def test_fps_gives_an_image_sequence_timestamps(tmp_path):
     _write(tmp_path / "seq", ["1.png", "2.png", "3.png"])
-    src = open_source(parse_source_uri(str(tmp_path / "seq")), options=type("O", (), {"fps": 4.0})())
+    src = open_source(parse_source_uri(str(tmp_path / "seq")), options=SourceConfig(uri="unused", fps=4.0))
     assert [f.timestamp for f in src] == [0.0, 0.25, 0.5]
     assert src.info.fps == 4.0
 

@@ -6,6 +6,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from streamtrt.config import SourceConfig
 from streamtrt.sources import VideoFileSource, open_source, parse_source_uri
 from streamtrt.sources.clock import PresentationClock
 from tests.ffmpeg_tools import (CASES, continued_times, counted_frames, ffmpeg, frame_pts, frame_times, needs_ffmpeg,
@@ -128,7 +129,7 @@ def test_raw_elementary_stream_takes_the_codec_rate(tmp_path, name, codec):
 @needs_ffmpeg
 def test_fps_option_states_the_rate_of_a_raw_stream():
     path = CASES / "raw_h264_10fps.h264"
-    src = open_source(parse_source_uri(str(path)), options=type("O", (), {"fps": 4.0})())
+    src = open_source(parse_source_uri(str(path)), options=SourceConfig(uri="unused", fps=4.0))
     ts = [f.timestamp for f in src]
     assert src.info.fps == 4.0
     assert ts == pytest.approx([i / 4 for i in range(30)])
@@ -136,7 +137,7 @@ def test_fps_option_states_the_rate_of_a_raw_stream():
 
 def test_fps_option_does_not_override_a_file_with_timestamps(short_clip, caplog):
     with caplog.at_level(logging.WARNING, logger="streamtrt"):
-        src = open_source(parse_source_uri(str(short_clip)), options=type("O", (), {"fps": 4.0})())
+        src = open_source(parse_source_uri(str(short_clip)), options=SourceConfig(uri="unused", fps=4.0))
     assert src.info.fps == pytest.approx(10.0)
     assert [f.timestamp for f in src][1] == pytest.approx(0.1)
     assert any("fps 4 not used" in r.getMessage() for r in caplog.records)
@@ -161,5 +162,5 @@ def test_raw_stream_without_timing_info_says_what_it_assumes(tmp_path, caplog):
         src = VideoFileSource(str(path), "notiming.h265")
     assert src.info.fps == 25.0
     assert any("states no frame rate" in r.getMessage() and "sources[].fps" in r.getMessage() for r in caplog.records)
-    src = open_source(parse_source_uri(str(path)), options=type("O", (), {"fps": 5.0})())
+    src = open_source(parse_source_uri(str(path)), options=SourceConfig(uri="unused", fps=5.0))
     assert [f.timestamp for f in src] == pytest.approx([i / 5 for i in range(3)])

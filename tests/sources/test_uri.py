@@ -1,7 +1,8 @@
 import pytest
 
 from streamtrt.errors import SourceError, UnsupportedSourceError
-from streamtrt.sources.uri import parse_source_uri, redact
+from streamtrt.redact import redact
+from streamtrt.sources.uri import parse_source_uri
 
 
 @pytest.mark.parametrize(

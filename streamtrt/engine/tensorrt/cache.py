@@ -19,6 +19,7 @@ from typing import Iterator, Optional
 
 from ...errors import ModelError, StreamTRTError
 from ...fileio import atomic_write  # noqa: F401 - builder and calibrator write through it too
+from ...model_info import read_model_info
 
 KEY_VERSION = 1
 
@@ -34,21 +35,11 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 def external_data_files(onnx_path: Path) -> list[Path]:
     """Files an ONNX model keeps its weights in (``location`` of external tensors), sorted."""
     try:
-        import onnx
+        import onnx  # noqa: F401
     except ImportError:
         return []
-    try:
-        model = onnx.load(str(onnx_path), load_external_data=False)
-    except Exception as exc:
-        raise ModelError(f"{onnx_path}: not a loadable ONNX model ({exc})") from None
-    locations = set()
-    for tensor in onnx.external_data_helper._get_all_tensors(model):
-        if tensor.data_location == onnx.TensorProto.EXTERNAL:
-            for entry in tensor.external_data:
-                if entry.key == "location":
-                    locations.add(entry.value)
     files = []
-    for loc in sorted(locations):
+    for loc in read_model_info(onnx_path).external_data:
         p = onnx_path.parent / loc
         if not p.is_file():
             raise ModelError(f"{onnx_path}: external data file not found: {loc}")

@@ -1,37 +1,13 @@
-"""INT8 entropy calibration on real frames, through the same preprocessing as inference."""
+"""INT8 entropy calibration on real frames (batches of the calibration set, see
+:mod:`streamtrt.engine.calibration`; the frames are read above the engine layer)."""
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from types import ModuleType
 from typing import Iterator, Optional
 
 import numpy as np
-
-from ...errors import ConfigError
-from ...preprocess.opencv import OpenCVPreprocessor
-from ...preprocess.spec import PreprocessSpec
-from ...sources import open_source, parse_source_uri
-
-
-def calibration_batches(source: str, spec: PreprocessSpec, batch_size: int, frames: int,
-                        preprocess=None) -> Iterator[np.ndarray]:
-    """Full batches of ``batch_size`` preprocessed frames, ``frames`` at most, in source order.
-
-    A last partial batch is dropped: the calibrator's batch size is fixed.
-    """
-    if frames < batch_size:
-        raise ConfigError(f"tensorrt.calibration: frames ({frames}) must be at least batch_size ({batch_size})")
-    preprocess = preprocess or OpenCVPreprocessor(spec)
-    with open_source(parse_source_uri(source)) as src:
-        images = (f.image for f in itertools.islice(iter(src), frames))
-        while True:
-            chunk = list(itertools.islice(images, batch_size))
-            if len(chunk) < batch_size:
-                return
-            tensor, _ = preprocess(chunk)
-            yield np.ascontiguousarray(tensor)
 
 
 def make_entropy_calibrator(trt: ModuleType, batches: Optional[Iterator[np.ndarray]], batch_size: int,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from ...errors import BackendUnavailableError, ModelError, StreamTRTError
 
@@ -44,10 +44,10 @@ def inspect_engine(path: Path) -> dict[str, Any]:
     return info
 
 
-def inspect_model(path: Path, config=None) -> dict[str, Any]:
-    """An ONNX model: what streamtrt detects in it (format, input layout and size, value range,
-    class names, each with its reason) and the plan ``run`` would use; its hash, I/O and
-    quantization; and the engine key and cache state for ``config``."""
+def inspect_model(path: Path, config=None, detected: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """An ONNX model: its hash, I/O and quantization; ``detected`` (what ``run`` would detect and
+    choose: :func:`streamtrt.jobfile.describe_detection`, shown after the I/O); and the engine key and
+    cache state for ``config``."""
     from ...model_info import read_model_info
     from .cache import hash_model
 
@@ -63,20 +63,20 @@ def inspect_model(path: Path, config=None) -> dict[str, Any]:
         "explicitly_quantized": model.quantized,
         "opset": model.opset,
     }
-    if config is not None:
-        info.update(_detected(config))
+    info.update(detected or {})
     if config is not None:
         try:
             from .cache import EngineCache
             from .engines import cache_root, key_for
+            from ..settings import EngineSettings
             from .module import load_tensorrt
 
             config = config.model_copy(update={"model": config.model.model_copy(update={"path": path})})
             if config.engine_count() > 1:
                 info["engines"] = f"{config.engine_count()}; the key shown is the first's"
-            config = config.engine_configs()[0]
-            key, _ = key_for(config, load_tensorrt(), info["model_sha256"])
-            cache = EngineCache(cache_root(config))
+            settings = EngineSettings.from_config(config.engine_configs()[0])
+            key, _ = key_for(settings, load_tensorrt(), info["model_sha256"])
+            cache = EngineCache(cache_root(settings))
             entry = cache.entry(key, path.name)
             info["engine_key"] = key.as_dict()
             info["engine_digest"] = key.digest
@@ -85,36 +85,6 @@ def inspect_model(path: Path, config=None) -> dict[str, Any]:
         except BackendUnavailableError as exc:
             info["engine_key"] = f"unavailable here: {exc}"
     return info
-
-
-def _detected(config) -> dict[str, Any]:
-    """What ``run`` would detect and choose for this model; errors become an entry, not a failure."""
-    from ...jobfile import detect
-    from ...runtime.plan import make_plan
-
-    try:
-        setup = detect(config)
-    except StreamTRTError as exc:
-        return {"detected": f"cannot configure this model: {exc}"}
-    by_key = {c.key: c for c in setup.choices}
-    names = setup.class_names
-    out: dict[str, Any] = {
-        "format": f"{setup.format} ({by_key['format'].reason})",
-        "input": {"name": setup.input_name, "layout": setup.layout.upper(), "dtype": setup.dtype,
-                  "shape": setup.input_shape(), "size": list(setup.size), "size_from": by_key["input"].reason},
-        "value_range": setup.value_range,
-        "classes": {"count": len(names), "first": names[:8], "from": by_key["classes"].reason},
-        "preprocess": {k.split(".", 1)[1]: f"{c.line().split(': ', 1)[1]}" for k, c in by_key.items()
-                       if k.startswith("preprocess.")},
-    }
-    try:
-        plan = make_plan(config.runtime)
-        out["plan"] = [*setup.lines(), *plan.reasons]
-    except StreamTRTError as exc:
-        out["plan"] = [*setup.lines(), f"runtime: {exc}"]
-    if setup.warnings:
-        out["warnings"] = list(setup.warnings)
-    return out
 
 
 def format_inspection(info: dict[str, Any]) -> str:

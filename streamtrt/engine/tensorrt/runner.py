@@ -20,7 +20,12 @@ import numpy as np
 
 from ...errors import InferenceError, ModelError
 from .. import cuda
-from ..base import Runner, TensorInfo, is_device_tensor
+from ...tensors import TensorInfo, is_device_tensor
+from ..base import Runner
+from ..registry import RUNNERS
+from ..settings import EngineSettings
+from .engines import prepare_engine
+from .module import load_tensorrt
 
 
 @dataclass
@@ -247,3 +252,26 @@ class TensorRTRunner(Runner):
         self._engine = None
         self._runtime = None
         super().deactivate()
+
+
+@RUNNERS.register("tensorrt")
+def create_tensorrt_runner(settings: EngineSettings, *, spin: bool = True, report=None, workers: int = 1) -> TensorRTRunner:
+    """The TensorRT runner for ``settings``, activated: its engine comes from the cache or is built
+    first (``report`` says so). A cached engine that will not load (damaged, or a driver change
+    the key misses) is rebuilt once. ``spin`` and ``workers`` apply to CPU runners only."""
+    trt = load_tensorrt()
+    say = report or (lambda m: None)
+    prepared = prepare_engine(settings, report=say, trt=trt)
+    runner = TensorRTRunner(trt, prepared.plan, settings.device_id, settings.slots, settings.cuda_graph,
+                            settings.dla_core)
+    try:
+        runner.activate()
+    except ModelError as exc:
+        if prepared.built:
+            raise
+        say(f"cached engine {prepared.path.name} does not load ({exc}); rebuilding")
+        prepared = prepare_engine(settings, report=say, trt=trt, force=True)
+        runner = TensorRTRunner(trt, prepared.plan, settings.device_id, settings.slots, settings.cuda_graph,
+                                settings.dla_core)
+        runner.activate()
+    return runner

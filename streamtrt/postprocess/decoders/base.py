@@ -1,4 +1,9 @@
-"""Model-format decoders: raw output tensors -> candidate boxes in model-input pixels."""
+"""Model-format decoders: raw output tensors -> candidate boxes in model-input pixels.
+
+A decoder class registers itself with :func:`register_decoder` (its ``name`` is the
+``model.format`` value); :data:`DECODERS` lists them in detection order (``model.format: auto``
+tries each ``match`` in turn), which is the import order in ``decoders/__init__.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from dataclasses import dataclass
 from typing import Mapping, Optional
 
 import numpy as np
+
+from ...registry import Registry
 
 Shapes = Mapping[str, tuple[int, ...]]
 
@@ -27,9 +34,15 @@ class Candidates:
 
 
 class OutputDecoder(abc.ABC):
-    """Decodes one model family's outputs. ``match`` recognises the family from output shapes."""
+    """Decodes one model family's outputs. ``match`` recognises the family from output shapes.
+
+    Outputs are host numpy arrays ``{output name: (B, ...)}`` as the runner returns them; boxes come
+    out as :class:`Candidates` in model-input pixels (the postprocessor maps them to the source)."""
 
     name: str = ""
+    """The ``model.format`` value this decoder answers to."""
+    input_hw: Optional[tuple[int, int]] = None
+    """The model input ``(height, width)`` where the decoder needs it (segmentation masks are cut at it)."""
     applies_nms: bool = False  # True when the model's outputs are already suppressed
 
     @classmethod
@@ -40,6 +53,16 @@ class OutputDecoder(abc.ABC):
     @abc.abstractmethod
     def decode(self, outputs: Mapping[str, np.ndarray], score_threshold: float) -> list[Candidates]:
         """One :class:`Candidates` per batch item, already filtered by ``score_threshold``."""
+
+
+DECODERS: "Registry[type[OutputDecoder]]" = Registry("model format")
+"""``model.format`` name -> decoder class, in detection order."""
+
+
+def register_decoder(cls: type[OutputDecoder]) -> type[OutputDecoder]:
+    """Class decorator: register ``cls`` under ``cls.name`` (one line in the decoder's module)."""
+    DECODERS.add(cls.name, cls)
+    return cls
 
 
 def best_class(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,34 +6,10 @@ from typing import Mapping
 
 import numpy as np
 
-from .base import Candidates, OutputDecoder
+from .base import Candidates, OutputDecoder, register_decoder
 
 
-class DecodedDecoder(OutputDecoder):
-    """``[B, N, 6]`` rows of x1, y1, x2, y2, score, class in model-input pixels (NMS already applied)."""
-
-    name = "decoded"
-    applies_nms = True
-
-    def __init__(self, output: str):
-        self.output = output
-
-    @classmethod
-    def match(cls, shapes, input_hw, num_classes):
-        if len(shapes) == 1:
-            name, shape = next(iter(shapes.items()))
-            if len(shape) == 3 and shape[2] == 6:
-                return cls(name)
-        return None
-
-    def decode(self, outputs: Mapping[str, np.ndarray], score_threshold: float) -> list[Candidates]:
-        result = []
-        for rows in np.asarray(outputs[self.output], np.float32):
-            rows = rows[rows[:, 4] > score_threshold]
-            result.append(Candidates(rows[:, :4], rows[:, 4], rows[:, 5].astype(np.int64)))
-        return result
-
-
+@register_decoder
 class EfficientNMSDecoder(OutputDecoder):
     """TensorRT EfficientNMS: ``num_dets [B,1]``, ``boxes [B,K,4]``, ``scores [B,K]``, ``classes [B,K]``."""
 
@@ -78,3 +54,29 @@ class EfficientNMSDecoder(OutputDecoder):
 
 def _integral(a: np.ndarray) -> bool:
     return np.issubdtype(a.dtype, np.integer) or bool(np.all(np.mod(a, 1) == 0))
+
+
+@register_decoder
+class DecodedDecoder(OutputDecoder):
+    """``[B, N, 6]`` rows of x1, y1, x2, y2, score, class in model-input pixels (NMS already applied)."""
+
+    name = "decoded"
+    applies_nms = True
+
+    def __init__(self, output: str):
+        self.output = output
+
+    @classmethod
+    def match(cls, shapes, input_hw, num_classes):
+        if len(shapes) == 1:
+            name, shape = next(iter(shapes.items()))
+            if len(shape) == 3 and shape[2] == 6:
+                return cls(name)
+        return None
+
+    def decode(self, outputs: Mapping[str, np.ndarray], score_threshold: float) -> list[Candidates]:
+        result = []
+        for rows in np.asarray(outputs[self.output], np.float32):
+            rows = rows[rows[:, 4] > score_threshold]
+            result.append(Candidates(rows[:, :4], rows[:, 4], rows[:, 5].astype(np.int64)))
+        return result

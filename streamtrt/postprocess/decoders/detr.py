@@ -19,13 +19,14 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from .base import Candidates, OutputDecoder, confident_rows, cxcywh_to_xyxy
+from .base import Candidates, OutputDecoder, confident_rows, cxcywh_to_xyxy, register_decoder
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+@register_decoder
 class RTDETRDecoder(OutputDecoder):
     """Normalised cxcywh queries with per-class scores: the best class per query, no NMS."""
 

@@ -18,7 +18,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from .base import Candidates, OutputDecoder, Shapes, confident_rows
+from .base import Candidates, OutputDecoder, Shapes, confident_rows, register_decoder
 
 _STRIDES = (4, 8, 16, 32, 64, 128)
 
@@ -57,6 +57,7 @@ def _distances(dist: np.ndarray, bins: int) -> np.ndarray:
     return d @ np.arange(bins, dtype=np.float32)
 
 
+@register_decoder
 class NanoDetDecoder(OutputDecoder):
     name = "nanodet"
 

@@ -12,7 +12,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from .base import Candidates, OutputDecoder
+from .base import Candidates, OutputDecoder, register_decoder
 
 LABEL_OFFSET = 1
 """TF label maps number classes from 1 (0 is the background): class id = label id - 1, so
@@ -24,6 +24,7 @@ def _find(shapes, suffix: str) -> Optional[str]:
     return hits[0] if len(hits) == 1 else None
 
 
+@register_decoder
 class TFObjectDetectionDecoder(OutputDecoder):
     """``detection_boxes`` (normalised yxyx), ``detection_scores``, ``detection_classes``, ``num_detections``."""
 

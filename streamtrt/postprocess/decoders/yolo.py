@@ -7,7 +7,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from .base import Candidates, OutputDecoder, Shapes, best_class, confident_rows, cxcywh_to_xyxy
+from .base import Candidates, OutputDecoder, Shapes, best_class, confident_rows, cxcywh_to_xyxy, register_decoder
 
 
 def _single_3d(shapes: Shapes) -> Optional[tuple[str, tuple[int, ...]]]:
@@ -28,6 +28,7 @@ class _SingleOutputDecoder(OutputDecoder):
         self.num_classes = num_classes
 
 
+@register_decoder
 class YoloV8Decoder(_SingleOutputDecoder):
     """``[B, 4+C, N]``: cx, cy, w, h then C class scores (no objectness).
 
@@ -84,6 +85,7 @@ class YoloV8Decoder(_SingleOutputDecoder):
         return result
 
 
+@register_decoder
 class YoloV5Decoder(_SingleOutputDecoder):
     """``[B, N, 5+C]``: cx, cy, w, h, objectness, then C class scores (score = obj * cls)."""
 

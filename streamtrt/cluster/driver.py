@@ -1,0 +1,92 @@
+"""Connecting to Ray, and the actors' Ray options (resources, names, restarts).
+
+Security: with no address, a local Ray is started bound to 127.0.0.1 (its GCS, raylet and object
+store), without the dashboard; the metrics endpoint binds 127.0.0.1 too. Actor and task names carry
+stream ids and redacted file names only, never a URI's credentials.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+from ..errors import BackendUnavailableError, StreamTRTError
+from ..config import ClusterConfig
+
+__all__ = ["require_ray", "connect", "worker_actor", "controller_actor", "worker_options", "LOOPBACK"]
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+RAY_HINT = "Ray is not installed: pip install 'streamtrt[cluster]'"
+
+
+def require_ray():
+    """The ``ray`` module, or :class:`BackendUnavailableError` with the install hint."""
+    try:
+        import ray
+    except ImportError:
+        raise BackendUnavailableError(RAY_HINT) from None
+    return ray
+
+
+def _loopback(address: Optional[str]) -> bool:
+    if address in (None, "auto", "local"):
+        return True
+    host = address.split("://")[-1].rsplit(":", 1)[0].strip("[]")
+    return host in LOOPBACK
+
+
+def connect(address: Optional[str], namespace: str, start: bool = False):
+    """Connect this process to Ray: ``address`` ``auto`` (the cluster started on this machine by
+    ``ray start``), ``HOST:PORT`` or ``ray://HOST:PORT``; None with ``start``: start a local Ray on
+    127.0.0.1 (GCS, raylet, object store) with the dashboard off. Returns the ``ray`` module."""
+    if _loopback(address):
+        # Ray turns 127.0.0.1 into the machine's address before connecting; a Ray that listens on
+        # loopback only is then unreachable. This (Ray's own) switch keeps loopback as the node IP.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    ray = require_ray()
+    if ray.is_initialized():
+        return ray
+    kwargs: dict[str, Any] = {"namespace": namespace, "log_to_driver": False, "configure_logging": False}
+    try:
+        if address is None and start:
+            # "local": a new Ray even where one runs already (None would join the last one started here)
+            ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False, **kwargs)
+        else:
+            ray.init(address=address or "auto", **kwargs)
+    except ConnectionError as exc:
+        raise StreamTRTError(f"cannot reach a Ray cluster at {address or 'auto'}: {str(exc).splitlines()[0]} "
+                             "(start one with `ray start --head`, or pass --address)") from None
+    return ray
+
+
+def worker_options(cluster: ClusterConfig, ray) -> dict:
+    """Ray resources of one worker (or batch task): 1/``workers_per_gpu`` of a GPU where the cluster
+    has GPUs, else ``cpus_per_worker`` CPUs."""
+    gpus = ray.cluster_resources().get("GPU", 0)
+    if gpus >= 1:
+        return {"num_gpus": 1.0 / cluster.workers_per_gpu, "num_cpus": 0}
+    return {"num_cpus": cluster.cpus_per_worker}
+
+
+def worker_actor(cluster: ClusterConfig, ray, name: str):
+    """The :class:`StreamWorker` actor class with its resources: detached (it outlives a
+    controller restart; the controller kills it at the end), never restarted by Ray (the
+    controller replaces it, so the dead one's streams move at once), spread over the nodes."""
+    from .worker import StreamWorker
+
+    return ray.remote(StreamWorker).options(name=name, lifetime="detached", max_restarts=0, max_concurrency=4,
+                                            scheduling_strategy="SPREAD", **worker_options(cluster, ray))
+
+
+def controller_actor(cluster: ClusterConfig, ray, node_id: Optional[str] = None):
+    """The :class:`Controller` actor class: named, restartable (``max_restarts=-1``: a new process
+    re-reads its state from the workers), preferably on ``node_id`` (the driver's node)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from .controller import Controller, controller_name
+
+    opts: dict[str, Any] = {"name": controller_name(cluster), "max_restarts": -1, "max_task_retries": -1,
+                            "max_concurrency": 16, "num_cpus": 0}
+    if node_id:
+        opts["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id, soft=True)
+    return ray.remote(Controller).options(**opts)

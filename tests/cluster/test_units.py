@@ -1,0 +1,115 @@
+"""The cluster's pieces that need no Ray: the placement policy, the config section, batch inputs,
+output templates and manifest, the status table and metrics, and the CLI without Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streamtrt.cluster.placement import Slot, choose_worker, plan_assignments
+from streamtrt.config import BatchConfig, load_config
+from streamtrt.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_least_loaded_with_capacity():
+    slots = [Slot("a", "n1", 2), Slot("b", "n1", 1), Slot("c", "n2", 1)]
+    # b and c tie on streams; c's node carries fewer streams (1 vs 3)
+    assert choose_worker(slots, capacity=3) == "c"
+    assert choose_worker([Slot("a", "n1", 3)], capacity=3) is None
+    plan = plan_assignments(["s1", "s2", "s3", "s4", "s5", "s6"], slots, capacity=3)
+    # fewest streams first, then the emptier node, then the name; 9 places, 4 taken: s6 waits
+    assert plan == {"s1": "c", "s2": "b", "s3": "c", "s4": "a", "s5": "b"}
+
+
+def test_cluster_section_rejects_unknown_keys():
+    base = {"model": {"path": "m.onnx"}, "source": "a.mp4"}
+    with pytest.raises(ConfigError, match=r"unknown key 'cluster.workerz' \(did you mean 'cluster.workers'\?\)"):
+        load_config({**base, "cluster": {"workerz": 2}})
+    with pytest.raises(ConfigError, match="cluster.batch.outputs"):
+        load_config({**base, "cluster": {"batch": {"inputs": "x", "outputs": ["out/{stem}.jsonl", "o/{nme}.json"]}}})
+    cfg = load_config({"model": {"path": "m.onnx"}, "cluster": {"batch": {"inputs": "v", "outputs": ["o/{stem}.jsonl"]}}})
+    assert cfg.cluster.workers_per_gpu == 3 and cfg.cluster.streams_per_worker == 40
+
+
+def test_batch_inputs_templates_and_manifest(tmp_path):
+    from streamtrt.cluster.batch import _complete, _temporary, list_inputs, read_manifest, render_outputs
+
+    (tmp_path / "v" / "sub").mkdir(parents=True)
+    for name in ("v/a.mp4", "v/sub/b.mkv", "v/notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "list.txt").write_text("# two files\nv/a.mp4\n\nv/sub/b.mkv\n")
+    folder = list_inputs(BatchConfig(inputs=str(tmp_path / "v"), outputs=["o/{stem}.jsonl"]))
+    assert [p.name for p in folder] == ["a.mp4", "b.mkv"]
+    listed = list_inputs(BatchConfig(inputs=[str(tmp_path / "list.txt"), str(tmp_path / "v/**/*.mp4")],
+                                     outputs=["o/{stem}.jsonl"]))
+    assert listed == folder  # the same files once each
+    with pytest.raises(ConfigError, match=r"cluster.batch.inputs: .* matches no file"):
+        list_inputs(BatchConfig(inputs=str(tmp_path / "*.avi"), outputs=["o/{stem}.jsonl"]))
+    assert render_outputs(["summary:o/{stem}.json", "o/{index}-{name}.jsonl"], folder[1], 7) == \
+        ["summary:o/b.json", "o/7-b.mkv.jsonl"]
+    uri, tmp, final = _temporary("summary:o/b.json", "abcd")
+    assert (uri, tmp, final) == ("summary:o/.b.part-abcd.json", Path("o/.b.part-abcd.json"), Path("o/b.json"))
+    out = tmp_path / "o.jsonl"
+    entry = {"input": str(folder[0]), "size": 1, "mtime_ns": folder[0].stat().st_mtime_ns, "outputs": [f"jsonl:{out}"]}
+    (tmp_path / "m.jsonl").write_text(json.dumps(entry) + "\n{cut by a cra")
+    manifest = read_manifest(tmp_path / "m.jsonl")
+    assert list(manifest) == [str(folder[0])]
+    assert not _complete(manifest[str(folder[0])], folder[0], [f"jsonl:{out}"])  # the output is missing
+    out.write_text("")
+    assert _complete(manifest[str(folder[0])], folder[0], [f"jsonl:{out}"])
+    folder[0].write_bytes(b"changed")
+    assert not _complete(manifest[str(folder[0])], folder[0], [f"jsonl:{out}"])
+
+
+def _status() -> dict:
+    stream = {"id": "cam1", "uri": "rtsp://***@10.0.0.5/live", "live": True, "state": "running", "worker": "j-w0-0",
+              "node": "abcdef0123", "ip": "10.0.0.2", "gpu": "0", "fps": 29.9, "p99_ms": 120.0, "frames": 300,
+              "restarts": 1, "error": None}
+    worker = {"name": "j-w0-0", "state": "ready", "node": "abcdef0123", "ip": "10.0.0.2", "gpu": "0", "pid": 42,
+              "streams": 1, "capacity": 40, "load": 0.025,
+              "stats": {"stages": [{"name": "infer", "busy_s": 1.5}]}}
+    return {"job": "j", "run_id": "j-1", "controller_pid": 1, "uptime_s": 12.0, "stopping": False,
+            "workers": [worker], "streams": [stream, dict(stream, id="f", state="pending", worker=None, node="",
+                                                          ip="", gpu="", frames=0, fps=0.0, p99_ms=None)],
+            "events": [{"t": 1.0, "event": "worker j-w1-0 died"}]}
+
+
+def test_status_table_and_metrics():
+    from streamtrt.cluster.status import format_table, progress_line, render_metrics
+
+    table = format_table(_status())
+    assert "cam1" in table and "10.0.0.2/abcdef01" in table and "1/40" in table and "worker j-w1-0 died" in table
+    assert progress_line(_status()) == "streams 1 pending, 1 running | workers 1 ready | 300 frames, 29.9 fps"
+    text = render_metrics(_status())
+    labels = 'stream="cam1",worker="j-w0-0",node="10.0.0.2",gpu="0"'
+    assert f"streamtrt_cluster_stream_fps{{{labels}}} 29.900" in text
+    assert f"streamtrt_cluster_stream_latency_p99_seconds{{{labels}}} 0.120000" in text
+    assert 'streamtrt_cluster_stream_up{stream="f",worker="",node="",gpu="",state="pending"} 0' in text
+    assert 'streamtrt_cluster_stage_busy_seconds{worker="j-w0-0",node="10.0.0.2",gpu="0",stage="infer"} 1.5' in text
+
+
+def test_file_sinks_need_a_worker_placeholder():
+    from streamtrt.cluster.job import check_stream_job
+
+    base = {"model": {"path": "m.onnx"}, "source": "a.mp4"}
+    with pytest.raises(ConfigError, match=r"sinks.0: every worker writes its own outputs: put \{worker\}"):
+        check_stream_job(load_config({**base, "sinks": ["out/det.jsonl"]}))
+    check_stream_job(load_config({**base, "sinks": ["out/det-{worker}.jsonl", "jsonl:-", "mqtt://127.0.0.1/t"]}))
+
+
+def test_without_ray_one_line_and_exit_5(tmp_path):
+    # a `ray` that cannot be imported, as on a machine without the extra
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "__init__.py").write_text("raise ImportError('no ray here')\n")
+    env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}")
+    out = subprocess.run([sys.executable, "-m", "streamtrt", "cluster", "status"], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 5
+    assert out.stderr.strip() == "streamtrt: error: Ray is not installed: pip install 'streamtrt[cluster]'"
