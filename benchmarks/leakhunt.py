@@ -89,11 +89,11 @@ def soak_config(config: str, extra: list[str], source: str = None):
 
 
 def live_frames(cfg):
-    from streamtrt.sources.live import open_live_source
+    from streamtrt.sources.live import FFmpegLiveSource
     from streamtrt.sources.uri import parse_source_uri
 
     sc = cfg.streams()[0]
-    src = open_live_source(parse_source_uri(sc.uri), "leak", sc, cfg.live)
+    src = FFmpegLiveSource(parse_source_uri(sc.uri), "leak", sc, cfg.live)
     return src, iter(src)
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from streamtrt.config import LiveConfig, SourceConfig
 from streamtrt.sources import VideoFileSource, parse_source_uri
-from streamtrt.sources.live import open_live_source
+from streamtrt.sources.live import FFmpegLiveSource
 from streamtrt.sources.orientation import frame_rotation, orient
 from streamtrt.sources.pixels import BgrFrames
 from tests.ffmpeg_tools import CASES, needs_ffmpeg
@@ -74,7 +74,7 @@ def test_a_live_source_keeps_no_decoded_frame_or_scaler_thread_alive(tmp_path):
     """200 frames of a live FFmpeg input, orientation auto, with the cyclic collector off: before
     the fix, 200 frames were held (each with its scaler's threads)."""
     sc = SourceConfig(uri="ffmpeg://testsrc2=size=320x240:rate=25", format="lavfi")
-    src = open_live_source(parse_source_uri(sc.uri), "cam", sc, LiveConfig())
+    src = FFmpegLiveSource(parse_source_uri(sc.uri), "cam", sc, LiveConfig())
     try:
         held, added, most = _decode_with_gc_off((f.image for f in src), 200)
     finally:
