@@ -14,9 +14,9 @@ import numpy as np
 
 from .config import Config, load_config
 from .engine import EngineSettings, create_runner
-from .tensors import DeviceView
+from .tensors import DeviceView, HostCopyable
 from .errors import SourceError
-from .preprocess.dali import open_gpu_video_decoder
+from .preprocess.dali import DeviceBatch, open_gpu_video_decoder
 from .preprocess.opencv import OpenCVPreprocessor
 from .runtime.pipeline import Pipeline
 from .runtime.components import make_preprocessor
@@ -80,6 +80,7 @@ class _DeviceInput:
         self._value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), "cuda", device_id)
         self._host = array
         self.shape = tuple(array.shape)
+        self.itemsize = array.dtype.itemsize  # a DeviceTensor: pointer, shape and item size
         self.ptr = self._value.data_ptr()
 
     def slice(self, start: int, stop: int) -> DeviceView:
@@ -245,9 +246,9 @@ def postprocess_alone(runner, input_name: str, feed: Any, post: Callable, device
 def _rows(feed: Any, count: int) -> Any:
     """``feed`` cut or zero-padded to ``count`` rows (a device input is cut in place when it can be)."""
     rows = int(feed.shape[0])
-    if rows > count and hasattr(feed, "slice"):
+    if rows > count and isinstance(feed, (_DeviceInput, DeviceBatch)):
         return feed.slice(0, count)
-    host = feed.to_host() if hasattr(feed, "to_host") else np.asarray(feed)
+    host = feed.to_host() if isinstance(feed, HostCopyable) else np.asarray(feed)
     if rows >= count:
         return np.ascontiguousarray(host[:count])
     return np.concatenate([host, np.zeros((count - rows,) + host.shape[1:], host.dtype)])
