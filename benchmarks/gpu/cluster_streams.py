@@ -127,7 +127,9 @@ def measure(raw: dict, clip: str, n: int, seconds: float, rate: float, latency_m
     while not all_up(latest.get("s")) and time.monotonic() - t0 < 120 and "error" not in box:
         time.sleep(0.5)
     up_after = time.monotonic() - t0
-    time.sleep(3.0)  # settle
+    # settle: each stream's p99 is over its last 300 frames (10 s at 30 fps), so the start-up
+    # backlog leaves the window before the measurement begins
+    time.sleep(12.0)
 
     def per_stream(st):  # stream -> (frames, the worker pipeline's clock), from the same snapshot
         out = {}
@@ -150,6 +152,10 @@ def measure(raw: dict, clip: str, n: int, seconds: float, rate: float, latency_m
                 p99[sid] = max(p99.get(sid, 0.0), q)
     cores = busy_cores(cpu0, psutil.cpu_times(), time.monotonic() - w0)
     last = per_stream(latest["s"])
+    not_running = [(s["id"], s["state"], s.get("worker"), s.get("error")) for s in latest["s"]["streams"]
+                   if s["state"] != "running"]
+    if not_running:
+        log(f"{len(not_running)} stream(s) not running at the end of the window, e.g. {not_running[:3]}")
     stop.set()
     t.join(180)
     fps = {}
@@ -164,6 +170,7 @@ def measure(raw: dict, clip: str, n: int, seconds: float, rate: float, latency_m
             "streams_below_97pct": sum(v < 0.97 * rate for v in fps.values()) + missing,
             "worst_p99_ms": round(worst_p99, 1), "host_cores_used": round(cores, 1), "host_cores": psutil.cpu_count(),
             "gpu_util_pct": gpu_avg, "realtime": slowest >= 0.97 * rate and worst_p99 <= latency_ms and not missing,
+            "not_running": len(not_running), "not_running_examples": [list(x) for x in not_running[:3]],
             "error": repr(box.get("error")) if "error" in box else None}
 
 

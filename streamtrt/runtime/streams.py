@@ -17,6 +17,11 @@ from .timing import StageTimer
 RECENT_S = 5.0  # how far back the per-stream frame rate looks
 
 
+STREAM_LATENCY_SAMPLES = 300
+"""A stream's p50/p99 latency (status, metrics, stats) is over its last 300 frames: 10 s at 30 fps,
+so that it tells the latency now, not since the start (the run's own end-to-end timer keeps 10,000)."""
+
+
 @dataclass
 class StreamState:
     """One stream. ``state`` is ``starting``, ``connecting``, ``running``, ``reconnecting``,
@@ -42,7 +47,7 @@ class StreamState:
     stages: list = field(default_factory=list)
     control: Any = None
     engine: Optional[int] = None  # which engine group serves it, once launched
-    latency: StageTimer = field(default_factory=lambda: StageTimer("end_to_end"))
+    latency: StageTimer = field(default_factory=lambda: StageTimer("end_to_end", STREAM_LATENCY_SAMPLES))
     _recent: deque = field(default_factory=deque, repr=False)  # monotonic times of the last RECENT_S
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
