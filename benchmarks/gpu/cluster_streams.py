@@ -30,7 +30,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from streamtrt.cluster.driver import connect, worker_options  # noqa: E402
+from streamtrt.cluster.actors import worker_options  # noqa: E402
+from streamtrt.cluster.driver import connect  # noqa: E402
 from streamtrt.cluster.job import run_streams  # noqa: E402
 from streamtrt.config import load_config  # noqa: E402
 from streamtrt.sources import probe_video  # noqa: E402

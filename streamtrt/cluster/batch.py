@@ -148,7 +148,8 @@ def run_batch(config: Config, address: Optional[str], report: Callable[[str], No
     "frames", "wall_s"}``. ``stop`` (an Event): submit no more; running files finish."""
     from ray.exceptions import RayError
 
-    from .driver import connect, worker_options
+    from .actors import worker_options
+    from .driver import connect
 
     c = config.cluster
     batch = c.batch

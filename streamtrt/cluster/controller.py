@@ -23,66 +23,16 @@ import os
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Optional
 
 from ..redact import redact
 from ..config import ClusterConfig
+from .actors import worker_actor
 from .placement import Slot, plan_assignments
+from .state import _DONE_STATES, STARTUP_WAIT_S, _is_live, _Stream, _Worker, controller_name, worker_prefix  # noqa: F401
 
 log = logging.getLogger("streamtrt")
 
 __all__ = ["Controller", "controller_name", "worker_prefix"]
-
-_DONE_STATES = ("done", "failed", "removed")
-STARTUP_WAIT_S = 60.0
-"""The first streams wait this long at most for every first worker to be ready (so they spread)."""
-
-
-def controller_name(cluster: ClusterConfig) -> str:
-    return f"{cluster.name}-controller"
-
-
-def worker_prefix(cluster: ClusterConfig) -> str:
-    return f"{cluster.name}-w"
-
-
-@dataclass
-class _Worker:
-    name: str
-    slot: int
-    handle: Any
-    state: str = "starting"  # starting, ready, draining, stopping, dead
-    info: dict = field(default_factory=dict)
-    streams: set = field(default_factory=set)
-    leaving: set = field(default_factory=set)  # draining: streams still running here until placed elsewhere
-    ready_ref: Any = None
-    drain_ref: Any = None
-    drain_started: float = 0.0
-    started: float = field(default_factory=time.monotonic)
-    snapshot: dict = field(default_factory=dict)
-
-
-@dataclass
-class _Stream:
-    id: str
-    source: dict
-    live: bool
-    state: str = "pending"  # pending, running, done, failed, removed
-    worker: Optional[str] = None
-    restarts: int = 0
-    error: Optional[str] = None
-    stats: dict = field(default_factory=dict)
-    orphaned_at: Optional[float] = None
-
-
-def _is_live(source: dict) -> bool:
-    from ..sources.uri import parse_source_uri
-
-    if source.get("live") is not None:
-        return bool(source["live"])
-    return parse_source_uri(source["uri"]).is_live
-
 
 class Controller:
     """The job's controller (wrapped as a Ray actor by :func:`streamtrt.cluster.driver.start_controller`).
@@ -279,8 +229,6 @@ class Controller:
         return max(1, int(res.get("CPU", 1) // c.cpus_per_worker))
 
     def _start_worker(self, slot: int) -> None:
-        from .driver import worker_actor
-
         name = f"{self.prefix}{slot}-{self.next_gen}"
         self.next_gen += 1
         handle = worker_actor(self.cluster, self.ray, name).remote(

@@ -13,7 +13,7 @@ from typing import Any, Optional
 from ..errors import BackendUnavailableError, StreamTRTError
 from ..config import ClusterConfig
 
-__all__ = ["require_ray", "connect", "worker_actor", "controller_actor", "worker_options", "LOOPBACK"]
+__all__ = ["require_ray", "connect", "controller_actor", "LOOPBACK"]
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 RAY_HINT = "Ray is not installed: pip install 'streamtrt[cluster]'"
@@ -57,25 +57,6 @@ def connect(address: Optional[str], namespace: str, start: bool = False):
         raise StreamTRTError(f"cannot reach a Ray cluster at {address or 'auto'}: {str(exc).splitlines()[0]} "
                              "(start one with `ray start --head`, or pass --address)") from None
     return ray
-
-
-def worker_options(cluster: ClusterConfig, ray) -> dict:
-    """Ray resources of one worker (or batch task): 1/``workers_per_gpu`` of a GPU where the cluster
-    has GPUs, else ``cpus_per_worker`` CPUs."""
-    gpus = ray.cluster_resources().get("GPU", 0)
-    if gpus >= 1:
-        return {"num_gpus": 1.0 / cluster.workers_per_gpu, "num_cpus": 0}
-    return {"num_cpus": cluster.cpus_per_worker}
-
-
-def worker_actor(cluster: ClusterConfig, ray, name: str):
-    """The :class:`StreamWorker` actor class with its resources: detached (it outlives a
-    controller restart; the controller kills it at the end), never restarted by Ray (the
-    controller replaces it, so the dead one's streams move at once), spread over the nodes."""
-    from .worker import StreamWorker
-
-    return ray.remote(StreamWorker).options(name=name, lifetime="detached", max_restarts=0, max_concurrency=4,
-                                            scheduling_strategy="SPREAD", **worker_options(cluster, ray))
 
 
 def controller_actor(cluster: ClusterConfig, ray, node_id: Optional[str] = None):
