@@ -50,6 +50,7 @@ def _task_processes() -> list[tuple[psutil.Process, str]]:
     return found
 
 
+@pytest.mark.slow  # a real two-node Ray cluster: run by .ci/run's second command
 def test_batch_with_a_worker_killed(ray_cluster, tiny_model, videos, tmp_path):
     from streamtrt.cluster.batch import run_batch
     from streamtrt.config import load_config

@@ -58,6 +58,7 @@ def _placement_is_consistent(st: dict) -> None:
         assert w["streams"] == per_worker.get(w["name"], 0)
 
 
+@pytest.mark.slow  # a real two-node Ray cluster: run by .ci/run's second command
 def test_sigkill_worker_then_controller(ray_cluster, tiny_model, camera_clip, rtsp, tmp_path):
     import ray
 
