@@ -303,3 +303,10 @@ def test_no_getattr_forwarding():
                     lines.append(f"{rel}:{node.lineno}: defines __getattr__")
     lines += [f"stale KNOWN_GETATTR entry (remove it): {rel}" for rel in sorted(set(KNOWN_GETATTR) - seen)]
     assert not lines, "\n".join(lines)
+
+
+def test_pipeline_keeps_only_the_lifecycle():
+    """``Pipeline`` is the lifecycle and the stats snapshot (issue 16: under 300 lines); what it is
+    built from lives in runtime/components.py, wiring.py and outcome.py."""
+    lines = len((ROOT / "runtime" / "pipeline.py").read_text().splitlines())
+    assert lines < 300, f"runtime/pipeline.py has {lines} lines; move construction or outcome logic out"

@@ -4,6 +4,7 @@ report a sink's failure). Pure functions over the run's parts; the :class:`Pipel
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, Optional
 
@@ -16,8 +17,10 @@ from ..sinks.summary import SummarySink
 from ..sources import SourceStats, decode_error_for
 from .control import Control
 from .gpu_decode import GpuDecodeStage
+from .messages import FrameResult
 from .streams import StreamState
 from .summary import RunSummary
+from .timing import StageTimer
 
 if TYPE_CHECKING:
     from .components import Components
@@ -205,3 +208,25 @@ def summary_of_failed_setup(config: Config, sinks: Optional[list[Sink]], parts: 
         except Exception as exc:  # noqa: BLE001
             log.warning("the summary could not be written: %s", exc)
     return summary
+
+
+def deliver(result: FrameResult, run_id: str, summary: RunSummary, stream: Optional[StreamState],
+            latency: StageTimer, sinks: list[Sink]) -> None:
+    """Give ``result`` (and its events) their message ids (``RUN:STREAM:FRAME``, ``...:eK``: the same
+    on a rerun of a file with the same run id, so receivers can dedupe), count it in the summary,
+    its stream and the end-to-end timer, and write it and its events to every sink."""
+    result.message_id = f"{run_id}:{result.stream_id}:{result.frame_index}"
+    if result.events:
+        result.events = [dataclasses.replace(e, message_id=f"{result.message_id}:e{k}")
+                         for k, e in enumerate(result.events)]
+    summary.frames += 1
+    if stream is not None:
+        stream.frame_done(result.latency_ms / 1e3)
+    summary.detections += len(result.detections)
+    summary.per_class.update(result.detections.class_name)
+    latency.add(result.latency_ms / 1e3)
+    summary.events.update(e.kind for e in result.events)
+    for sink in sinks:
+        sink.write(result)
+        for event in result.events:
+            sink.write_event(event)

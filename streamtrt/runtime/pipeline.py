@@ -5,7 +5,6 @@ in :mod:`.outcome`. Metrics and control servers are the caller's (:func:`.server
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import queue
 import threading
@@ -210,22 +209,7 @@ class Pipeline:
                 return
             trim()
             for result in item.results:
-                result.message_id = f"{self.run_id}:{result.stream_id}:{result.frame_index}"
-                if result.events:
-                    result.events = [dataclasses.replace(e, message_id=f"{result.message_id}:e{k}")
-                                     for k, e in enumerate(result.events)]
-                summary.frames += 1
-                stream = self.streams.get(result.stream_id)
-                if stream is not None:
-                    stream.frame_done(result.latency_ms / 1e3)
-                summary.detections += len(result.detections)
-                summary.per_class.update(result.detections.class_name)
-                latency.add(result.latency_ms / 1e3)
-                summary.events.update(e.kind for e in result.events)
-                for sink in sinks:
-                    sink.write(result)
-                    for event in result.events:
-                        sink.write_event(event)
+                outcome.deliver(result, self.run_id, summary, self.streams.get(result.stream_id), latency, sinks)
                 yield result
 
     def run(self, on_result: Optional[Callable[[FrameResult], None]] = None) -> RunSummary:
