@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any, Optional
 
-from ..errors import BackendUnavailableError, StreamTRTError
+from ..errors import BackendUnavailableError
 from ..config import ClusterConfig
 
 __all__ = ["require_ray", "connect", "controller_actor", "LOOPBACK"]
@@ -54,7 +54,7 @@ def connect(address: Optional[str], namespace: str, start: bool = False):
         else:
             ray.init(address=address or "auto", **kwargs)
     except ConnectionError as exc:
-        raise StreamTRTError(f"cannot reach a Ray cluster at {address or 'auto'}: {str(exc).splitlines()[0]} "
+        raise BackendUnavailableError(f"cannot reach a Ray cluster at {address or 'auto'}: {str(exc).splitlines()[0]} "
                              "(start one with `ray start --head`, or pass --address)") from None
     return ray
 
