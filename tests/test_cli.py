@@ -297,6 +297,7 @@ def test_still_person_with_noise_is_not_counted(tmp_path):
     assert (s["zones"]["edge"]["enters"], s["zones"]["edge"]["exits"]) == (0, 0)
 
 
+@pytest.mark.slow  # over 5 s on a busy 2-core machine: .ci/run's second command
 def test_sample_clip_every_reported_person_is_tracked(tmp_path):
     """configs/sample.yaml with tracking on: the detector reports people down to 0.35; each of them is
     in a track, confirmed or (its first frames, or a weak duplicate) tentative. The issue's person, seen

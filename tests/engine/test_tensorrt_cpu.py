@@ -293,6 +293,7 @@ def test_cli_build_without_tensorrt_is_one_line(tmp_path):
     assert_one_line_error(streamtrt("build", MODEL), "TensorRT is not available")
 
 
+@pytest.mark.slow  # over 5 s on a busy 2-core machine: .ci/run's second command
 def test_cli_inspect_model_and_engine(tmp_path):
     proc = streamtrt("inspect", MODEL, "--json")
     assert proc.returncode == 0, proc.stderr

@@ -75,6 +75,7 @@ def test_every_frame_of_every_stream_and_identical_to_single_stream_runs(clips, 
             assert same_detections(r_multi.detections, r_alone.detections), (sid, r_alone.frame_index)
 
 
+@pytest.mark.slow  # over 5 s on a busy 2-core machine: .ci/run's second command
 def test_results_do_not_depend_on_batch_size_or_timeout(clips, tmp_path):
     runs = []
     for runtime in ({"batch_size": 1}, {"batch_size": 3, "batch_timeout_ms": 0}, {"batch_size": 16, "batch_timeout_ms": 200}):

@@ -42,6 +42,7 @@ def test_ids_events_and_counts_are_identical_across_runs_and_batch_sizes(tmp_pat
     assert abs(len(c) - len(a)) <= len(a) // 10
 
 
+@pytest.mark.slow  # over 5 s on a busy 2-core machine: .ci/run's second command
 def test_records_carry_tracker_ids_and_events_have_their_own_lines(default_run):
     lines, summary = default_run
     frames = [l for l in lines if l["schema"] == "streamtrt.frame/1"]
@@ -64,6 +65,7 @@ def test_records_carry_tracker_ids_and_events_have_their_own_lines(default_run):
     assert "track+analytics" in summary.stages
 
 
+@pytest.mark.slow  # over 5 s on a busy 2-core machine: .ci/run's second command
 def test_an_id_is_not_reused_and_belongs_to_one_class(tmp_path):
     lines, _ = run(tmp_path, "postprocess.classes=null")
     seen = {}
