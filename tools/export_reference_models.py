@@ -34,6 +34,9 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from streamtrt.postprocess.classes import COCO_CLASSES  # noqa: E402
 
 CLIP = Path(__file__).resolve().parents[1] / "samples" / "vtest.mp4"
 WIDTH = 0.0625
@@ -51,17 +54,6 @@ NOT_COMMITTED = {"yolo12n-320.onnx"}
 """2 MB even so: made only when named with --only (tests/postprocess/test_formats.py exports it into a
 temporary folder when ultralytics is installed)."""
 SEED = 0
-COCO = [
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
-    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
-    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
-    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
-    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
-    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
-    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard",
-    "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
-    "teddy bear", "hair drier", "toothbrush",
-]
 
 # (output file, family yaml under ultralytics/cfg/models, model name given to YOLO(), export kwargs)
 MODELS = [
@@ -206,7 +198,7 @@ def export_one(name: str, family: str, model_name: str, kwargs: dict, out_dir: P
     net = model.model
     _calibrate_batchnorm(net, kwargs.get("imgsz", 320))
     head = net.model[-1]
-    net.names = dict(enumerate(COCO[: head.nc]))
+    net.names = dict(enumerate(COCO_CLASSES[: head.nc]))
     _spread_class_scores(net, head, kwargs.get("imgsz", 320))
     kwargs = dict(kwargs)
     if kwargs.pop("joined", False):

@@ -122,26 +122,22 @@ def _sinks(s: PipelineStats) -> Iterator[Metric]:
         yield family
 
 
+def _gauge(name: str, help_text: str, label: str, samples: list[tuple[str, float]]) -> Iterator[Metric]:
+    """One gauge family with a sample per (label value, value); nothing when there are no samples."""
+    if samples:
+        family = GaugeMetricFamily(name, help_text, labels=[label])
+        for key, value in samples:
+            family.add_metric([key], value)
+        yield family
+
+
 def _hardware() -> Iterator[Metric]:
-    temps = thermal_zones()
-    if temps:
-        m = GaugeMetricFamily("streamtrt_temperature_celsius", "Thermal zones (sysfs; on Jetson: CPU, GPU, SoC).",
-                              labels=["zone"])
-        for name, value in temps:
-            m.add_metric([name], round(value, 1))
-        yield m
-    power = power_rails()
-    if power:
-        m = GaugeMetricFamily("streamtrt_power_watts", "Power rails (INA3221 on Jetson, via hwmon).", labels=["rail"])
-        for name, watts in power:
-            m.add_metric([name], round(watts, 3))
-        yield m
-    gpus = gpu_memory()
-    if gpus:
-        m = GaugeMetricFamily("streamtrt_gpu_memory_used_bytes", "GPU memory in use (all processes).", labels=["gpu"])
-        for index, used, _total in gpus:
-            m.add_metric([str(index)], used)
-        yield m
+    yield from _gauge("streamtrt_temperature_celsius", "Thermal zones (sysfs; on Jetson: CPU, GPU, SoC).", "zone",
+                      [(name, round(value, 1)) for name, value in thermal_zones()])
+    yield from _gauge("streamtrt_power_watts", "Power rails (INA3221 on Jetson, via hwmon).", "rail",
+                      [(name, round(watts, 3)) for name, watts in power_rails()])
+    yield from _gauge("streamtrt_gpu_memory_used_bytes", "GPU memory in use (all processes).", "gpu",
+                      [(str(index), used) for index, used, _total in gpu_memory()])
 
 
 class MetricsServer:
