@@ -110,6 +110,7 @@ def run_pipeline(cfg: Config, seconds: float, warmup: float) -> dict[str, Any]:
     pipe = Pipeline(cfg)
     arrivals: dict[str, list[tuple[float, float]]] = {}
     window: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     done = threading.Event()
     t0 = time.perf_counter()
 
@@ -121,7 +122,11 @@ def run_pipeline(cfg: Config, seconds: float, warmup: float) -> dict[str, Any]:
         window["all_started"] = time.perf_counter() - t0
         window["since"] = window["all_started"] + warmup
         window["end"] = window["since"] + seconds
+        if done.wait(max(0.0, window["since"] - (time.perf_counter() - t0))):
+            return
+        cpu["since"] = time.process_time()  # every thread of this process: host cores used in the window
         if not done.wait(max(0.0, window["end"] - (time.perf_counter() - t0))):
+            cpu["end"] = time.process_time()
             pipe.stop()
 
     watcher = threading.Thread(target=stop_after_window, daemon=True)
@@ -144,7 +149,9 @@ def run_pipeline(cfg: Config, seconds: float, warmup: float) -> dict[str, Any]:
         per_stream[sid] = {"fps": len(got) / span, "p50_ms": float(np.percentile(lat, 50)),
                            "p99_ms": float(np.percentile(lat, 99))}
     fps = [s["fps"] for s in per_stream.values()]
+    cores = (cpu["end"] - cpu["since"]) / max(end - since, 1e-9) if "end" in cpu else None
     return {
+        "host_cores": None if cores is None else round(cores, 2),
         "total_fps": float(sum(fps)), "min_stream_fps": float(min(fps)) if fps else 0.0,
         "max_p99_ms": float(max(s["p99_ms"] for s in per_stream.values())) if per_stream else 0.0,
         "median_p50_ms": float(np.median([s["p50_ms"] for s in per_stream.values()])) if per_stream else 0.0,
@@ -201,6 +208,8 @@ def run_stream_bench(config_path: str, overrides: list[str], clip: str, counts: 
                      "realtime_max_p99_ms": round(paced["max_p99_ms"], 1),
                      "realtime_median_p50_ms": round(paced["median_p50_ms"], 1),
                      "realtime": realtime, "startup_s": paced["all_started_s"], "window_s": paced["window_s"],
+                     "host_cores": paced["host_cores"],
+                     "host_cores_per_stream": None if paced["host_cores"] is None else round(paced["host_cores"] / n, 4),
                      "stages_ms_per_frame": unpaced["stages"], "plan": plan})
         log(f"bench: {n} streams: decode {dec:.0f} fps, unpaced {unpaced['total_fps']:.0f} fps, real time: "
             f"min {paced['min_stream_fps']:.1f} fps/stream, p99 {paced['max_p99_ms']:.0f} ms -> "
@@ -221,18 +230,24 @@ def run_stream_bench(config_path: str, overrides: list[str], clip: str, counts: 
     }
 
 
+def _cores(row: dict) -> str:
+    """Host cores the real-time run used (CPU time of the whole process over the window), and per stream."""
+    cores = row.get("host_cores")
+    return "-" if cores is None else f"{cores:.1f} ({row['host_cores_per_stream']:.3f})"
+
+
 def format_stream_table(r: dict) -> str:
     m, c = r["machine"], r["clip"]
     lines = [f"{c['width']}x{c['height']} {c['codec']} at {c['fps']:g} fps, {r['model']}, batch {r['batch_size']} "
              f"(timeout {r['batch_timeout_ms']:g} ms); {m['gpu'] or 'no GPU'}, DALI {m['dali']}, ORT {m['onnxruntime']}, "
              f"CuPy {m['cupy']}", "",
              "| streams | decode alone (fps, total) | pipeline unpaced (fps, total) | real time: slowest stream fps | "
-             "p99 latency ms (worst stream) | all streams up after (s) | real time |",
-             "|---:|---:|---:|---:|---:|---:|:---:|"]
+             "p99 latency ms (worst stream) | all streams up after (s) | host cores (per stream) | real time |",
+             "|---:|---:|---:|---:|---:|---:|---:|:---:|"]
     for row in r["rows"]:
         lines.append(f"| {row['streams']} | {row['decode_alone_fps']:.0f} | {row['unpaced_fps']:.0f} | "
                      f"{row['realtime_min_stream_fps']:.1f} | {row['realtime_max_p99_ms']:.0f} | "
-                     f"{row.get('startup_s', float('nan')):.1f} | {'yes' if row['realtime'] else 'no'} |")
+                     f"{row.get('startup_s', float('nan')):.1f} | {_cores(row)} | {'yes' if row['realtime'] else 'no'} |")
     lines += ["", f"largest real-time stream count: {r['max_realtime_streams']} "
                   f"(each >= 97% of {c['fps']:g} fps, p99 <= {r['latency_limit_ms']:g} ms)"]
     return "\n".join(lines)

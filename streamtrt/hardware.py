@@ -4,8 +4,11 @@ empty list where the machine has no such sensor or driver; none raises."""
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Optional
 
 _nvml_lock = threading.Lock()
 _nvml_ready: bool | None = None  # None: not tried yet
@@ -70,3 +73,13 @@ def power_rails(root: str = "/sys/bus/i2c/drivers/ina3221") -> list[tuple[str, f
         except (OSError, ValueError):
             continue
     return out
+
+
+def mps_running(environ: Optional[Mapping[str, str]] = None) -> bool:
+    """Whether a CUDA MPS control daemon serves this machine: its pipe directory
+    (``CUDA_MPS_PIPE_DIRECTORY``, default ``/tmp/nvidia-mps``, as NVIDIA's MPS guide has it) holds
+    the ``control`` socket. Without MPS, processes sharing a GPU time-slice it: their kernels never
+    run side by side."""
+    env = os.environ if environ is None else environ
+    return (Path(env.get("CUDA_MPS_PIPE_DIRECTORY") or "/tmp/nvidia-mps") / "control").exists()
+

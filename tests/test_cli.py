@@ -1,6 +1,7 @@
 """The command line, run as a user runs it: a real process, real files, exit codes, stderr."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -213,6 +214,8 @@ def test_bench_streams_finds_the_real_time_count(tmp_path):
     assert row["streams"] == 2 and row["decode_alone_fps"] > row["realtime_min_stream_fps"] > 0
     assert 0 < row["startup_s"] < 60 and row["window_s"] > 0  # started within the bench's limit, however slow
     assert row["realtime"] == (r["max_realtime_streams"] == 2)
+    # host CPU of the whole process over the window: busy, and never more than the machine has
+    assert 0 < row["host_cores"] <= os.cpu_count() and row["host_cores_per_stream"] == pytest.approx(row["host_cores"] / 2, abs=1e-3)
     assert "| 2 |" in proc.stdout and "largest real-time stream count" in proc.stdout
 
 

@@ -44,3 +44,13 @@ def test_no_driver_means_no_readings(monkeypatch, fresh_nvml):
 def test_this_machine_answers_without_raising(fresh_nvml):
     for reading in (hardware.gpu_memory(), hardware.thermal_zones(), hardware.power_rails()):
         assert isinstance(reading, list)
+
+
+def test_mps_is_seen_by_its_control_socket(tmp_path):
+    """NVIDIA's MPS guide: the control daemon's pipe directory (CUDA_MPS_PIPE_DIRECTORY, default
+    /tmp/nvidia-mps) holds the `control` socket while it runs."""
+    from streamtrt.hardware import mps_running
+
+    assert not mps_running({"CUDA_MPS_PIPE_DIRECTORY": str(tmp_path)})
+    (tmp_path / "control").touch()
+    assert mps_running({"CUDA_MPS_PIPE_DIRECTORY": str(tmp_path)})

@@ -38,7 +38,7 @@ from streamtrt.sources import probe_video  # noqa: E402
 
 
 def gpu_utilisation():
-    """A sampler of NVML GPU utilisation (%), or None without NVML."""
+    """A sampler of NVML utilisation per GPU, (SM %, NVDEC %), or None without NVML."""
     try:
         import pynvml
 
@@ -46,7 +46,38 @@ def gpu_utilisation():
         handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
     except Exception:  # noqa: BLE001 - no NVML here
         return None
-    return lambda: [pynvml.nvmlDeviceGetUtilizationRates(h).gpu for h in handles]
+    return lambda: [(pynvml.nvmlDeviceGetUtilizationRates(h).gpu, pynvml.nvmlDeviceGetDecoderUtilization(h)[0])
+                    for h in handles]
+
+
+class Utilisation:
+    """NVML samples once a second on a thread, between ``with`` and its end: mean SM and NVDEC % per GPU."""
+
+    def __init__(self):
+        self.sample = gpu_utilisation()
+        self.rows: list = []
+        self.stop = threading.Event()
+
+    def __enter__(self):
+        def run():
+            while self.sample and not self.stop.wait(1.0):
+                self.rows.append(self.sample())
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(5)
+
+    def mean(self, which: int) -> list:
+        per_gpu = list(zip(*self.rows))
+        return [round(sum(s[which] for s in col) / len(col), 1) for col in per_gpu] if per_gpu else []
+
+
+def mps_running() -> bool:
+    """Whether a CUDA MPS control daemon serves this machine (its pipe directory has a control socket)."""
+    return (Path(os.environ.get("CUDA_MPS_PIPE_DIRECTORY", "/tmp/nvidia-mps")) / "control").exists()
 
 
 def looped_clip(clip: str, min_s: float) -> str:
@@ -140,17 +171,15 @@ def measure(raw: dict, clip: str, n: int, seconds: float, rate: float, latency_m
                 out[s["id"]] = (s["frames"], stats["elapsed_s"], s["latency_p99_ms"])
         return out
 
-    sampler = gpu_utilisation()
     first = per_stream(latest["s"])
     cpu0, w0 = psutil.cpu_times(), time.monotonic()
-    gpu_samples, p99 = [], {}
-    while time.monotonic() - w0 < seconds:
-        time.sleep(1.0)
-        if sampler:
-            gpu_samples.append(sampler())
-        for sid, (_, _, q) in per_stream(latest["s"]).items():
-            if q is not None:
-                p99[sid] = max(p99.get(sid, 0.0), q)
+    p99 = {}
+    with Utilisation() as util:
+        while time.monotonic() - w0 < seconds:
+            time.sleep(1.0)
+            for sid, (_, _, q) in per_stream(latest["s"]).items():
+                if q is not None:
+                    p99[sid] = max(p99.get(sid, 0.0), q)
     cores = busy_cores(cpu0, psutil.cpu_times(), time.monotonic() - w0)
     last = per_stream(latest["s"])
     not_running = [(s["id"], s["state"], s.get("worker"), s.get("error")) for s in latest["s"]["streams"]
@@ -166,20 +195,26 @@ def measure(raw: dict, clip: str, n: int, seconds: float, rate: float, latency_m
     missing = n - len(fps)
     slowest = min(fps.values()) if fps and not missing else 0.0
     worst_p99 = max(p99.values()) if p99 else float("inf")
-    gpu_avg = [round(sum(col) / len(col), 1) for col in zip(*gpu_samples)] if gpu_samples else []
     return {"streams": n, "up_after_s": round(up_after, 1), "slowest_fps": round(slowest, 2),
+            "total_fps": round(sum(fps.values()), 1), "nvdec_util_pct": util.mean(1),
             "streams_below_97pct": sum(v < 0.97 * rate for v in fps.values()) + missing,
             "worst_p99_ms": round(worst_p99, 1), "host_cores_used": round(cores, 1), "host_cores": psutil.cpu_count(),
-            "gpu_util_pct": gpu_avg, "realtime": slowest >= 0.97 * rate and worst_p99 <= latency_ms and not missing,
+            "gpu_util_pct": util.mean(0), "realtime": slowest >= 0.97 * rate and worst_p99 <= latency_ms and not missing,
             "not_running": len(not_running), "not_running_examples": [list(x) for x in not_running[:3]],
             "error": repr(box.get("error")) if "error" in box else None}
 
 
 def limiting(row: dict) -> str:
+    """The resource that ran out: NVDEC when the pipeline's frames reach 90% of what decode alone
+    gives with the same processes (or the decoders sample >= 90% busy), else host CPU or SMs."""
+    if row["decode_alone_fps"] and row["total_fps"] >= 0.9 * row["decode_alone_fps"]:
+        return f"GPU decode (NVDEC): pipeline at {row['total_fps'] / row['decode_alone_fps']:.0%} of decode alone"
+    if row["nvdec_util_pct"] and max(row["nvdec_util_pct"]) >= 90:
+        return "GPU decode (NVDEC busy)"
     if row["host_cores_used"] >= 0.9 * row["host_cores"]:
         return "host CPU"
     if row["gpu_util_pct"] and max(row["gpu_util_pct"]) >= 90:
-        return "GPU"
+        return "GPU (SMs busy)"
     return "neither saturated (per-process threads / latency)"
 
 
@@ -211,28 +246,32 @@ def main() -> None:
     rows = []
     for n in [int(x) for x in args.streams.split(",")]:
         log(f"{n} streams: decode alone in {args.workers} processes")
-        dec = decode_alone(dict(raw, source=args.clip, sources=[]), args.clip, n, args.workers,
-                           args.duration / 2, ray, cluster)
+        with Utilisation() as util:
+            dec = decode_alone(dict(raw, source=args.clip, sources=[]), args.clip, n, args.workers,
+                               args.duration / 2, ray, cluster)
         log(f"{n} streams: real time over {args.workers} workers")
         row = measure(raw, args.clip, n, args.duration, rate, args.latency_ms, log)
         row["decode_alone_fps"] = round(dec, 1)
+        row["decode_alone_nvdec_util_pct"] = util.mean(1)
         row["limit"] = limiting(row)
         rows.append(row)
         log(json.dumps(row))
     result = {"gpus": gpus, "workers": args.workers, "workers_per_gpu": per_gpu, "clip_fps": rate,
               "cores": psutil.cpu_count(), "versions": versions, "overrides": args.overrides, "rows": rows,
-              "gpu_names": _gpu_names()}
+              "gpu_names": _gpu_names(), "mps": mps_running()}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     print(f"\n{result['gpu_names'] or 'no GPU'}; {psutil.cpu_count()} cores; {args.workers} workers "
-          f"({per_gpu} per GPU); {versions}; {' '.join(args.overrides)}\n")
-    print("| streams | decode alone (fps, total) | slowest stream fps | below 97% | worst p99 ms | host cores used "
-          "| GPU util % | all up after (s) | real time | limit |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---|")
+          f"({per_gpu} per GPU); CUDA MPS {'on' if result['mps'] else 'off'}; {versions}; {' '.join(args.overrides)}\n")
+    print("| streams | decode alone (fps, total; NVDEC %) | pipeline fps (total) | slowest stream fps | below 97% "
+          "| worst p99 ms | host cores used (per stream) | SM % / NVDEC % | all up after (s) | real time | limit |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---|")
     for r in rows:
-        print(f"| {r['streams']} | {r['decode_alone_fps']} | {r['slowest_fps']} | {r['streams_below_97pct']} | "
-              f"{r['worst_p99_ms']} | {r['host_cores_used']}/{r['host_cores']} | {r['gpu_util_pct']} | "
-              f"{r['up_after_s']} | {'**yes**' if r['realtime'] else 'no'} | {r['limit']} |")
+        print(f"| {r['streams']} | {r['decode_alone_fps']} ({r['decode_alone_nvdec_util_pct']}) | {r['total_fps']} | "
+              f"{r['slowest_fps']} | {r['streams_below_97pct']} | {r['worst_p99_ms']} | "
+              f"{r['host_cores_used']}/{r['host_cores']} ({r['host_cores_used'] / r['streams']:.3f}) | "
+              f"{r['gpu_util_pct']} / {r['nvdec_util_pct']} | {r['up_after_s']} | {'**yes**' if r['realtime'] else 'no'} "
+              f"| {r['limit']} |")
 
 
 def _has(module: str) -> bool:

@@ -51,6 +51,7 @@ class Controller:
         self.workers: dict[str, _Worker] = {}
         self.streams: dict[str, _Stream] = {}
         self.events: deque = deque(maxlen=100)
+        self._warned_nodes: set = set()
         self.next_gen = 0
         self.stopping = False
         self.started = time.time()
@@ -204,6 +205,17 @@ class Controller:
         return final
 
     # -- the reconcile loop ---------------------------------------------------------------------
+    def _warn_time_slicing(self, w) -> None:
+        """Once per node: GPU workers sharing a GPU without CUDA MPS time-slice it (measured on an
+        H200, 3 workers x 43 streams: 7 fps a stream without MPS, 22 with it)."""
+        node = w.info.get("node")
+        if (self.cluster.workers_per_gpu > 1 and w.info.get("gpu") and not w.info.get("mps", True)
+                and node not in self._warned_nodes):
+            self._warned_nodes.add(node)
+            self._event(f"warning: {self.cluster.workers_per_gpu} workers share each GPU of {w.info['ip']} without "
+                        "CUDA MPS, so their kernels take turns; start `nvidia-cuda-mps-control -d` on that node "
+                        "(README: Many machines)")
+
     def _event(self, text: str) -> None:
         self.events.append({"t": round(time.time(), 3), "event": redact(text)})
         log.warning("cluster: %s", redact(text))
@@ -293,6 +305,7 @@ class Controller:
                             w.info = ray.get(w.ready_ref)
                             w.state = "ready"
                             self._event(f"worker {w.name} ready on {w.info['ip']} (gpu {w.info['gpu'] or '-'})")
+                            self._warn_time_slicing(w)
                         except Exception as exc:  # noqa: BLE001
                             self._kill(w, f"failed to start ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
             if not self.stopping:

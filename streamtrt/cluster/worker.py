@@ -21,6 +21,7 @@ from typing import Optional
 
 from ..config import Config
 from ..errors import StreamTRTError
+from ..hardware import mps_running
 from ..runtime import Pipeline
 from ..redact import redact
 
@@ -90,13 +91,15 @@ class StreamWorker:
 
     # -- remote methods -----------------------------------------------------------------------
     def info(self) -> dict:
-        """Where this worker runs: name, slot, pid, Ray node id, node IP, GPU ids (Ray's view)."""
+        """Where this worker runs: name, slot, pid, Ray node id, node IP, GPU ids (Ray's view), and
+        whether CUDA MPS serves its node (``mps``)."""
         import ray
 
         ctx = ray.get_runtime_context()
         gpus = ray.get_gpu_ids()
         return {"name": self.name, "slot": self.slot, "pid": os.getpid(), "node": ctx.get_node_id(),
-                "ip": ray.util.get_node_ip_address(), "gpu": ",".join(str(g) for g in gpus) if gpus else ""}
+                "ip": ray.util.get_node_ip_address(), "gpu": ",".join(str(g) for g in gpus) if gpus else "",
+                "mps": mps_running()}
 
     def add(self, source: dict) -> dict:
         """Start a stream (``source``: a ``sources`` item with its ``id``)."""

@@ -113,3 +113,27 @@ def test_without_ray_one_line_and_exit_5(tmp_path):
                          env=env, timeout=120)
     assert out.returncode == 5
     assert out.stderr.strip() == "streamtrt: error: Ray is not installed: pip install 'streamtrt[cluster]'"
+
+
+def test_gpu_sharing_without_mps_is_warned_once_per_node():
+    from collections import deque
+
+    from streamtrt.cluster.controller import Controller
+    from streamtrt.cluster.state import _Worker
+    from streamtrt.config import ClusterConfig
+
+    ctl = Controller.__new__(Controller)  # the warning alone: no Ray, no workers started
+    ctl.cluster, ctl.events, ctl._warned_nodes = ClusterConfig(workers_per_gpu=3), deque(), set()
+
+    def worker(node, gpu, mps):
+        w = _Worker.__new__(_Worker)
+        w.info = {"node": node, "ip": f"10.0.0.{node}", "gpu": gpu, "mps": mps}
+        return w
+
+    for w in (worker(1, "0", False), worker(1, "0", False), worker(2, "0", True), worker(3, "", False)):
+        ctl._warn_time_slicing(w)
+    warnings = [e["event"] for e in ctl.events]
+    assert len(warnings) == 1 and "10.0.0.1" in warnings[0] and "nvidia-cuda-mps-control -d" in warnings[0]
+    ctl.cluster = ClusterConfig(workers_per_gpu=1)
+    ctl._warn_time_slicing(worker(4, "0", False))
+    assert len(ctl.events) == 1  # one worker per GPU: nothing shares it
