@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # On the GPU machine (issue 17 items 5 and 7; issue 15's GPU soak). Results in $OUT.
 # STEPS (in order, default "profile cluster"):
-#   soak      start `streamtrt bench --soak $SOAK_MIN` in the background on GPU $SOAK_GPU (collect with soakwait)
+#   soak      start `streamtrt bench --soak $SOAK_MIN` in the background on GPU $SOAK_GPU; collect it with soakwait
+#             in the SAME call: nothing started by a device call outlives it
 #   profile   host CPU per stream, one process, $PROFILE_STREAMS paced streams; also the tree in $OLD (before/after)
 #   cluster   the cluster bench, $WORKERS workers, $STREAMS streams, on GPUs $GPUS (CUDA MPS on unless MPS=0)
 #   soakwait  wait for the background soak and keep its results
 set -uo pipefail
+GPUS=${GPUS:-0}
 o=${OUT:-out/gpu}; mkdir -p "$o"
 export PYTHONPATH=${PYTHONPATH:-}:$PWD PYTHONUNBUFFERED=1
 S="--set runtime.batch_size=64 --set runtime.stream_batch=4 --set runtime.batch_timeout_ms=40"
@@ -37,8 +39,8 @@ for step in ${STEPS:-profile cluster}; do
       for w in ${WORKERS:-3}; do
         CUDA_VISIBLE_DEVICES=${GPUS:-0} timeout ${CLUSTER_TIMEOUT:-240} python3 benchmarks/gpu/cluster_streams.py \
           configs/multi-stream.yaml $clip --workers $w --streams ${STREAMS:-128} --duration 15 $S \
-          --json "$o/cluster-g${GPUS:-0}-w$w.json" > "$o/cluster-g${GPUS:-0}-w$w.txt" 2>&1
-        echo "cluster w$w exit $?" >> "$o/cluster-g${GPUS:-0}-w$w.txt"
+          --json "$o/cluster-g${GPUS//,/}-w$w.json" > "$o/cluster-g${GPUS//,/}-w$w.txt" 2>&1
+        echo "cluster w$w exit $?" >> "$o/cluster-g${GPUS//,/}-w$w.txt"
       done ;;
     soakwait)
       while kill -0 "$(cat /tmp/soak.pid)" 2>/dev/null; do sleep 2; done
