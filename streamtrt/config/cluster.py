@@ -1,10 +1,12 @@
 """The ``cluster:`` section of the config: how many workers, where they run, how many streams each
 takes, how failures are detected, and the batch mode's inputs and outputs.
 
-Defaults come from the single-process measurements in issue 17 (NVIDIA H200, 16 host cores, 1080p30
-H.264): one process holds 80 real-time streams at most, because Python threads, not the GPU, are
-the limit; three processes on one GPU held 3 x 40 = 120; four saturated the 16 cores. Hence
-``workers_per_gpu: 3`` and ``streams_per_worker: 40``.
+Defaults come from measurements on an NVIDIA H200 (1080p30 H.264, the README's "GPU scale"): one
+process holds about 80 real-time streams (its Python threads are the limit); several processes on one
+GPU with CUDA MPS held 112 real-time streams and no more, whatever their number (2, 3 or 4 gave the
+same total: NVDEC is the limit). Hence ``workers_per_gpu: 3`` and ``streams_per_worker: 36``, which
+keeps three workers (108 streams) just under the 112 at which one GPU stops keeping up; past that
+edge throughput collapses rather than levelling off.
 """
 
 from __future__ import annotations
@@ -67,8 +69,9 @@ class ClusterConfig(_Strict):
     """Workers sharing one GPU (each asks Ray for 1/N of a GPU). 3: measured, see the module docstring."""
     cpus_per_worker: float = Field(1.0, gt=0.0)
     """Ray CPUs each worker (and each batch task) asks for."""
-    streams_per_worker: int = Field(40, ge=1, le=10000)
-    """A worker's capacity: streams beyond it wait (state ``pending``) until a worker has room."""
+    streams_per_worker: int = Field(36, ge=1, le=10000)
+    """A worker's capacity: streams beyond it wait (state ``pending``) until a worker has room.
+    36: 3 x 36 = 108 stays under the 112 real-time 1080p30 streams one H200 held (module docstring)."""
     reconcile_s: float = Field(1.0, gt=0.0, le=60.0)
     """How often the controller compares desired and actual streams, and polls the workers."""
     worker_timeout_s: float = Field(5.0, gt=0.0, le=300.0)

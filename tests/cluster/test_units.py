@@ -35,7 +35,7 @@ def test_cluster_section_rejects_unknown_keys():
     with pytest.raises(ConfigError, match="cluster.batch.outputs"):
         load_config({**base, "cluster": {"batch": {"inputs": "x", "outputs": ["out/{stem}.jsonl", "o/{nme}.json"]}}})
     cfg = load_config({"model": {"path": "m.onnx"}, "cluster": {"batch": {"inputs": "v", "outputs": ["o/{stem}.jsonl"]}}})
-    assert cfg.cluster.workers_per_gpu == 3 and cfg.cluster.streams_per_worker == 40
+    assert cfg.cluster.workers_per_gpu == 3 and cfg.cluster.streams_per_worker == 36
 
 
 def test_batch_inputs_templates_and_manifest(tmp_path):
