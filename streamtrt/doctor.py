@@ -10,6 +10,7 @@ from typing import Any
 
 from .config import RuntimeConfig
 from .errors import StreamTRTError
+from .hardware import mps_running
 from .runtime.plan import make_plan
 from .system import is_jetson, module_version, onnxruntime_providers, package_version, probe_cuda, tensorrt_module
 
@@ -49,6 +50,7 @@ def collect() -> dict[str, Any]:
             for g in cuda.gpus
         ],
         "nvdec": "available" if cuda.available and _lib_present("libnvcuvid.so.1") else "not available",
+        "cuda_mps": "running" if mps_running() else "not running",
         "dla_cores": _dla_cores(trt_name),
         "dali": module_version("nvidia.dali") or "not installed",
         "onnxruntime": module_version("onnxruntime") or "not installed",
@@ -95,6 +97,8 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append("GPU               none")
     lines += [
         f"NVDEC             {report['nvdec']}",
+        f"CUDA MPS          {report['cuda_mps']}" + ("" if report["cuda_mps"] == "running" or not report["gpus"] else
+                                                   " (processes sharing a GPU take turns; cluster workers want it)"),
         f"DLA cores         {report['dla_cores']}",
         f"DALI              {report['dali']}",
         f"ONNX Runtime      {report['onnxruntime']} (providers: {', '.join(report['onnxruntime_providers']) or 'none'})",

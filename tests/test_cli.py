@@ -166,10 +166,11 @@ def test_ctrl_c_stops_cleanly_and_flushes(tmp_path):
 def test_doctor_reports_the_plan():
     proc = streamtrt("doctor")
     assert proc.returncode == 0, proc.stderr
-    for key in ("CUDA driver", "NVDEC", "DALI", "ONNX Runtime", "TensorRT", "DLA cores", "default plan"):
+    for key in ("CUDA driver", "NVDEC", "CUDA MPS", "DALI", "ONNX Runtime", "TensorRT", "DLA cores", "default plan"):
         assert key in proc.stdout
     data = json.loads(streamtrt("doctor", "--json").stdout)
     assert data["plan"]["runner"] in ("onnxruntime-cpu", "onnxruntime-cuda")
+    assert data["cuda_mps"] in ("running", "not running")
 
 
 @pytest.mark.slow
