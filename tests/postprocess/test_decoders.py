@@ -140,6 +140,26 @@ def test_nms_matches_opencv():
     assert sorted(ours.tolist()) == sorted(np.asarray(ref).reshape(-1).tolist())
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_matrix_nms_keeps_exactly_what_the_row_by_row_pass_keeps(monkeypatch, seed):
+    """Both passes of nms(): the one-matrix pass (small sets) and the row-by-row one (large sets)
+    keep the same boxes in the same order, crowded boxes and tied scores included."""
+    import importlib
+
+    nms_module = importlib.import_module("streamtrt.postprocess.nms")  # the package exports nms() by that name
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 100, (400, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 40, (400, 2))], 1).astype(np.float32)
+    scores = rng.choice(np.linspace(0.1, 0.9, 25), 400).astype(np.float32)  # many ties
+    ids = rng.integers(0, 3, 400)
+    matrix = (nms(boxes, scores, 0.45), batched_nms(boxes, scores, ids, 0.45))
+    monkeypatch.setattr(nms_module, "MATRIX_NMS_MAX", 0)
+    rows = (nms(boxes, scores, 0.45), batched_nms(boxes, scores, ids, 0.45))
+    for a, b in zip(matrix, rows):
+        assert a.dtype == b.dtype == np.int64 and a.tolist() == b.tolist()
+    assert 0 < len(matrix[0]) < 400
+
+
 def test_batched_nms_keeps_classes_apart():
     boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 10]], np.float32)
     keep = batched_nms(boxes, np.array([0.9, 0.8], np.float32), np.array([0, 1]), 0.5)

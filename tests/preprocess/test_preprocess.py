@@ -122,3 +122,24 @@ def test_dali_cpu_nhwc_matches_opencv(first_frames, dtype):
     assert a.shape == b.shape == (2, 96, 128, 3) and a.dtype == b.dtype
     diff = np.abs(a.astype(np.float32) - b.astype(np.float32))
     assert diff.max() <= 1.0 + 1e-3 and diff.mean() < 0.3
+
+
+@pytest.mark.parametrize("color", ["bgr", "rgb"])
+@pytest.mark.parametrize("mean,std", [(MEAN, STD), ((0, 0, 0), (255, 255, 255))])
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_nchw_normalisation_is_bit_exact_against_the_whole_array_formula(first_frames, color, mean, std, dtype):
+    """The per-channel writer gives exactly ``((rgb or bgr).astype(float32) - mean) / std`` computed
+    as one numpy expression (with 1/std in float32), cast to the output dtype."""
+    s = spec(resize="letterbox", color=color, mean=mean, std=std, dtype=dtype)
+    frames = first_frames[:2] + [np.ascontiguousarray(first_frames[2][:300, :200])]
+    tensor, geoms = OpenCVPreprocessor(s)(frames)
+    inv = (1.0 / np.asarray(std, np.float32)).reshape(3, 1, 1)
+    for i, (frame, g) in enumerate(zip(frames, geoms)):
+        boxed = cv2.resize(frame, (g.resized_width, g.resized_height), interpolation=cv2.INTER_LINEAR)
+        boxed = cv2.copyMakeBorder(boxed, g.pad_y, 416 - g.resized_height - g.pad_y, g.pad_x,
+                                   416 - g.resized_width - g.pad_x, cv2.BORDER_CONSTANT, value=(114, 114, 114))
+        if color == "rgb":
+            boxed = boxed[:, :, ::-1]
+        expected = (boxed.transpose(2, 0, 1).astype(np.float32) - np.asarray(mean, np.float32).reshape(3, 1, 1)) * inv
+        assert tensor.dtype == np.dtype(dtype)
+        assert np.array_equal(tensor[i], expected.astype(dtype))
