@@ -50,7 +50,7 @@ def collect() -> dict[str, Any]:
             for g in cuda.gpus
         ],
         "nvdec": "available" if cuda.available and _lib_present("libnvcuvid.so.1") else "not available",
-        "cuda_mps": "running" if mps_running() else "not running",
+        "cuda_mps": ("running" if mps_running() else "not running") if cuda.gpus else "not applicable (no GPU)",
         "dla_cores": _dla_cores(trt_name),
         "dali": module_version("nvidia.dali") or "not installed",
         "onnxruntime": module_version("onnxruntime") or "not installed",
@@ -97,8 +97,8 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append("GPU               none")
     lines += [
         f"NVDEC             {report['nvdec']}",
-        f"CUDA MPS          {report['cuda_mps']}" + ("" if report["cuda_mps"] == "running" or not report["gpus"] else
-                                                   " (processes sharing a GPU take turns; cluster workers want it)"),
+        f"CUDA MPS          {report['cuda_mps']}" + (" (processes sharing a GPU take turns; cluster workers want it)"
+                                                   if report["cuda_mps"] == "not running" else ""),
         f"DLA cores         {report['dla_cores']}",
         f"DALI              {report['dali']}",
         f"ONNX Runtime      {report['onnxruntime']} (providers: {', '.join(report['onnxruntime_providers']) or 'none'})",
