@@ -137,3 +137,26 @@ def test_gpu_sharing_without_mps_is_warned_once_per_node():
     ctl.cluster = ClusterConfig(workers_per_gpu=1)
     ctl._warn_time_slicing(worker(4, "0", False))
     assert len(ctl.events) == 1  # one worker per GPU: nothing shares it
+
+
+def test_wrong_address_fails_fast():
+    """A HOST:PORT nothing listens on: BackendUnavailableError from a TCP probe, without Ray."""
+    import socket
+    import time
+
+    from streamtrt.cluster.driver import probe_address
+    from streamtrt.errors import BackendUnavailableError
+
+    with socket.socket() as s:  # a port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(BackendUnavailableError, match=rf"cannot reach Ray at {address} \("):
+            probe_address(address)
+    assert time.monotonic() - t0 < 10
+    with socket.socket() as srv:  # something listening: no error
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        probe_address(f"127.0.0.1:{srv.getsockname()[1]}")
+    probe_address("auto")
