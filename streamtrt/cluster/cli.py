@@ -145,11 +145,14 @@ def _answer(res: dict, done: str) -> None:
 def add(address, config, name, namespace, uri: str, stream_id: str, fields: tuple[str, ...]) -> None:
     """Add a stream URI to the running job (placed on the least-loaded worker)."""
     from ..config import parse_override
+    from .state import check_local_file, validate_source
 
     source = {"uri": uri, "id": stream_id}
     for item in fields:
         path, value = parse_override(item)
         source[".".join(path)] = value
+    # checked here, before Ray: the same messages and exit codes as `streamtrt run`
+    source = check_local_file(validate_source(source))
     ray, ctl = _controller(address, config, name, namespace)
     _answer(ray.get(ctl.add.remote(source), timeout=30), f"added {stream_id}")
 

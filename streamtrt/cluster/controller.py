@@ -28,7 +28,8 @@ from ..redact import redact
 from ..config import ClusterConfig
 from .actors import worker_actor
 from .placement import Slot, plan_assignments
-from .state import _DONE_STATES, STARTUP_WAIT_S, _is_live, _Stream, _Worker, controller_name, worker_prefix  # noqa: F401
+from .state import (_DONE_STATES, STARTUP_WAIT_S, _is_live, _Stream, _Worker, controller_name,  # noqa: F401
+                    validate_source, worker_prefix)
 
 log = logging.getLogger("streamtrt")
 
@@ -98,23 +99,20 @@ class Controller:
     # -- public API (remote methods) ------------------------------------------------------------
     def add(self, source: dict) -> dict:
         """Add a stream (a ``sources`` item; ``id`` required). Placed on the next reconcile."""
-        from ..config import SourceConfig
+        from ..errors import ConfigError
 
         try:
-            sc = SourceConfig.model_validate(source)
-        except Exception as exc:  # noqa: BLE001
-            return {"ok": False, "error": redact(str(exc).splitlines()[0])}
-        src = sc.model_dump(mode="json", exclude_defaults=True)
-        src["uri"] = sc.uri
+            src = validate_source(source)
+        except ConfigError as exc:
+            return {"ok": False, "error": redact(str(exc))}
+        sid = src["id"]
         with self.lock:
-            if sc.id is None:
-                return {"ok": False, "error": "a stream added to a cluster needs an id"}
-            old = self.streams.get(sc.id)
+            old = self.streams.get(sid)
             if old is not None and old.state not in _DONE_STATES:
-                return {"ok": False, "error": f"stream id {sc.id!r} is already in use"}
-            self.streams[sc.id] = _Stream(sc.id, src, _is_live(src))
+                return {"ok": False, "error": f"stream id {sid!r} is already in use"}
+            self.streams[sid] = _Stream(sid, src, _is_live(src))
         self._wake.set()
-        return {"ok": True, "id": sc.id}
+        return {"ok": True, "id": sid}
 
     def remove(self, stream_id: str) -> dict:
         with self.lock:

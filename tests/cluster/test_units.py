@@ -160,3 +160,39 @@ def test_wrong_address_fails_fast():
         srv.listen()
         probe_address(f"127.0.0.1:{srv.getsockname()[1]}")
     probe_address("auto")
+
+
+def _cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "streamtrt", *args], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=cwd)
+
+
+def test_cluster_add_checks_the_source_before_ray(tmp_path):
+    """A missing file: `run`'s message and exit 3; a bad id: the key path and rule, exit 2. Both
+    before any Ray connection (the address given is one nothing listens on)."""
+    out = _cli("cluster", "add", "nosuch.mp4", "--id", "camX", "--address", "127.0.0.1:1", cwd=tmp_path)
+    assert out.returncode == 3, out.stderr
+    assert out.stderr.strip() == ("streamtrt: error: source not found: nosuch.mp4; "
+                                  "a file source must be on a path every node sees")
+    out = _cli("cluster", "add", "rtsp://10.0.0.5/live", "--id", "bad/id", "--address", "127.0.0.1:1")
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip() == ("streamtrt: error: cluster add: sources.0.id: "
+                                  "a stream id is 1-64 letters, digits or _ . : -")
+
+
+def test_added_sources_are_validated_and_made_absolute(tmp_path, monkeypatch):
+    from streamtrt.cluster.state import check_local_file, validate_source
+    from streamtrt.errors import SourceError
+
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    src = check_local_file(validate_source({"uri": "clip.mp4", "id": "c", "pace": True}))
+    assert src == {"uri": str(tmp_path / "clip.mp4"), "id": "c", "pace": True}
+    assert check_local_file(validate_source({"uri": f"file://{tmp_path}/clip.mp4", "id": "c"}))["uri"] == \
+        f"file://{tmp_path}/clip.mp4"
+    with pytest.raises(SourceError, match="source not found: frames/"):
+        check_local_file({"uri": "frames/*.jpg", "id": "c"})
+    assert check_local_file({"uri": "rtsp://h/x", "id": "c"}) == {"uri": "rtsp://h/x", "id": "c"}
+    with pytest.raises(ConfigError, match=r"cluster add: unknown key 'sources.0.livee'"):
+        validate_source({"uri": "rtsp://h/x", "id": "c", "livee": True})
