@@ -79,7 +79,8 @@ def run(config: str, address: Optional[str], overrides: tuple[str, ...], status_
         else:
             from .job import run_streams
 
-            final = run_streams(cfg, address, _notice, stop, abort, status_interval)
+            final = run_streams(cfg, address, _notice, stop, abort, status_interval,
+                                stop_reason=lambda: signals.signame)
             from .status import progress_line
 
             _notice("final: " + progress_line(final))

@@ -23,6 +23,7 @@ import os
 import threading
 import time
 from collections import deque
+from typing import Optional
 
 from ..redact import redact
 from ..config import ClusterConfig
@@ -177,8 +178,9 @@ class Controller:
         with self.lock:
             return all(st.state in _DONE_STATES for st in self.streams.values())
 
-    def shutdown(self, timeout_s: float = 120.0) -> dict:
-        """Drain every worker (their sinks are finalised) and stop them; returns the final status."""
+    def shutdown(self, timeout_s: float = 120.0, reason: Optional[str] = "stop") -> dict:
+        """Drain every worker (their sinks are finalised) and stop them; returns the final status.
+        ``reason``: the workers' ``stop_reason`` (a signal's name); None when every stream ended."""
         ray = self.ray
         with self.lock:
             self.stopping = True
@@ -187,7 +189,7 @@ class Controller:
                 if w.state == "starting":  # never ready (maybe never placed): nothing to finalise
                     ray.kill(w.handle, no_restart=True)
                     w.state = "dead"
-        refs = {w.name: w.handle.drain.remote(timeout_s) for w in workers}
+        refs = {w.name: w.handle.drain.remote(timeout_s, reason) for w in workers}
         done, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s + 10)
         for w in workers:
             try:

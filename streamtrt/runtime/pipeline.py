@@ -114,7 +114,7 @@ class Pipeline:
                 raise ConfigError(f"engine: {sc.engine} is not one of the {len(self.runners)} engine(s)")
             stream = open_stream(sc, parse_source_uri(sc.uri), self.plan, self.config)
             self.streams[sc.id] = stream
-            if self._control is not None:
+            if self._control is not None and self._wiring.groups:  # else the run's start launches it
                 try:
                     self._wiring.launch(stream, self._control)
                 except BaseException:

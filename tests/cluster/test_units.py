@@ -196,3 +196,45 @@ def test_added_sources_are_validated_and_made_absolute(tmp_path, monkeypatch):
     assert check_local_file({"uri": "rtsp://h/x", "id": "c"}) == {"uri": "rtsp://h/x", "id": "c"}
     with pytest.raises(ConfigError, match=r"cluster add: unknown key 'sources.0.livee'"):
         validate_source({"uri": "rtsp://h/x", "id": "c", "livee": True})
+
+
+def _worker(tmp_path, tiny_model, monkeypatch, name: str, clip):
+    """A StreamWorker without Ray (the class is plain Python), its sinks a JSONL file and a summary."""
+    from streamtrt.cluster.worker import StreamWorker
+    from tests.cluster.conftest import job_config
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # the worker sets it for its process
+    cfg = job_config(tiny_model, tmp_path, [str(clip)], name)  # the worker drops the config's sources
+    cfg["sinks"] = [f"jsonl:{tmp_path}/{name}-{{worker}}.jsonl", f"summary:{tmp_path}/{name}-{{worker}}.json"]
+    job = {"config": load_config(cfg).model_dump(mode="json"), "name": f"{name}-w0-0", "job": name, "slot": "w0",
+           "label": "w0-0", "run_id": "r", "orphan_timeout_s": 600}
+    return StreamWorker(job), tmp_path / f"{name}-w0-0.json"
+
+
+def _wait(condition, timeout_s: float = 60.0):
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_worker_summary_says_how_the_job_ended(tmp_path, tiny_model, monkeypatch):
+    """Every stream ended by itself: not interrupted, no stop_reason. Stopped by a signal: its name."""
+    from tests.sources.live_servers import write_camera_clip
+
+    clip = write_camera_clip(tmp_path / "clip.mp4", 20)
+    w, summary = _worker(tmp_path, tiny_model, monkeypatch, "natural", clip)
+    assert w.add({"uri": str(clip), "id": "f"})["ok"]
+    _wait(lambda: [s["state"] for s in w.snapshot()["stats"]["streams"]] == ["ended"])
+    assert w.drain(60, None)["drained"]
+    doc = json.loads(summary.read_text())
+    assert (doc["interrupted"], doc["stop_reason"], doc["frames"]) == (False, None, 20)
+
+    w, summary = _worker(tmp_path, tiny_model, monkeypatch, "signal", clip)
+    assert w.add({"uri": str(clip), "id": "f", "pace": True})["ok"]  # 2 s at 10 fps
+    _wait(lambda: w.snapshot()["stats"]["frames"] > 0)
+    assert w.drain(60, "SIGTERM")["drained"]
+    doc = json.loads(summary.read_text())
+    assert (doc["interrupted"], doc["stop_reason"]) == (True, "SIGTERM") and 0 < doc["frames"] < 20
