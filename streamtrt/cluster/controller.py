@@ -55,6 +55,7 @@ class Controller:
         self.events: deque = deque(maxlen=100)
         self._warned_nodes: set = set()
         self.next_gen = 0
+        self.frames_gone = 0  # frames that workers now gone (drained, dead) delivered to their sinks
         self.stopping = False
         self.started = time.time()
         self.started_mono = time.monotonic()
@@ -170,8 +171,10 @@ class Controller:
                                 "ip": w.info.get("ip", "") if w else "", "gpu": w.info.get("gpu", "") if w else "",
                                 "fps": stats.get("fps", 0.0), "p99_ms": stats.get("latency_p99_ms"),
                                 "frames": stats.get("frames", 0), "restarts": st.restarts, "error": st.error})
+            frames = self.frames_gone + sum((w.snapshot.get("stats") or {}).get("frames", 0)
+                                            for w in self.workers.values() if w.state != "dead")
             return {"job": self.cluster.name, "run_id": self.job["run_id"], "controller_pid": os.getpid(), "uptime_s": round(time.time() - self.started, 1),
-                    "stopping": self.stopping, "workers": workers, "streams": streams, "events": list(self.events)}
+                    "stopping": self.stopping, "frames": frames, "workers": workers, "streams": streams, "events": list(self.events)}
 
     def wait_idle(self) -> bool:
         """Whether every stream has ended (files done, failed or removed) and none is pending."""
@@ -259,12 +262,18 @@ class Controller:
                 st.worker, st.state, st.orphaned_at = None, "pending", time.monotonic()
                 st.restarts += 1
         w.streams.clear()
-        w.state = "dead"
+        self._gone(w)
         try:
             self.ray.kill(w.handle, no_restart=True)
         except Exception:  # noqa: BLE001
             pass
         self._event(f"worker {w.name} ({w.info.get('ip', '?')}) {why}; streams to move: {', '.join(orphans) or 'none'}")
+
+    def _gone(self, w: _Worker) -> None:
+        """A worker leaves for good: its frames stay in the job's total (``status()["frames"]``)."""
+        if w.state != "dead":
+            self.frames_gone += (w.snapshot.get("stats") or {}).get("frames", 0)
+        w.state = "dead"
 
     def _take_stats(self, w: _Worker) -> None:
         per_stream = {s["id"]: s for s in w.snapshot["stats"]["streams"]}
@@ -346,8 +355,12 @@ class Controller:
                 elif w.state == "stopping":
                     finished, _ = ray.wait([w.drain_ref], timeout=0)
                     if finished or time.monotonic() - w.drain_started > 120:
+                        try:  # its last count, with the frames of its final drain
+                            w.snapshot = ray.get(w.drain_ref, timeout=0) if finished else w.snapshot
+                        except Exception:  # noqa: BLE001 - died while draining: the last poll's count
+                            pass
                         ray.kill(w.handle, no_restart=True)
-                        w.state = "dead"
+                        self._gone(w)
                         self._event(f"worker {w.name} drained and stopped")
             # 4. place pending streams
             if self.stopping:

@@ -238,3 +238,29 @@ def test_worker_summary_says_how_the_job_ended(tmp_path, tiny_model, monkeypatch
     assert w.drain(60, "SIGTERM")["drained"]
     doc = json.loads(summary.read_text())
     assert (doc["interrupted"], doc["stop_reason"]) == (True, "SIGTERM") and 0 < doc["frames"] < 20
+
+
+def test_frames_of_workers_gone_stay_in_the_total():
+    """A drained or dead worker's frames (144) stay in the job's total with the live worker's (253)."""
+    import threading
+    import time
+    from collections import deque
+    from types import SimpleNamespace
+
+    from streamtrt.cluster.controller import Controller
+    from streamtrt.cluster.state import _Worker
+    from streamtrt.cluster.status import progress_line
+    from streamtrt.config import ClusterConfig
+
+    ctl = Controller.__new__(Controller)  # no Ray: the bookkeeping alone
+    ctl.ray = SimpleNamespace(kill=lambda handle, no_restart: None)
+    ctl.cluster, ctl.events, ctl.lock, ctl.streams = ClusterConfig(name="j"), deque(), threading.RLock(), {}
+    ctl.job, ctl.started, ctl.stopping, ctl.frames_gone = {"run_id": "j-1"}, time.time(), False, 0
+    gone = _Worker("j-w0-0", 0, None, state="ready", snapshot={"stats": {"frames": 144, "streams": []}})
+    live = _Worker("j-w1-0", 1, None, state="ready", snapshot={"stats": {"frames": 253, "streams": []}})
+    ctl.workers = {w.name: w for w in (gone, live)}
+    ctl._kill(gone, "died")
+    ctl._kill(gone, "died")  # once only
+    st = ctl.status()
+    assert st["frames"] == 397 and [w["name"] for w in st["workers"]] == ["j-w1-0"]
+    assert progress_line(st).endswith("| 397 frames, 0.0 fps")
