@@ -53,6 +53,10 @@ def run(config: str, address: Optional[str], overrides: tuple[str, ...], status_
     from .driver import connect
 
     cfg = _load(config, overrides)
+    if cfg.cluster.batch is None:  # the job's own checks before Ray (which takes seconds to start)
+        from .job import check_stream_job
+
+        check_stream_job(cfg)
     # Ray first: ray.init installs its own SIGTERM handler (a crash report and abort), which the
     # stop handlers below then replace
     connect(address, cfg.cluster.namespace, start=address is None)

@@ -48,12 +48,16 @@ def stream_sources(config: Config) -> list[dict]:
 
 
 def controller_handle(ray, cluster: ClusterConfig):
-    """The running job's controller, or :class:`ConfigError` when none runs under that name."""
+    """The running job's controller, or :class:`ConfigError` when none runs under that name (naming
+    the jobs that run in that namespace)."""
     try:
         return ray.get_actor(controller_name(cluster))
     except ValueError:
-        raise ConfigError(f"no cluster job named {cluster.name!r} in namespace {cluster.namespace!r} "
-                          "(is `streamtrt cluster run` running?)") from None
+        suffix = controller_name(ClusterConfig(name="x"))[1:]
+        jobs = sorted(n[:-len(suffix)] for n in ray.util.list_named_actors() if n.endswith(suffix))
+        found = f"jobs running there: {', '.join(jobs)}; " if jobs else ""
+        raise ConfigError(f"no cluster job named {cluster.name!r} in namespace {cluster.namespace!r} ({found}"
+                          "pass --config JOB.yaml or --name NAME; is `streamtrt cluster run` running?)") from None
 
 
 def run_streams(config: Config, address: Optional[str], report: Callable[[str], None],

@@ -264,3 +264,31 @@ def test_frames_of_workers_gone_stay_in_the_total():
     st = ctl.status()
     assert st["frames"] == 397 and [w["name"] for w in st["workers"]] == ["j-w1-0"]
     assert progress_line(st).endswith("| 397 frames, 0.0 fps")
+
+
+def test_no_job_of_that_name_names_the_jobs_found():
+    from types import SimpleNamespace
+
+    from streamtrt.cluster.job import controller_handle
+    from streamtrt.config import ClusterConfig
+
+    def get_actor(name):
+        raise ValueError(name)
+
+    ray = SimpleNamespace(get_actor=get_actor, util=SimpleNamespace(
+        list_named_actors=lambda: ["cams-controller", "cams-w0-0", "batch-controller"]))
+    with pytest.raises(ConfigError, match=r"^no cluster job named 'streamtrt' in namespace 'streamtrt' \(jobs running "
+                       r"there: batch, cams; pass --config JOB.yaml or --name NAME; is `streamtrt cluster run` "):
+        controller_handle(ray, ClusterConfig())
+    ray.util.list_named_actors = lambda: []
+    with pytest.raises(ConfigError, match=r"'streamtrt' \(pass --config JOB.yaml or --name NAME;"):
+        controller_handle(ray, ClusterConfig())
+
+
+def test_cluster_run_checks_the_job_before_ray(tmp_path):
+    """A file sink without {worker}: the config error (exit 2), not the unreachable address (exit 5)."""
+    path = tmp_path / "job.yaml"
+    path.write_text(json.dumps({"model": {"path": "m.onnx"}, "source": "a.mp4", "sinks": ["out/det.jsonl"]}))
+    out = _cli("cluster", "run", str(path), "--address", "127.0.0.1:1")
+    assert out.returncode == 2, out.stderr
+    assert "sinks.0: every worker writes its own outputs: put {worker} in the path" in out.stderr
