@@ -14,8 +14,9 @@ import click
 from ..cli.app import _guard, main
 from ..errors import ConfigError
 
-ADDRESS_HELP = ("Ray cluster: auto (the one `ray start` started on this machine), HOST:PORT or ray://HOST:PORT. "
-                "run: without it, a local Ray on 127.0.0.1 only.")
+_ADDRESS = "Ray cluster: auto (the one `ray start` started on this machine), HOST:PORT or ray://HOST:PORT"
+ADDRESS_HELP = _ADDRESS + ". Without it: a new local Ray on 127.0.0.1 only, for this job."
+JOB_ADDRESS_HELP = _ADDRESS + " of the running job; default auto."
 
 
 def _notice(message: str) -> None:
@@ -113,7 +114,7 @@ def _job_options(fn):
     fn = click.option("--name", default="streamtrt", show_default=True, help="cluster.name of the job.")(fn)
     fn = click.option("--config", "config", default=None, type=click.Path(dir_okay=False),
                       help="Read the job's name and namespace from this config.")(fn)
-    return click.option("--address", default=None, help=ADDRESS_HELP)(fn)
+    return click.option("--address", default=None, help=JOB_ADDRESS_HELP)(fn)
 
 
 @cluster.command()

@@ -292,3 +292,17 @@ def test_cluster_run_checks_the_job_before_ray(tmp_path):
     out = _cli("cluster", "run", str(path), "--address", "127.0.0.1:1")
     assert out.returncode == 2, out.stderr
     assert "sinks.0: every worker writes its own outputs: put {worker} in the path" in out.stderr
+
+
+def test_address_help_fits_each_command():
+    from click.testing import CliRunner
+
+    from streamtrt.cli import main
+
+    def help_of(cmd: str) -> str:
+        return " ".join(CliRunner().invoke(main, ["cluster", cmd, "--help"]).output.split())
+
+    assert "Without it: a new local Ray on 127.0.0.1 only" in help_of("run")
+    for cmd in ("status", "add", "remove", "drain"):
+        text = help_of(cmd)
+        assert "ray://HOST:PORT of the running job; default auto." in text and "local Ray" not in text, cmd
