@@ -227,10 +227,15 @@ def test_worker_summary_says_how_the_job_ended(tmp_path, tiny_model, monkeypatch
     clip = write_camera_clip(tmp_path / "clip.mp4", 20)
     w, summary = _worker(tmp_path, tiny_model, monkeypatch, "natural", clip)
     assert w.add({"uri": str(clip), "id": "f"})["ok"]
+    # a stream that cannot start: its failure is in the summary of the worker that tried it
+    res = w.add({"uri": str(tmp_path / "gone.mp4"), "id": "gone"})
+    assert res == {"ok": False, "error": f"source not found: {tmp_path / 'gone.mp4'}"}
     _wait(lambda: [s["state"] for s in w.snapshot()["stats"]["streams"]] == ["ended"])
     assert w.drain(60, None)["drained"]
     doc = json.loads(summary.read_text())
     assert (doc["interrupted"], doc["stop_reason"], doc["frames"]) == (False, None, 20)
+    assert doc["streams"]["gone"] == {"id": "gone", "uri": str(tmp_path / "gone.mp4"), "state": "failed",
+                                      "frames": 0, "error": res["error"]}
 
     w, summary = _worker(tmp_path, tiny_model, monkeypatch, "signal", clip)
     assert w.add({"uri": str(clip), "id": "f", "pace": True})["ok"]  # 2 s at 10 fps
