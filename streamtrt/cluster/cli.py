@@ -14,8 +14,9 @@ import click
 from ..cli.app import _guard, main
 from ..errors import ConfigError
 
-ADDRESS_HELP = ("Ray cluster: auto (the one `ray start` started on this machine), HOST:PORT or ray://HOST:PORT. "
-                "run: without it, a local Ray on 127.0.0.1 only.")
+_ADDRESS = "Ray cluster: auto (the one `ray start` started on this machine), HOST:PORT or ray://HOST:PORT"
+ADDRESS_HELP = _ADDRESS + ". Without it: a new local Ray on 127.0.0.1 only, for this job."
+JOB_ADDRESS_HELP = _ADDRESS + " of the running job; default auto."
 
 
 def _notice(message: str) -> None:
@@ -53,6 +54,10 @@ def run(config: str, address: Optional[str], overrides: tuple[str, ...], status_
     from .driver import connect
 
     cfg = _load(config, overrides)
+    if cfg.cluster.batch is None:  # the job's own checks before Ray (which takes seconds to start)
+        from .job import check_stream_job
+
+        check_stream_job(cfg)
     # Ray first: ray.init installs its own SIGTERM handler (a crash report and abort), which the
     # stop handlers below then replace
     connect(address, cfg.cluster.namespace, start=address is None)
@@ -79,7 +84,8 @@ def run(config: str, address: Optional[str], overrides: tuple[str, ...], status_
         else:
             from .job import run_streams
 
-            final = run_streams(cfg, address, _notice, stop, abort, status_interval)
+            final = run_streams(cfg, address, _notice, stop, abort, status_interval,
+                                stop_reason=lambda: signals.signame)
             from .status import progress_line
 
             _notice("final: " + progress_line(final))
@@ -108,7 +114,7 @@ def _job_options(fn):
     fn = click.option("--name", default="streamtrt", show_default=True, help="cluster.name of the job.")(fn)
     fn = click.option("--config", "config", default=None, type=click.Path(dir_okay=False),
                       help="Read the job's name and namespace from this config.")(fn)
-    return click.option("--address", default=None, help=ADDRESS_HELP)(fn)
+    return click.option("--address", default=None, help=JOB_ADDRESS_HELP)(fn)
 
 
 @cluster.command()
@@ -145,11 +151,14 @@ def _answer(res: dict, done: str) -> None:
 def add(address, config, name, namespace, uri: str, stream_id: str, fields: tuple[str, ...]) -> None:
     """Add a stream URI to the running job (placed on the least-loaded worker)."""
     from ..config import parse_override
+    from .state import check_local_file, validate_source
 
     source = {"uri": uri, "id": stream_id}
     for item in fields:
         path, value = parse_override(item)
         source[".".join(path)] = value
+    # checked here, before Ray: the same messages and exit codes as `streamtrt run`
+    source = check_local_file(validate_source(source))
     ray, ctl = _controller(address, config, name, namespace)
     _answer(ray.get(ctl.add.remote(source), timeout=30), f"added {stream_id}")
 

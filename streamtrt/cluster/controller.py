@@ -23,12 +23,14 @@ import os
 import threading
 import time
 from collections import deque
+from typing import Optional
 
 from ..redact import redact
 from ..config import ClusterConfig
 from .actors import worker_actor
 from .placement import Slot, plan_assignments
-from .state import _DONE_STATES, STARTUP_WAIT_S, _is_live, _Stream, _Worker, controller_name, worker_prefix  # noqa: F401
+from .state import (_DONE_STATES, STARTUP_WAIT_S, _is_live, _Stream, _Worker, controller_name,  # noqa: F401
+                    validate_source, worker_prefix)
 
 log = logging.getLogger("streamtrt")
 
@@ -53,6 +55,7 @@ class Controller:
         self.events: deque = deque(maxlen=100)
         self._warned_nodes: set = set()
         self.next_gen = 0
+        self.frames_gone = 0  # frames that workers now gone (drained, dead) delivered to their sinks
         self.stopping = False
         self.started = time.time()
         self.started_mono = time.monotonic()
@@ -98,23 +101,20 @@ class Controller:
     # -- public API (remote methods) ------------------------------------------------------------
     def add(self, source: dict) -> dict:
         """Add a stream (a ``sources`` item; ``id`` required). Placed on the next reconcile."""
-        from ..config import SourceConfig
+        from ..errors import ConfigError
 
         try:
-            sc = SourceConfig.model_validate(source)
-        except Exception as exc:  # noqa: BLE001
-            return {"ok": False, "error": redact(str(exc).splitlines()[0])}
-        src = sc.model_dump(mode="json", exclude_defaults=True)
-        src["uri"] = sc.uri
+            src = validate_source(source)
+        except ConfigError as exc:
+            return {"ok": False, "error": redact(str(exc))}
+        sid = src["id"]
         with self.lock:
-            if sc.id is None:
-                return {"ok": False, "error": "a stream added to a cluster needs an id"}
-            old = self.streams.get(sc.id)
+            old = self.streams.get(sid)
             if old is not None and old.state not in _DONE_STATES:
-                return {"ok": False, "error": f"stream id {sc.id!r} is already in use"}
-            self.streams[sc.id] = _Stream(sc.id, src, _is_live(src))
+                return {"ok": False, "error": f"stream id {sid!r} is already in use"}
+            self.streams[sid] = _Stream(sid, src, _is_live(src))
         self._wake.set()
-        return {"ok": True, "id": sc.id}
+        return {"ok": True, "id": sid}
 
     def remove(self, stream_id: str) -> dict:
         with self.lock:
@@ -171,16 +171,19 @@ class Controller:
                                 "ip": w.info.get("ip", "") if w else "", "gpu": w.info.get("gpu", "") if w else "",
                                 "fps": stats.get("fps", 0.0), "p99_ms": stats.get("latency_p99_ms"),
                                 "frames": stats.get("frames", 0), "restarts": st.restarts, "error": st.error})
+            frames = self.frames_gone + sum((w.snapshot.get("stats") or {}).get("frames", 0)
+                                            for w in self.workers.values() if w.state != "dead")
             return {"job": self.cluster.name, "run_id": self.job["run_id"], "controller_pid": os.getpid(), "uptime_s": round(time.time() - self.started, 1),
-                    "stopping": self.stopping, "workers": workers, "streams": streams, "events": list(self.events)}
+                    "stopping": self.stopping, "frames": frames, "workers": workers, "streams": streams, "events": list(self.events)}
 
     def wait_idle(self) -> bool:
         """Whether every stream has ended (files done, failed or removed) and none is pending."""
         with self.lock:
             return all(st.state in _DONE_STATES for st in self.streams.values())
 
-    def shutdown(self, timeout_s: float = 120.0) -> dict:
-        """Drain every worker (their sinks are finalised) and stop them; returns the final status."""
+    def shutdown(self, timeout_s: float = 120.0, reason: Optional[str] = "stop") -> dict:
+        """Drain every worker (their sinks are finalised) and stop them; returns the final status.
+        ``reason``: the workers' ``stop_reason`` (a signal's name); None when every stream ended."""
         ray = self.ray
         with self.lock:
             self.stopping = True
@@ -189,7 +192,7 @@ class Controller:
                 if w.state == "starting":  # never ready (maybe never placed): nothing to finalise
                     ray.kill(w.handle, no_restart=True)
                     w.state = "dead"
-        refs = {w.name: w.handle.drain.remote(timeout_s) for w in workers}
+        refs = {w.name: w.handle.drain.remote(timeout_s, reason) for w in workers}
         done, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s + 10)
         for w in workers:
             try:
@@ -259,12 +262,18 @@ class Controller:
                 st.worker, st.state, st.orphaned_at = None, "pending", time.monotonic()
                 st.restarts += 1
         w.streams.clear()
-        w.state = "dead"
+        self._gone(w)
         try:
             self.ray.kill(w.handle, no_restart=True)
         except Exception:  # noqa: BLE001
             pass
         self._event(f"worker {w.name} ({w.info.get('ip', '?')}) {why}; streams to move: {', '.join(orphans) or 'none'}")
+
+    def _gone(self, w: _Worker) -> None:
+        """A worker leaves for good: its frames stay in the job's total (``status()["frames"]``)."""
+        if w.state != "dead":
+            self.frames_gone += (w.snapshot.get("stats") or {}).get("frames", 0)
+        w.state = "dead"
 
     def _take_stats(self, w: _Worker) -> None:
         per_stream = {s["id"]: s for s in w.snapshot["stats"]["streams"]}
@@ -346,8 +355,12 @@ class Controller:
                 elif w.state == "stopping":
                     finished, _ = ray.wait([w.drain_ref], timeout=0)
                     if finished or time.monotonic() - w.drain_started > 120:
+                        try:  # its last count, with the frames of its final drain
+                            w.snapshot = ray.get(w.drain_ref, timeout=0) if finished else w.snapshot
+                        except Exception:  # noqa: BLE001 - died while draining: the last poll's count
+                            pass
                         ray.kill(w.handle, no_restart=True)
-                        w.state = "dead"
+                        self._gone(w)
                         self._event(f"worker {w.name} drained and stopped")
             # 4. place pending streams
             if self.stopping:

@@ -8,12 +8,13 @@ stream ids and redacted file names only, never a URI's credentials.
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any, Optional
 
 from ..errors import BackendUnavailableError
 from ..config import ClusterConfig
 
-__all__ = ["require_ray", "connect", "controller_actor", "LOOPBACK"]
+__all__ = ["require_ray", "connect", "probe_address", "controller_actor", "LOOPBACK"]
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 RAY_HINT = "Ray is not installed: pip install 'streamtrt[cluster]'"
@@ -35,6 +36,28 @@ def _loopback(address: Optional[str]) -> bool:
     return host in LOOPBACK
 
 
+PROBE_TIMEOUT_S = 3.0
+"""Seconds a TCP connect to ``--address`` may take before the cluster counts as unreachable."""
+
+
+def probe_address(address: Optional[str], timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """For ``HOST:PORT`` and ``ray://HOST:PORT``: a TCP connect to it, so that a wrong address fails in
+    seconds (``ray.init`` retries it for minutes, printing warnings). :class:`BackendUnavailableError`
+    when nothing answers; other addresses (``auto``, None) are left to Ray."""
+    if not address or address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        why = "timed out" if isinstance(exc, socket.timeout) else (exc.strerror or type(exc).__name__)
+        raise BackendUnavailableError(f"cannot reach Ray at {address} ({why}; start one with `ray start --head`, "
+                                      "or check --address)") from None
+
+
 def connect(address: Optional[str], namespace: str, start: bool = False):
     """Connect this process to Ray: ``address`` ``auto`` (the cluster started on this machine by
     ``ray start``), ``HOST:PORT`` or ``ray://HOST:PORT``; None with ``start``: start a local Ray on
@@ -46,6 +69,7 @@ def connect(address: Optional[str], namespace: str, start: bool = False):
     ray = require_ray()
     if ray.is_initialized():
         return ray
+    probe_address(address)
     kwargs: dict[str, Any] = {"namespace": namespace, "log_to_driver": False, "configure_logging": False}
     try:
         if address is None and start:

@@ -48,19 +48,25 @@ def stream_sources(config: Config) -> list[dict]:
 
 
 def controller_handle(ray, cluster: ClusterConfig):
-    """The running job's controller, or :class:`ConfigError` when none runs under that name."""
+    """The running job's controller, or :class:`ConfigError` when none runs under that name (naming
+    the jobs that run in that namespace)."""
     try:
         return ray.get_actor(controller_name(cluster))
     except ValueError:
-        raise ConfigError(f"no cluster job named {cluster.name!r} in namespace {cluster.namespace!r} "
-                          "(is `streamtrt cluster run` running?)") from None
+        suffix = controller_name(ClusterConfig(name="x"))[1:]
+        jobs = sorted(n[:-len(suffix)] for n in ray.util.list_named_actors() if n.endswith(suffix))
+        found = f"jobs running there: {', '.join(jobs)}; " if jobs else ""
+        raise ConfigError(f"no cluster job named {cluster.name!r} in namespace {cluster.namespace!r} ({found}"
+                          "pass --config JOB.yaml or --name NAME; is `streamtrt cluster run` running?)") from None
 
 
 def run_streams(config: Config, address: Optional[str], report: Callable[[str], None],
                 stop: threading.Event, abort: threading.Event, interval_s: float = 10.0,
-                on_status: Optional[Callable[[dict], None]] = None) -> dict:
+                on_status: Optional[Callable[[dict], None]] = None,
+                stop_reason: Optional[Callable[[], Optional[str]]] = None) -> dict:
     """Run the stream job until every stream has ended or ``stop`` is set; returns the final status.
-    ``report`` gets a progress line every ``interval_s`` and the controller's events."""
+    ``report`` gets a progress line every ``interval_s`` and the controller's events. ``stop_reason``:
+    what stopped the job (a signal's name) for the workers' summaries, once ``stop`` is set."""
     from ray.exceptions import RayError
 
     check_stream_job(config)
@@ -112,8 +118,10 @@ def run_streams(config: Config, address: Optional[str], report: Callable[[str], 
                 break
         if abort.is_set():
             return get_status()
+        # stopped: the signal's name in every summary; ended by itself: not interrupted
+        reason = ((stop_reason() if stop_reason else None) or "stop") if stop.is_set() else None
         report("stopping: draining every worker (finishing the frames in flight, finalising the sinks)")
-        return ray.get(ctl.shutdown.remote())
+        return ray.get(ctl.shutdown.remote(reason=reason))
     finally:
         if metrics is not None:
             metrics.close()

@@ -54,7 +54,8 @@ def progress_line(status: dict) -> str:
     wcounts: dict[str, int] = {}
     for w in status["workers"]:
         wcounts[w["state"]] = wcounts.get(w["state"], 0) + 1
-    frames = sum(s["frames"] or 0 for s in status["streams"])
+    # the controller's total counts the frames of workers that are gone (drained, dead) too
+    frames = status.get("frames", sum(s["frames"] or 0 for s in status["streams"]))
     fps = sum(s["fps"] or 0.0 for s in status["streams"] if s["state"] == "running")
     return (f"streams {', '.join(f'{n} {k}' for k, n in sorted(counts.items())) or 'none'} | workers "
             f"{', '.join(f'{n} {k}' for k, n in sorted(wcounts.items())) or 'none'} | {frames} frames, {fps:.1f} fps")

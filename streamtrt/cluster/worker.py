@@ -77,7 +77,7 @@ class StreamWorker:
             self.pipeline.run()
         except BaseException as exc:  # noqa: BLE001 - reported through snapshot()
             self._error = redact(f"{type(exc).__name__}: {exc}")
-            log.error("worker %s: pipeline failed: %s", self.name, self._error)
+            log.error("worker %s: pipeline failed: %s", self.name, self._error, exc_info=True)
         finally:
             self._done.set()
 
@@ -128,11 +128,18 @@ class StreamWorker:
         return {"name": self.name, "state": "failed" if self._error else stats.state, "error": self._error,
                 "sources": self.sources, "stats": stats.as_dict()}
 
-    def drain(self, timeout_s: float = 60.0) -> dict:
+    def drain(self, timeout_s: float = 60.0, reason: Optional[str] = "drain") -> dict:
         """Stop gracefully: reading ends, frames in flight reach the sinks, every sink is finalised.
+        ``reason``: the summary's ``stop_reason`` (``drain`` for ``cluster drain``, a signal's name
+        when the job was stopped by one); None when the job ended by itself: a worker whose streams
+        have all ended then finishes as a run that reached its end (not ``interrupted``).
         Returns the last snapshot; the caller then kills the actor."""
         self._last_poll = time.monotonic()
-        self.pipeline.stop("drain")
+        streams = self.pipeline.stats().streams
+        if reason is None and all(s.state in ("ended", "failed", "removed") for s in streams):
+            self.pipeline.keep_alive = False  # the run ends as the last stream did: not a stop
+        else:
+            self.pipeline.stop(reason or "drain")
         self._done.wait(timeout_s)
         snap = self.snapshot()
         snap["drained"] = self._done.is_set()

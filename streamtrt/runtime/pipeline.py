@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator, Optional, Union
 
 from ..config import Config, SourceConfig, load_config
 from ..errors import ConfigError, StreamTRTError
+from ..redact import redact
 from ..sinks import Sink
 from ..sources import SourceInfo, parse_source_uri
 from ..sources.uri import SourceURI
@@ -78,6 +79,7 @@ class Pipeline:
         self._control: Optional[Control] = None
         self._t0: Optional[float] = None
         self._started = self._finished = self._keyboard_interrupt = False
+        self._failed_adds: dict[str, dict] = {}  # keep_alive: streams added that failed to open (summary)
         self.run_id = uuid.uuid4().hex[:12]
 
     @classmethod
@@ -112,9 +114,15 @@ class Pipeline:
                 raise ConfigError(f"stream id {sc.id!r} is already in use")
             if sc.engine is not None and sc.engine >= len(self.runners):
                 raise ConfigError(f"engine: {sc.engine} is not one of the {len(self.runners)} engine(s)")
-            stream = open_stream(sc, parse_source_uri(sc.uri), self.plan, self.config)
+            try:
+                stream = open_stream(sc, parse_source_uri(sc.uri), self.plan, self.config)
+            except StreamTRTError as exc:  # still told in the summary's streams (and stats)
+                self._failed_adds[sc.id] = {"id": sc.id, "uri": parse_source_uri(sc.uri).display, "state": "failed",
+                                            "frames": 0, "error": redact(str(exc))}
+                raise
+            self._failed_adds.pop(sc.id, None)
             self.streams[sc.id] = stream
-            if self._control is not None:
+            if self._control is not None and self._wiring.groups:  # else the run's start launches it
                 try:
                     self._wiring.launch(stream, self._control)
                 except BaseException:
@@ -145,7 +153,8 @@ class Pipeline:
         """Per-stream state and counters (JSON-ready; credentials hidden); ``latency`` adds p50/p99."""
         with self._lock:
             streams = list(self.streams.values())
-        return [st.status(latency) for st in streams]
+            failed = [dict(f) for sid, f in self._failed_adds.items() if sid not in self.streams]
+        return [st.status(latency) for st in streams] + failed
 
     def stats(self) -> PipelineStats:
         """A snapshot of the whole pipeline (thread-safe, cheap: no percentile over more than the

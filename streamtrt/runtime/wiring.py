@@ -85,7 +85,7 @@ class Wiring:
         with self.lock:
             self._stages = list(shared)
             for stream in p.streams.values():
-                if stream.state != "removed":
+                if stream.state != "removed" and not stream.stages:  # not added (launched) meanwhile
                     self.launch(stream, control)
         for stage in shared:
             stage.start()

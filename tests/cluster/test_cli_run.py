@@ -26,6 +26,7 @@ def test_run_locally_then_sigterm(tiny_model, camera_clip, tmp_path):
     cfg = job_config(tiny_model, tmp_path, [{"uri": str(camera_clip), "id": "cam", "pace": True}], "cli",
                      workers=1, metrics_port=0)
     cfg["cluster"]["namespace"] = "streamtrt-cli-test"
+    cfg["sinks"].append(f"summary:{tmp_path}/summary-{{worker}}.json")
     path = tmp_path / "job.yaml"
     path.write_text(yaml.safe_dump(cfg))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -60,6 +61,11 @@ def test_run_locally_then_sigterm(tiny_model, camera_clip, tmp_path):
     assert len(out) == 1
     records = [json.loads(x) for x in out[0].read_text().splitlines()]
     assert records and [r["frame_index"] for r in records] == list(range(len(records)))  # finalised, in order
+    summary = json.loads(next(tmp_path.glob("summary-w0-*.json")).read_text())
+    assert (summary["interrupted"], summary["stop_reason"]) == (True, "SIGTERM")  # the signal, not "drain"
+    assert summary["frames"] == len(records)
+    final = next(x for x in lines if x.startswith("streamtrt: final: "))
+    assert f"| {len(records)} frames, " in final, final
 
 
 def _connections(p: psutil.Process):

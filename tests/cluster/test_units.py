@@ -137,3 +137,177 @@ def test_gpu_sharing_without_mps_is_warned_once_per_node():
     ctl.cluster = ClusterConfig(workers_per_gpu=1)
     ctl._warn_time_slicing(worker(4, "0", False))
     assert len(ctl.events) == 1  # one worker per GPU: nothing shares it
+
+
+def test_wrong_address_fails_fast():
+    """A HOST:PORT nothing listens on: BackendUnavailableError from a TCP probe, without Ray."""
+    import socket
+    import time
+
+    from streamtrt.cluster.driver import probe_address
+    from streamtrt.errors import BackendUnavailableError
+
+    with socket.socket() as s:  # a port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(BackendUnavailableError, match=rf"cannot reach Ray at {address} \("):
+            probe_address(address)
+    assert time.monotonic() - t0 < 10
+    with socket.socket() as srv:  # something listening: no error
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        probe_address(f"127.0.0.1:{srv.getsockname()[1]}")
+    probe_address("auto")
+
+
+def _cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "streamtrt", *args], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=cwd)
+
+
+def test_cluster_add_checks_the_source_before_ray(tmp_path):
+    """A missing file: `run`'s message and exit 3; a bad id: the key path and rule, exit 2. Both
+    before any Ray connection (the address given is one nothing listens on)."""
+    out = _cli("cluster", "add", "nosuch.mp4", "--id", "camX", "--address", "127.0.0.1:1", cwd=tmp_path)
+    assert out.returncode == 3, out.stderr
+    assert out.stderr.strip() == ("streamtrt: error: source not found: nosuch.mp4; "
+                                  "a file source must be on a path every node sees")
+    out = _cli("cluster", "add", "rtsp://10.0.0.5/live", "--id", "bad/id", "--address", "127.0.0.1:1")
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip() == ("streamtrt: error: cluster add: sources.0.id: "
+                                  "a stream id is 1-64 letters, digits or _ . : -")
+
+
+def test_added_sources_are_validated_and_made_absolute(tmp_path, monkeypatch):
+    from streamtrt.cluster.state import check_local_file, validate_source
+    from streamtrt.errors import SourceError
+
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    src = check_local_file(validate_source({"uri": "clip.mp4", "id": "c", "pace": True}))
+    assert src == {"uri": str(tmp_path / "clip.mp4"), "id": "c", "pace": True}
+    assert check_local_file(validate_source({"uri": f"file://{tmp_path}/clip.mp4", "id": "c"}))["uri"] == \
+        f"file://{tmp_path}/clip.mp4"
+    with pytest.raises(SourceError, match="source not found: frames/"):
+        check_local_file({"uri": "frames/*.jpg", "id": "c"})
+    assert check_local_file({"uri": "rtsp://h/x", "id": "c"}) == {"uri": "rtsp://h/x", "id": "c"}
+    with pytest.raises(ConfigError, match=r"cluster add: unknown key 'sources.0.livee'"):
+        validate_source({"uri": "rtsp://h/x", "id": "c", "livee": True})
+
+
+def _worker(tmp_path, tiny_model, monkeypatch, name: str, clip):
+    """A StreamWorker without Ray (the class is plain Python), its sinks a JSONL file and a summary."""
+    from streamtrt.cluster.worker import StreamWorker
+    from tests.cluster.conftest import job_config
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # the worker sets it for its process
+    cfg = job_config(tiny_model, tmp_path, [str(clip)], name)  # the worker drops the config's sources
+    cfg["sinks"] = [f"jsonl:{tmp_path}/{name}-{{worker}}.jsonl", f"summary:{tmp_path}/{name}-{{worker}}.json"]
+    job = {"config": load_config(cfg).model_dump(mode="json"), "name": f"{name}-w0-0", "job": name, "slot": "w0",
+           "label": "w0-0", "run_id": "r", "orphan_timeout_s": 600}
+    return StreamWorker(job), tmp_path / f"{name}-w0-0.json"
+
+
+def _wait(condition, timeout_s: float = 60.0):
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_worker_summary_says_how_the_job_ended(tmp_path, tiny_model, monkeypatch):
+    """Every stream ended by itself: not interrupted, no stop_reason. Stopped by a signal: its name."""
+    from tests.sources.live_servers import write_camera_clip
+
+    clip = write_camera_clip(tmp_path / "clip.mp4", 20)
+    w, summary = _worker(tmp_path, tiny_model, monkeypatch, "natural", clip)
+    assert w.add({"uri": str(clip), "id": "f"})["ok"]
+    # a stream that cannot start: its failure is in the summary of the worker that tried it
+    res = w.add({"uri": str(tmp_path / "gone.mp4"), "id": "gone"})
+    assert res == {"ok": False, "error": f"source not found: {tmp_path / 'gone.mp4'}"}
+    _wait(lambda: [s["state"] for s in w.snapshot()["stats"]["streams"]] == ["ended"])
+    assert w.drain(60, None)["drained"]
+    doc = json.loads(summary.read_text())
+    assert (doc["interrupted"], doc["stop_reason"], doc["frames"]) == (False, None, 20)
+    assert doc["streams"]["gone"] == {"id": "gone", "uri": str(tmp_path / "gone.mp4"), "state": "failed",
+                                      "frames": 0, "error": res["error"]}
+
+    w, summary = _worker(tmp_path, tiny_model, monkeypatch, "signal", clip)
+    assert w.add({"uri": str(clip), "id": "f", "pace": True})["ok"]  # 2 s at 10 fps
+    _wait(lambda: w.snapshot()["stats"]["frames"] > 0)
+    assert w.drain(60, "SIGTERM")["drained"]
+    doc = json.loads(summary.read_text())
+    assert (doc["interrupted"], doc["stop_reason"]) == (True, "SIGTERM") and 0 < doc["frames"] < 20
+
+
+def test_frames_of_workers_gone_stay_in_the_total():
+    """A drained or dead worker's frames (144) stay in the job's total with the live worker's (253)."""
+    import threading
+    import time
+    from collections import deque
+    from types import SimpleNamespace
+
+    from streamtrt.cluster.controller import Controller
+    from streamtrt.cluster.state import _Worker
+    from streamtrt.cluster.status import progress_line
+    from streamtrt.config import ClusterConfig
+
+    ctl = Controller.__new__(Controller)  # no Ray: the bookkeeping alone
+    ctl.ray = SimpleNamespace(kill=lambda handle, no_restart: None)
+    ctl.cluster, ctl.events, ctl.lock, ctl.streams = ClusterConfig(name="j"), deque(), threading.RLock(), {}
+    ctl.job, ctl.started, ctl.stopping, ctl.frames_gone = {"run_id": "j-1"}, time.time(), False, 0
+    gone = _Worker("j-w0-0", 0, None, state="ready", snapshot={"stats": {"frames": 144, "streams": []}})
+    live = _Worker("j-w1-0", 1, None, state="ready", snapshot={"stats": {"frames": 253, "streams": []}})
+    ctl.workers = {w.name: w for w in (gone, live)}
+    ctl._kill(gone, "died")
+    ctl._kill(gone, "died")  # once only
+    st = ctl.status()
+    assert st["frames"] == 397 and [w["name"] for w in st["workers"]] == ["j-w1-0"]
+    assert progress_line(st).endswith("| 397 frames, 0.0 fps")
+
+
+def test_no_job_of_that_name_names_the_jobs_found():
+    from types import SimpleNamespace
+
+    from streamtrt.cluster.job import controller_handle
+    from streamtrt.config import ClusterConfig
+
+    def get_actor(name):
+        raise ValueError(name)
+
+    ray = SimpleNamespace(get_actor=get_actor, util=SimpleNamespace(
+        list_named_actors=lambda: ["cams-controller", "cams-w0-0", "batch-controller"]))
+    with pytest.raises(ConfigError, match=r"^no cluster job named 'streamtrt' in namespace 'streamtrt' \(jobs running "
+                       r"there: batch, cams; pass --config JOB.yaml or --name NAME; is `streamtrt cluster run` "):
+        controller_handle(ray, ClusterConfig())
+    ray.util.list_named_actors = lambda: []
+    with pytest.raises(ConfigError, match=r"'streamtrt' \(pass --config JOB.yaml or --name NAME;"):
+        controller_handle(ray, ClusterConfig())
+
+
+def test_cluster_run_checks_the_job_before_ray(tmp_path):
+    """A file sink without {worker}: the config error (exit 2), not the unreachable address (exit 5)."""
+    path = tmp_path / "job.yaml"
+    path.write_text(json.dumps({"model": {"path": "m.onnx"}, "source": "a.mp4", "sinks": ["out/det.jsonl"]}))
+    out = _cli("cluster", "run", str(path), "--address", "127.0.0.1:1")
+    assert out.returncode == 2, out.stderr
+    assert "sinks.0: every worker writes its own outputs: put {worker} in the path" in out.stderr
+
+
+def test_address_help_fits_each_command():
+    from click.testing import CliRunner
+
+    from streamtrt.cli import main
+
+    def help_of(cmd: str) -> str:
+        return " ".join(CliRunner().invoke(main, ["cluster", cmd, "--help"]).output.split())
+
+    assert "Without it: a new local Ray on 127.0.0.1 only" in help_of("run")
+    for cmd in ("status", "add", "remove", "drain"):
+        text = help_of(cmd)
+        assert "ray://HOST:PORT of the running job; default auto." in text and "local Ray" not in text, cmd
