@@ -229,3 +229,18 @@ def test_dali_runs_leave_cyclic_classes_that_the_trim_collects():
     finally:
         if was:
             gc.enable()
+
+
+def test_soak_heap_in_use_counts_what_malloc_handed_out():
+    """The soak's C-heap figure (glibc mallinfo2) follows memory held, not memory kept free."""
+    from streamtrt.soak import heap_in_use_mb
+
+    if heap_in_use_mb() is None:
+        pytest.skip("mallinfo2 is glibc >= 2.33's")
+    before = heap_in_use_mb()
+    held = [np.ones(1 << 17, np.uint8) for _ in range(400)]  # 400 x 128 KiB = 50 MiB, through malloc
+    during = heap_in_use_mb()
+    del held
+    after = heap_in_use_mb()
+    assert 45 < during - before < 60, (before, during)
+    assert abs(after - before) < 5, (before, after)
