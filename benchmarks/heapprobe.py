@@ -9,8 +9,11 @@ Runs the soak (``streamtrt.soak.run_soak``: the config's video looped live, pace
   pymalloc arenas, library pools, thread stacks) and file-backed mappings (code, data);
 - glibc's ``mallinfo2()`` (glibc >= 2.33): bytes in use in the arenas (``uordblks``), free in them
   (``fordblks``), in ``mmap`` chunks (``hblkhd``), and the number of arenas' free chunks;
-- Python's allocated blocks (``sys.getallocatedblocks``) and, with ``--objects``, the number of
-  live objects per type (``gc.get_objects``; slow on big heaps);
+- Python's allocated blocks (``sys.getallocatedblocks``), the classes DALI's ``Pipeline`` made and
+  that still wait for a collection (``api_checker``), ``gc.get_count()`` and, with ``--objects``,
+  the number of live objects per type (``gc.get_objects``; slow on big heaps);
+- with ``--garbage``, at the last probe, the cyclic garbage by type (``gc.DEBUG_SAVEALL``; it is
+  then freed) and how long the full collection took;
 - with ``--trace N``, tracemalloc's traced size, and at the end the N tracebacks that grew most
   between the first probe at or after ``--from-s`` and the end.
 
