@@ -134,18 +134,28 @@ def thread_names() -> dict[str, int]:
 
 
 def growth(times_s: list[float], values: list[Optional[float]], warmup_s: float) -> Optional[dict]:
-    """Least-squares slope of ``values`` after ``warmup_s``: per hour, per day and % a day."""
+    """Least-squares slope of ``values`` after ``warmup_s``: per hour, per day and % a day.
+
+    ``median_pct_per_day`` is the Theil-Sen slope (the median of the slopes between every two
+    samples; Sen, JASA 1968) as % a day: a sample taken while a batch was in flight, or the last
+    minutes' rise before the next heap trim, moves a least-squares slope far more than it moves
+    the median, while a steady leak moves both alike."""
     pts = [(t, v) for t, v in zip(times_s, values) if t >= warmup_s and v is not None]
     if len(pts) < 3:
         return None
     t = np.array([p[0] for p in pts]) / 3600.0
     v = np.array([p[1] for p in pts], float)
     slope = float(np.polyfit(t, v, 1)[0])  # units per hour
+    i, j = np.triu_indices(len(t), 1)
+    keep = t[j] > t[i]
+    median = float(np.median((v[j] - v[i])[keep] / (t[j] - t[i])[keep])) if keep.any() else 0.0
     base = v[0]
     return {"at_warmup": round(float(base), 3), "at_end": round(float(v[-1]), 3),
             "min": round(float(v.min()), 3), "max": round(float(v.max()), 3),
             "per_hour": round(slope, 4), "per_day": round(24 * slope, 3),
-            "pct_per_day": round(100 * 24 * slope / base, 3) if base else None}
+            "pct_per_day": round(100 * 24 * slope / base, 3) if base else None,
+            "median_per_hour": round(median, 4),
+            "median_pct_per_day": round(100 * 24 * median / base, 3) if base else None}
 
 
 def run_soak(config: str, overrides: list[str], minutes: float, source: Optional[str] = None,
@@ -257,7 +267,7 @@ def format_soak(report: dict) -> str:
     lines = [f"soak: {report['minutes']:g} min, {report['frames']} frames ({report['fps']} fps), "
              f"growth measured after {report['warmup_s'] / 60:.1f} min of warm-up",
              f"{'resource':<10} {'at warm-up':>11} {'at end':>10} {'min-max':>15} {'per hour':>10} {'per 24 h':>10} "
-             f"{'% / day':>8}"]
+             f"{'% / day':>8} {'median %/day':>13}"]
     names = {"rss_mb": "RSS MB", "heap_mb": "heap MB", "py_blocks": "py blocks",
              "fds": "fds", "threads": "threads", "gpu_mb": "GPU MB"}
     for key, g in report["growth"].items():
@@ -265,8 +275,9 @@ def format_soak(report: dict) -> str:
             continue
         pct = "-" if g["pct_per_day"] is None else f"{g['pct_per_day']:.2f}"
         span = f"{g['min']:g}-{g['max']:g}"
+        med = "-" if g.get("median_pct_per_day") is None else f"{g['median_pct_per_day']:.2f}"
         lines.append(f"{names[key]:<10} {g['at_warmup']:>11.1f} {g['at_end']:>10.1f} {span:>15} {g['per_hour']:>10.3f} "
-                     f"{g['per_day']:>10.2f} {pct:>8}")
+                     f"{g['per_day']:>10.2f} {pct:>8} {med:>13}")
     most = report.get("threads_at_most") or {}
     if most.get("names"):
         top = ", ".join(f"{n} x{c}" for n, c in list(most["names"].items())[:6])

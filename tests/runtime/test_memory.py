@@ -92,7 +92,12 @@ def test_soak_growth_is_the_slope_after_warm_up_projected_to_a_day():
     g = growth(times, rss, warmup_s=100)
     assert g["at_warmup"] == 300.0 and g["per_hour"] == pytest.approx(3.6)
     assert g["per_day"] == pytest.approx(86.4) and g["pct_per_day"] == pytest.approx(28.8)
+    assert g["median_per_hour"] == pytest.approx(3.6) and g["median_pct_per_day"] == pytest.approx(28.8)
     assert growth(times, [None] * 200, 100) is None  # e.g. no GPU
+    # A flat series with a batch in flight at the last sample: least squares reads a trend, the
+    # median of pairwise slopes does not.
+    spiked = growth(times, [300.0] * 199 + [310.0], 100)
+    assert spiked["per_hour"] > 0.5 and spiked["median_per_hour"] == 0.0
     report = {"minutes": 1000 / 60, "frames": 10, "fps": 1.0, "warmup_s": 100,
               "growth": {"rss_mb": g, "fds": growth(times, [10] * 200, 100), "threads": None, "gpu_mb": None}}
     table = format_soak(report)
