@@ -15,7 +15,8 @@ Elsewhere (musl, macOS) there is no such call and nothing is done.
 Before the trim, a full collection of Python's cyclic garbage (``gc.collect()``, every platform).
 CPython collects its oldest generation only when the objects promoted there since the last full
 collection reach a quarter of those already there, so on a 120,000-object heap garbage that
-reached it can wait for tens of minutes, and the heap grows to hold the most that ever waited.
+reached it waited more than five minutes in a soak, and the heap grows to hold the most that ever
+waited.
 DALI (2.4) makes such garbage on every run: ``Pipeline.run()`` defines a new class
 (``_check_api_type_scope``'s ``api_checker``) four times a call, and each class is a reference
 cycle; the ones alive while another thread's allocations trigger a young collection (DALI runs
