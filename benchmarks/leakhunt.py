@@ -55,6 +55,12 @@ def trimmed_rss() -> int:
     return rss()
 
 
+def heap_in_use_mb():
+    from streamtrt.soak import heap_in_use_mb as heap
+
+    return heap()
+
+
 def threads() -> int:
     return len(os.listdir("/proc/self/task"))
 
@@ -211,12 +217,14 @@ def main() -> None:
         if n >= args.warmup and (n - args.warmup) % args.every == 0:
             raw = rss()
             row = {"frames": n, "rss": raw, "trimmed": trimmed_rss(), "threads": threads(),
+                   "heap": heap_in_use_mb(),
                    "traced": tracemalloc.get_traced_memory()[0] if args.trace else None}
             rows.append(row)
             if row["threads"] >= max(r["threads"] for r in rows):
                 busiest = {"threads": row["threads"], "frames": n, "names": thread_names()}
             print(f"{args.part} {n:7d} frames {time.monotonic() - t0:7.0f} s  RSS {raw / 2**20:8.2f} MB  "
-                  f"trimmed {row['trimmed'] / 2**20:8.2f} MB  threads {row['threads']}"
+                  f"trimmed {row['trimmed'] / 2**20:8.2f} MB  heap in use {row['heap'] or 0:8.3f} MB  "
+                  f"threads {row['threads']}"
                   + (f"  traced {row['traced'] / 2**20:.2f} MB" if args.trace else ""), file=sys.stderr, flush=True)
             if args.trace and snap is None:
                 snap = tracemalloc.take_snapshot()
@@ -227,6 +235,8 @@ def main() -> None:
     report = {"part": args.part, "frames": args.frames, "warmup": args.warmup,
               "rss_bytes_per_frame": round(slope(xs, [r["rss"] for r in fit]), 1),
               "trimmed_bytes_per_frame": round(slope(xs, [r["trimmed"] for r in fit]), 1),
+              "heap_bytes_per_frame": (round(slope(xs, [r["heap"] * 2**20 for r in fit]), 1)
+                                       if fit and fit[0]["heap"] is not None else None),
               "threads": [rows[0]["threads"], rows[-1]["threads"]] if rows else None,
               "threads_at_most": busiest, "threads_at_end": thread_names(),
               "env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC")}}

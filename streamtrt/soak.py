@@ -7,16 +7,21 @@ and samples the process every few seconds: resident memory (psutil), open file d
 threads and, on a GPU, the device memory this process holds (nvidia-ml-py, when installed).
 
 Growth is the least-squares slope of each series after the warm-up (the first 20% of the run,
-at least one minute): a slope is robust to the allocator's steps, which a first/last difference
-is not. It is reported per hour and projected to 24 h, and as a percentage a day of the value at
+at least two minutes: the run's first heap trim and garbage collection come after one minute, and
+the heap reaches its working size after them): a slope is robust to the allocator's steps, which a
+first/last difference is not. Beside the resident size it follows the C heap in use (glibc's
+``mallinfo2``: what ``malloc`` handed out, without the free memory it keeps) and Python's
+allocated blocks, which tell memory held from memory the allocator keeps. It is reported per hour and projected to 24 h, and as a percentage a day of the value at
 the end of the warm-up.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import platform
+import sys
 import tempfile
 import threading
 import time
@@ -28,6 +33,7 @@ import numpy as np
 
 from .config import FALLBACK_FPS, load_config
 from .errors import ConfigError
+from .runtime.heap import TRIM_EVERY_S
 from .runtime.pipeline import Pipeline
 from .runtime.servers import serve
 from .sources.uri import parse_source_uri
@@ -73,10 +79,39 @@ class _Gpu:
         return total / 2**20 if found else None
 
 
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                               "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def _mallinfo2() -> Optional[Callable[[], _Mallinfo2]]:
+    try:
+        f = ctypes.CDLL(None).mallinfo2  # glibc >= 2.33
+    except (OSError, AttributeError):
+        return None
+    f.argtypes, f.restype = [], _Mallinfo2
+    return f
+
+
+_MALLINFO2 = _mallinfo2()
+
+
+def heap_in_use_mb() -> Optional[float]:
+    """Bytes that C ``malloc`` has handed out and not had back, every arena and ``mmap`` chunk
+    (glibc's ``mallinfo2``: ``uordblks + hblkhd``), in MB; None elsewhere. Unlike the resident
+    size it leaves out the free memory the allocator keeps: growth here is memory held."""
+    if _MALLINFO2 is None:
+        return None
+    m = _MALLINFO2()
+    return (m.uordblks + m.hblkhd) / 2**20
+
+
 def sample_process(proc, gpu: _Gpu) -> dict:
-    """One sample: RSS (MB), file descriptors, threads, device memory (MB or None)."""
+    """One sample: RSS (MB), file descriptors, threads, device memory (MB or None), C heap in use
+    (MB or None, :func:`heap_in_use_mb`) and Python's allocated blocks (``sys.getallocatedblocks``)."""
     return {"rss_mb": proc.memory_info().rss / 2**20, "fds": proc.num_fds() if hasattr(proc, "num_fds") else None,
-            "threads": proc.num_threads(), "gpu_mb": gpu.used_mb()}
+            "threads": proc.num_threads(), "gpu_mb": gpu.used_mb(), "heap_mb": heap_in_use_mb(),
+            "py_blocks": sys.getallocatedblocks()}
 
 
 def thread_names() -> dict[str, int]:
@@ -99,18 +134,28 @@ def thread_names() -> dict[str, int]:
 
 
 def growth(times_s: list[float], values: list[Optional[float]], warmup_s: float) -> Optional[dict]:
-    """Least-squares slope of ``values`` after ``warmup_s``: per hour, per day and % a day."""
+    """Least-squares slope of ``values`` after ``warmup_s``: per hour, per day and % a day.
+
+    ``median_pct_per_day`` is the Theil-Sen slope (the median of the slopes between every two
+    samples; Sen, JASA 1968) as % a day: a sample taken while a batch was in flight, or the last
+    minutes' rise before the next heap trim, moves a least-squares slope far more than it moves
+    the median, while a steady leak moves both alike."""
     pts = [(t, v) for t, v in zip(times_s, values) if t >= warmup_s and v is not None]
     if len(pts) < 3:
         return None
     t = np.array([p[0] for p in pts]) / 3600.0
     v = np.array([p[1] for p in pts], float)
     slope = float(np.polyfit(t, v, 1)[0])  # units per hour
+    i, j = np.triu_indices(len(t), 1)
+    keep = t[j] > t[i]
+    median = float(np.median((v[j] - v[i])[keep] / (t[j] - t[i])[keep])) if keep.any() else 0.0
     base = v[0]
     return {"at_warmup": round(float(base), 3), "at_end": round(float(v[-1]), 3),
             "min": round(float(v.min()), 3), "max": round(float(v.max()), 3),
             "per_hour": round(slope, 4), "per_day": round(24 * slope, 3),
-            "pct_per_day": round(100 * 24 * slope / base, 3) if base else None}
+            "pct_per_day": round(100 * 24 * slope / base, 3) if base else None,
+            "median_per_hour": round(median, 4),
+            "median_pct_per_day": round(100 * 24 * median / base, 3) if base else None}
 
 
 def run_soak(config: str, overrides: list[str], minutes: float, source: Optional[str] = None,
@@ -139,10 +184,12 @@ def run_soak(config: str, overrides: list[str], minutes: float, source: Optional
                                                  f"sinks={json.dumps(['jsonl:' + str(out / 'soak.jsonl')])}",
                                                  "runtime.max_frames=null"])
     proc, gpu = psutil.Process(), _Gpu()
-    duration_s, warmup_s = 60.0 * minutes, max(60.0, warmup_frac * 60.0 * minutes)
+    # Warm-up: the first 20% of the run, and at least two heap trims (2 min): the first trim and
+    # collection (at 1 min) frees what the start-up left; the heap reaches its working size after it.
+    duration_s, warmup_s = 60.0 * minutes, max(2 * TRIM_EVERY_S, warmup_frac * 60.0 * minutes)
     warmup_s = min(warmup_s, 0.5 * duration_s)
     # Samples go into an array allocated up front: the measurement must not grow the process itself.
-    columns = ("t_s", "frames", "rss_mb", "fds", "threads", "gpu_mb")
+    columns = ("t_s", "frames", "rss_mb", "fds", "threads", "gpu_mb", "heap_mb", "py_blocks")
     table = np.full((int(duration_s / sample_s) + 16, len(columns)), np.nan)
     taken = [0]
     snapshots: list = []
@@ -165,7 +212,8 @@ def run_soak(config: str, overrides: list[str], minutes: float, source: Optional
                 snapshots.append(tracemalloc.take_snapshot())
             if now >= next_log:
                 log(f"soak {now / 60:5.1f} min: {s['frames']} frames, RSS {s['rss_mb']:.1f} MB, "
-                    f"{s['fds']} fds, {s['threads']} threads"
+                    + (f"heap in use {s['heap_mb']:.1f} MB, " if s["heap_mb"] is not None else "")
+                    + f"{s['fds']} fds, {s['threads']} threads"
                     + (f", GPU {s['gpu_mb']:.0f} MB" if s["gpu_mb"] is not None else ""))
                 next_log = now + 60.0
             if now >= duration_s:
@@ -194,7 +242,8 @@ def run_soak(config: str, overrides: list[str], minutes: float, source: Optional
         for stat in end.compare_to(snapshots[0], "traceback")[:trace]:
             top.append({"size_diff_kb": round(stat.size_diff / 1024, 1), "count_diff": stat.count_diff,
                         "where": [f"{f.filename}:{f.lineno}" for f in stat.traceback][-4:]})
-    samples = [{c: (None if np.isnan(v) else (round(float(v), 3) if c in ("t_s", "rss_mb", "gpu_mb") else int(v)))
+    real = ("t_s", "rss_mb", "gpu_mb", "heap_mb")
+    samples = [{c: (None if np.isnan(v) else (round(float(v), 3) if c in real else int(v)))
                 for c, v in zip(columns, row)} for row in table[:taken[0]]]
     times = [s["t_s"] for s in samples]
     report = {
@@ -203,7 +252,7 @@ def run_soak(config: str, overrides: list[str], minutes: float, source: Optional
         "fps": round(summary.fps, 2), "host": platform.node(), "cpus": os.cpu_count(),
         "plan": summary.plan,
         "growth": {key: growth(times, [s[key] for s in samples], warmup_s)
-                   for key in ("rss_mb", "fds", "threads", "gpu_mb")},
+                   for key in ("rss_mb", "heap_mb", "py_blocks", "fds", "threads", "gpu_mb")},
         "threads_at_most": {k: v for k, v in busiest.items() if k != "at_end"},
         "threads_at_end": busiest.get("at_end", {}),
         "samples": samples,
@@ -218,15 +267,17 @@ def format_soak(report: dict) -> str:
     lines = [f"soak: {report['minutes']:g} min, {report['frames']} frames ({report['fps']} fps), "
              f"growth measured after {report['warmup_s'] / 60:.1f} min of warm-up",
              f"{'resource':<10} {'at warm-up':>11} {'at end':>10} {'min-max':>15} {'per hour':>10} {'per 24 h':>10} "
-             f"{'% / day':>8}"]
-    names = {"rss_mb": "RSS MB", "fds": "fds", "threads": "threads", "gpu_mb": "GPU MB"}
+             f"{'% / day':>8} {'median %/day':>13}"]
+    names = {"rss_mb": "RSS MB", "heap_mb": "heap MB", "py_blocks": "py blocks",
+             "fds": "fds", "threads": "threads", "gpu_mb": "GPU MB"}
     for key, g in report["growth"].items():
         if g is None:
             continue
         pct = "-" if g["pct_per_day"] is None else f"{g['pct_per_day']:.2f}"
         span = f"{g['min']:g}-{g['max']:g}"
+        med = "-" if g.get("median_pct_per_day") is None else f"{g['median_pct_per_day']:.2f}"
         lines.append(f"{names[key]:<10} {g['at_warmup']:>11.1f} {g['at_end']:>10.1f} {span:>15} {g['per_hour']:>10.3f} "
-                     f"{g['per_day']:>10.2f} {pct:>8}")
+                     f"{g['per_day']:>10.2f} {pct:>8} {med:>13}")
     most = report.get("threads_at_most") or {}
     if most.get("names"):
         top = ", ".join(f"{n} x{c}" for n, c in list(most["names"].items())[:6])
