@@ -46,6 +46,49 @@ def _import_dali():
     return dali, fn, types
 
 
+_PIPELINE_CLASS: Any = None
+
+
+def _pipeline_class(dali) -> Any:
+    """``dali.Pipeline``, whose runs make no reference cycles.
+
+    DALI (2.4) defines a new class inside ``Pipeline._check_api_type_scope`` on every call: four
+    times a ``run()``. Each class is a reference cycle, and those promoted to CPython's oldest
+    generation waited minutes for a full collection (``benchmarks/heapprobe.py --garbage``; see
+    :mod:`streamtrt.runtime.heap`). This subclass returns an instance of one class instead. The
+    check is the same, and so is the scope: API checks are off inside it. Where a DALI version has
+    no such method, this is ``dali.Pipeline`` itself."""
+    global _PIPELINE_CLASS
+    if _PIPELINE_CLASS is not None:
+        return _PIPELINE_CLASS
+    base = dali.Pipeline
+    if not (hasattr(base, "_check_api_type_scope") and hasattr(base, "_check_api_type")):
+        _PIPELINE_CLASS = base
+        return base
+
+    class _ApiScope:
+        __slots__ = ("pipe", "old")
+
+        def __init__(self, pipe):
+            self.pipe = pipe
+
+        def __enter__(self):
+            self.old = self.pipe._skip_api_check
+            self.pipe._skip_api_check = True
+
+        def __exit__(self, *exc):
+            self.pipe._skip_api_check = self.old
+
+    class Pipeline(base):
+        def _check_api_type_scope(self, type):
+            if not self._skip_api_check:
+                self._check_api_type(type)
+            return _ApiScope(self)
+
+    _PIPELINE_CLASS = Pipeline
+    return Pipeline
+
+
 def _dali_dtype(types, dtype: str):
     return {"float16": types.FLOAT16, "uint8": types.UINT8}.get(dtype, types.FLOAT)
 
@@ -146,7 +189,7 @@ class DaliCpuPreprocessor:
     def _build(self):
         dali, fn, types = self._dali, self._fn, self._types
         spec = self.spec
-        pipe = dali.Pipeline(
+        pipe = _pipeline_class(dali)(
             batch_size=self.max_batch, num_threads=self.threads, device_id=self.device_id,
             exec_async=False, exec_pipelined=False, prefetch_queue_depth=1,
         )
@@ -272,7 +315,7 @@ class DaliGpuVideoDecoder:
         self.keep_frames = keep_frames
         dali, fn, types = _import_dali()
         geom = self.geometry
-        pipe = dali.Pipeline(
+        pipe = _pipeline_class(dali)(
             batch_size=1, num_threads=threads, device_id=device_id, prefetch_queue_depth=prefetch,
         )
         with pipe:

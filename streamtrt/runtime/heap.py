@@ -21,8 +21,9 @@ DALI (2.4) makes such garbage on every run: ``Pipeline.run()`` defines a new cla
 (``_check_api_type_scope``'s ``api_checker``) four times a call, and each class is a reference
 cycle; the ones alive while another thread's allocations trigger a young collection (DALI runs
 with the GIL released) are promoted. A soak counted up to 73 of them waiting at once (608 objects;
-``benchmarks/heapprobe.py --garbage``). The collection took 58 ms on the busy 2-core machine, so
-it too runs once a ``TRIM_EVERY_S``.
+``benchmarks/heapprobe.py --garbage``). streamtrt's own DALI pipelines no longer make them
+(:func:`streamtrt.preprocess.dali._pipeline_class`); the collection stays for any other library's
+cycles. It took 58 ms on the busy 2-core machine, so it too runs once a ``TRIM_EVERY_S``.
 """
 
 from __future__ import annotations
