@@ -123,6 +123,7 @@ def test_a_text_file_as_source_is_not_a_video(tmp_path, name):
     assert proc.returncode == 3
 
 
+@pytest.mark.slow  # over 4 s on a busy 2-core machine: keeps the default run under 6 minutes
 def test_corrupt_video_keeps_results_and_reports_bad_frames(tmp_path, first_frames):
     clip = write_video(tmp_path / "clip.mp4", first_frames * 5, "libx264")  # 60 frames
     data = bytearray(clip.read_bytes())

@@ -74,6 +74,7 @@ def test_vfr_10fps_then_2fps(tmp_path):
     assert [r["pts"] for r in frames] == frame_pts(path)
 
 
+@pytest.mark.slow  # over 4 s on a busy 2-core machine: keeps the default run under 6 minutes
 def test_ts_concat_pts_reset(tmp_path):
     path = CASES / "ts_concat_pts_reset.ts"
     proc, frames, summary = run_case(tmp_path, path)
@@ -91,6 +92,7 @@ def test_ts_concat_pts_reset(tmp_path):
     assert_valid(frames)
 
 
+@pytest.mark.slow  # over 4 s on a busy 2-core machine: keeps the default run under 6 minutes
 def test_raw_h264_10fps(tmp_path):
     path = CASES / "raw_h264_10fps.h264"
     proc, frames, summary = run_case(tmp_path, path)
