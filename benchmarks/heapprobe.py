@@ -23,7 +23,6 @@ The report lists, per category, the growth between the probe at ``--from-s`` and
 from __future__ import annotations
 
 import argparse
-import ctypes
 import gc
 import json
 import os
@@ -36,31 +35,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from streamtrt.soak import mallinfo2  # noqa: E402
+
 ARENA_ALIGN = 64 * 2**20  # glibc HEAP_MAX_SIZE on 64-bit: non-main arenas live in 64 MiB-aligned reservations
 
 
-class _Mallinfo2(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in
-                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
-                 "keepcost")]
-
-
-def _mallinfo2():
-    try:
-        f = ctypes.CDLL(None).mallinfo2
-    except AttributeError:
-        return None
-    f.restype = _Mallinfo2
-    return f
-
-
-_MI = _mallinfo2()
-
-
 def mallinfo() -> dict:
-    if _MI is None:
+    m = mallinfo2()
+    if m is None:
         return {}
-    m = _MI()
     return {"arena_mb": m.arena / 2**20, "in_use_mb": m.uordblks / 2**20, "free_mb": m.fordblks / 2**20,
             "mmap_mb": m.hblkhd / 2**20, "mmap_chunks": m.hblks, "free_chunks": m.ordblks,
             "top_free_mb": m.keepcost / 2**20}

@@ -96,14 +96,18 @@ def _mallinfo2() -> Optional[Callable[[], _Mallinfo2]]:
 _MALLINFO2 = _mallinfo2()
 
 
+def mallinfo2() -> Optional[_Mallinfo2]:
+    """glibc's ``mallinfo2()`` (glibc >= 2.33: arena, in use, free, mmap'd, ... in bytes), or None
+    where the C library has none."""
+    return None if _MALLINFO2 is None else _MALLINFO2()
+
+
 def heap_in_use_mb() -> Optional[float]:
     """Bytes that C ``malloc`` has handed out and not had back, every arena and ``mmap`` chunk
     (glibc's ``mallinfo2``: ``uordblks + hblkhd``), in MB; None elsewhere. Unlike the resident
     size it leaves out the free memory the allocator keeps: growth here is memory held."""
-    if _MALLINFO2 is None:
-        return None
-    m = _MALLINFO2()
-    return (m.uordblks + m.hblkhd) / 2**20
+    m = mallinfo2()
+    return None if m is None else (m.uordblks + m.hblkhd) / 2**20
 
 
 def sample_process(proc, gpu: _Gpu) -> dict:
