@@ -15,6 +15,7 @@ from ..config import ClusterConfig, Config
 from ..errors import ConfigError
 from ..sinks import is_summary_uri
 from .controller import controller_name, worker_prefix
+from .state import CONTROLLER_SUFFIX
 from .driver import connect, controller_actor
 from .status import ClusterMetricsServer, progress_line
 
@@ -53,8 +54,8 @@ def controller_handle(ray, cluster: ClusterConfig):
     try:
         return ray.get_actor(controller_name(cluster))
     except ValueError:
-        suffix = controller_name(ClusterConfig(name="x"))[1:]
-        jobs = sorted(n[:-len(suffix)] for n in ray.util.list_named_actors() if n.endswith(suffix))
+        jobs = sorted(n.removesuffix(CONTROLLER_SUFFIX) for n in ray.util.list_named_actors()
+                      if n.endswith(CONTROLLER_SUFFIX))
         found = f"jobs running there: {', '.join(jobs)}; " if jobs else ""
         raise ConfigError(f"no cluster job named {cluster.name!r} in namespace {cluster.namespace!r} ({found}"
                           "pass --config JOB.yaml or --name NAME; is `streamtrt cluster run` running?)") from None

@@ -13,8 +13,11 @@ STARTUP_WAIT_S = 60.0
 """The first streams wait this long at most for every first worker to be ready (so they spread)."""
 
 
+CONTROLLER_SUFFIX = "-controller"
+
+
 def controller_name(cluster: ClusterConfig) -> str:
-    return f"{cluster.name}-controller"
+    return cluster.name + CONTROLLER_SUFFIX
 
 
 def worker_prefix(cluster: ClusterConfig) -> str:
