@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -39,11 +39,18 @@ def _config(base: Config, clip: str, n: int, pace: bool, overrides: list[str]) -
     return load_config(raw, overrides)
 
 
+_START_LIMIT_S = 60.0  # streams not all running by then: measure anyway (the slow ones show as slow)
+
+
 def parallel_rate(n: int, read: Callable[[int, Callable[[int], None], threading.Event], None],
-                  seconds: float, settle: float) -> float:
+                  seconds: float, settle: float, window: Optional[list] = None) -> float:
     """Total items per second of ``n`` threads each running ``read(i, count, stop)`` (which calls
     ``count(k)`` as it goes and returns once ``stop`` is set), over ``seconds`` after ``settle``
-    seconds of start-up. A reader's exception stops them all and is raised here."""
+    seconds of start-up and once every reader has counted something (at most ``_START_LIMIT_S``:
+    many GPU pipelines take seconds to build, and a window opened before they all run reads low).
+    A reader's exception stops them all and is raised here. ``window``, when
+    given, gets the measured span appended as ``(start, end)`` in ``time.time()`` seconds, so that
+    samples taken elsewhere (NVML) can be matched to it."""
     counts = [0] * n
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -62,9 +69,14 @@ def parallel_rate(n: int, read: Callable[[int, Callable[[int], None], threading.
     for t in threads:
         t.start()
     stop.wait(settle)
-    start_items, t0 = sum(counts), time.perf_counter()
+    until = time.monotonic() + _START_LIMIT_S
+    while not stop.is_set() and not all(counts) and time.monotonic() < until:
+        stop.wait(0.05)
+    start_items, t0, wall0 = sum(counts), time.perf_counter(), time.time()
     stop.wait(seconds)
     rate = (sum(counts) - start_items) / (time.perf_counter() - t0)
+    if window is not None:
+        window.append((wall0, time.time()))
     stop.set()
     for t in threads:
         t.join(30)
@@ -73,8 +85,9 @@ def parallel_rate(n: int, read: Callable[[int, Callable[[int], None], threading.
     return rate
 
 
-def decode_alone(cfg: Config, clip: str, n: int, seconds: float, gpu: bool) -> float:
-    """Total frames per second of ``n`` parallel decoders, nothing else running."""
+def decode_alone(cfg: Config, clip: str, n: int, seconds: float, gpu: bool, window: Optional[list] = None) -> float:
+    """Total frames per second of ``n`` parallel decoders, nothing else running (``window``: as
+    in :func:`parallel_rate`)."""
     info = probe_video(Path(clip), clip)
 
     def read(i: int, count: Callable[[int], None], stop: threading.Event) -> None:
@@ -97,10 +110,8 @@ def decode_alone(cfg: Config, clip: str, n: int, seconds: float, gpu: bool) -> f
                         if stop.is_set():
                             break
 
-    return parallel_rate(n, read, seconds, settle=min(2.0, seconds / 4))  # start-up (pipeline builds) excluded
-
-
-_START_LIMIT_S = 60.0  # streams not all running by then: measure anyway (the slow ones show as slow)
+    # start-up (pipeline builds) excluded
+    return parallel_rate(n, read, seconds, settle=min(2.0, seconds / 4), window=window)
 
 
 def run_pipeline(cfg: Config, seconds: float, warmup: float) -> dict[str, Any]:

@@ -37,8 +37,12 @@ from streamtrt.config import load_config  # noqa: E402
 from streamtrt.sources import probe_video  # noqa: E402
 
 
+SAMPLED = ("sm_pct", "nvdec_pct", "video_mhz", "sm_mhz", "power_w")
+
+
 def gpu_utilisation():
-    """A sampler of NVML utilisation per GPU, (SM %, NVDEC %), or None without NVML."""
+    """A sampler of NVML readings per GPU, in the order of ``SAMPLED`` (SM busy %, NVDEC busy %,
+    video and SM clocks in MHz, board power in W), or None without NVML."""
     try:
         import pynvml
 
@@ -46,12 +50,18 @@ def gpu_utilisation():
         handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
     except Exception:  # noqa: BLE001 - no NVML here
         return None
-    return lambda: [(pynvml.nvmlDeviceGetUtilizationRates(h).gpu, pynvml.nvmlDeviceGetDecoderUtilization(h)[0])
-                    for h in handles]
+
+    def one(h):
+        return (pynvml.nvmlDeviceGetUtilizationRates(h).gpu, pynvml.nvmlDeviceGetDecoderUtilization(h)[0],
+                pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_VIDEO),
+                pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_SM), pynvml.nvmlDeviceGetPowerUsage(h) / 1000.0)
+
+    return lambda: [one(h) for h in handles]
 
 
 class Utilisation:
-    """NVML samples once a second on a thread, between ``with`` and its end: mean SM and NVDEC % per GPU."""
+    """NVML samples once a second on a thread, between ``with`` and its end, each stamped with
+    ``time.time()``: :meth:`mean` per GPU, over the whole span or over a window inside it."""
 
     def __init__(self):
         self.sample = gpu_utilisation()
@@ -61,7 +71,7 @@ class Utilisation:
     def __enter__(self):
         def run():
             while self.sample and not self.stop.wait(1.0):
-                self.rows.append(self.sample())
+                self.rows.append((time.time(), self.sample()))
         self.thread = threading.Thread(target=run, daemon=True)
         self.thread.start()
         return self
@@ -70,9 +80,17 @@ class Utilisation:
         self.stop.set()
         self.thread.join(5)
 
-    def mean(self, which: int) -> list:
-        per_gpu = list(zip(*self.rows))
-        return [round(sum(s[which] for s in col) / len(col), 1) for col in per_gpu] if per_gpu else []
+    def mean(self, which, window=None) -> list:
+        """Mean of reading ``which`` (an index or a name in ``SAMPLED``) per GPU; ``window``:
+        ``(start, end)`` in ``time.time()`` seconds, e.g. the span a rate was counted over."""
+        k = SAMPLED.index(which) if isinstance(which, str) else which
+        rows = [r for t, r in self.rows if window is None or window[0] <= t <= window[1]]
+        per_gpu = list(zip(*rows))
+        return [round(sum(s[k] for s in col) / len(col), 1) for col in per_gpu] if per_gpu else []
+
+    def means(self, window=None) -> dict:
+        """Every reading's per-GPU mean, by name."""
+        return {name: self.mean(name, window) for name in SAMPLED}
 
 
 def mps_running() -> bool:
@@ -119,7 +137,9 @@ def busy_cores(before, after, wall: float) -> float:
     return (total - idle) / wall
 
 
-def decode_alone(raw: dict, clip: str, n: int, workers: int, seconds: float, ray, cluster) -> float:
+def decode_alone(raw: dict, clip: str, n: int, workers: int, seconds: float, ray, cluster) -> tuple:
+    """Total decode-only frames/s of ``n`` streams over ``workers`` Ray tasks (the same process
+    count as the workers), and the wall-clock span all of them were counting in."""
     from streamtrt.bench_streams import decode_alone as one_process
 
     def task(raw, clip, k, seconds):
@@ -128,11 +148,14 @@ def decode_alone(raw: dict, clip: str, n: int, workers: int, seconds: float, ray
 
         cfg = load_config(raw)
         gpu = make_plan(cfg.runtime, [parse_source_uri(clip)]).decoder == "dali-gpu"
-        return one_process(cfg, clip, k, seconds, gpu=gpu)
+        window: list = []
+        return one_process(cfg, clip, k, seconds, gpu=gpu, window=window), window[0]
 
     remote = ray.remote(task).options(**worker_options(cluster, ray))
     shares = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
-    return sum(ray.get([remote.remote(raw, clip, k, seconds) for k in shares if k]))
+    done = ray.get([remote.remote(raw, clip, k, seconds) for k in shares if k])
+    # the span every process was counting in: NVML means over it exclude the pipelines' start-up
+    return sum(r for r, _ in done), (max(w[0] for _, w in done), min(w[1] for _, w in done))
 
 
 def measure(raw: dict, clip: str, n: int, seconds: float, rate: float, latency_ms: float, log) -> dict:
@@ -199,7 +222,7 @@ def measure(raw: dict, clip: str, n: int, seconds: float, rate: float, latency_m
             "total_fps": round(sum(fps.values()), 1), "nvdec_util_pct": util.mean(1),
             "streams_below_97pct": sum(v < 0.97 * rate for v in fps.values()) + missing,
             "worst_p99_ms": round(worst_p99, 1), "host_cores_used": round(cores, 1), "host_cores": psutil.cpu_count(),
-            "gpu_util_pct": util.mean(0), "realtime": slowest >= 0.97 * rate and worst_p99 <= latency_ms and not missing,
+            "gpu_util_pct": util.mean(0), "nvml": util.means(), "realtime": slowest >= 0.97 * rate and worst_p99 <= latency_ms and not missing,
             "not_running": len(not_running), "not_running_examples": [list(x) for x in not_running[:3]],
             "error": repr(box.get("error")) if "error" in box else None}
 
@@ -247,12 +270,13 @@ def main() -> None:
     for n in [int(x) for x in args.streams.split(",")]:
         log(f"{n} streams: decode alone in {args.workers} processes")
         with Utilisation() as util:
-            dec = decode_alone(dict(raw, source=args.clip, sources=[]), args.clip, n, args.workers,
-                               args.duration / 2, ray, cluster)
+            dec, window = decode_alone(dict(raw, source=args.clip, sources=[]), args.clip, n, args.workers,
+                                       args.duration / 2, ray, cluster)
         log(f"{n} streams: real time over {args.workers} workers")
         row = measure(raw, args.clip, n, args.duration, rate, args.latency_ms, log)
         row["decode_alone_fps"] = round(dec, 1)
-        row["decode_alone_nvdec_util_pct"] = util.mean(1)
+        row["decode_alone_nvdec_util_pct"] = util.mean(1, window)
+        row["decode_alone_nvml"] = util.means(window)
         row["limit"] = limiting(row)
         rows.append(row)
         log(json.dumps(row))

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # On the GPU machine (issue 17 items 5 and 7; issue 15's GPU soak). Results in $OUT.
 # STEPS (in order, default "profile cluster"):
-#   soak      start `streamtrt bench --soak $SOAK_MIN` in the background on GPU $SOAK_GPU; collect it with soakwait
-#             in the SAME call: nothing started by a device call outlives it
+#   soak      start `streamtrt bench --soak $SOAK_MIN` in the background on GPU $SOAK_GPU, in its own process
+#             session (setsid): it outlives this call and runs on while the machine stays warm (30 s idle),
+#             so later calls can do other work; collect it with soakwait (in this call or a later one)
 #   profile   host CPU per stream, one process, $PROFILE_STREAMS paced streams; also the tree in $OLD (before/after)
 #   cluster   the cluster bench, $WORKERS workers, $STREAMS streams, on GPUs $GPUS (CUDA MPS on unless MPS=0)
 #   soakwait  wait for the background soak and keep its results
+#   gputests  pytest tests/gpu (the GPU-only tests; they skip on the CPU machine)
 set -uo pipefail
 GPUS=${GPUS:-0}
 o=${OUT:-out/gpu}; mkdir -p "$o"
@@ -18,9 +20,9 @@ clip=/tmp/vtest-1080p.mp4
 for step in ${STEPS:-profile cluster}; do
   case $step in
     soak)
-      CUDA_VISIBLE_DEVICES=${SOAK_GPU:-0} nohup timeout $(( ${SOAK_MIN:-10} * 60 + 240 )) python3 -m streamtrt bench \
+      CUDA_VISIBLE_DEVICES=${SOAK_GPU:-0} setsid nohup timeout $(( ${SOAK_MIN:-10} * 60 + 240 )) python3 -m streamtrt bench \
         configs/sample-tracking.yaml --soak ${SOAK_MIN:-10} --json /tmp/soak-gpu.json > /tmp/soak-gpu.log 2>&1 &
-      echo $! > /tmp/soak.pid ;;
+      echo $! > /tmp/soak.pid; cp /tmp/soak.pid "$o/" ;;
     profile)
       for n in ${PROFILE_STREAMS:-64}; do
         for tree in ${OLD:-} new; do
@@ -32,6 +34,9 @@ for step in ${STEPS:-profile cluster}; do
           echo "profile $tag $n exit $?" >> "$o/profile-$tag-$n.txt"
         done
       done ;;
+    gputests)
+      timeout ${TESTS_TIMEOUT:-240} python3 -m pytest -ra -q -p no:cacheprovider tests/gpu > "$o/gputests.txt" 2>&1
+      echo "gputests exit $?" >> "$o/gputests.txt" ;;
     cluster)
       if [ "${MPS:-1}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/null && [ ! -e /tmp/nvidia-mps/control ]; then
         nvidia-cuda-mps-control -d && echo "MPS daemon started" >> "$o/machine.txt"
@@ -44,7 +49,9 @@ for step in ${STEPS:-profile cluster}; do
       done ;;
     soakwait)
       while kill -0 "$(cat /tmp/soak.pid)" 2>/dev/null; do sleep 2; done
+      tail -n 3 /tmp/soak-gpu.log
       cp /tmp/soak-gpu.json /tmp/soak-gpu.log "$o/" 2>/dev/null ;;
   esac
 done
+cp /tmp/soak-gpu.log "$o/" 2>/dev/null
 tail -n 8 "$o"/*.txt "$o"/*.log 2>/dev/null | cut -c1-400
