@@ -158,8 +158,9 @@ def decode_alone(raw: dict, clip: str, n: int, workers: int, seconds: float, ray
     return sum(r for r, _ in done), (max(w[0] for _, w in done), min(w[1] for _, w in done))
 
 
-def measure(raw: dict, clip: str, n: int, seconds: float, rate: float, latency_ms: float, log) -> dict:
-    raw = dict(raw, source=None, sources=[{"uri": clip, "id": f"s{i}", "pace": True} for i in range(n)], sinks=[])
+def measure(raw: dict, clip: str, n: int, seconds: float, rate: float, latency_ms: float, log,
+            pace: bool = True) -> dict:
+    raw = dict(raw, source=None, sources=[{"uri": clip, "id": f"s{i}", "pace": pace} for i in range(n)], sinks=[])
     cfg = load_config(raw)
     stop, abort = threading.Event(), threading.Event()
     latest: dict = {}
@@ -251,6 +252,8 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, default=250.0)
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--json", default=None)
+    ap.add_argument("--unpaced", action="store_true",
+                    help="streams read as fast as they decode (the pipeline's capacity, not real time)")
     args = ap.parse_args()
     log = lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", file=sys.stderr, flush=True)  # noqa: E731
     base = load_config(args.config, args.overrides)
@@ -273,7 +276,8 @@ def main() -> None:
             dec, window = decode_alone(dict(raw, source=args.clip, sources=[]), args.clip, n, args.workers,
                                        args.duration / 2, ray, cluster)
         log(f"{n} streams: real time over {args.workers} workers")
-        row = measure(raw, args.clip, n, args.duration, rate, args.latency_ms, log)
+        row = measure(raw, args.clip, n, args.duration, rate, args.latency_ms, log, pace=not args.unpaced)
+        row["paced"] = not args.unpaced
         row["decode_alone_fps"] = round(dec, 1)
         row["decode_alone_nvdec_util_pct"] = util.mean(1, window)
         row["decode_alone_nvml"] = util.means(window)
