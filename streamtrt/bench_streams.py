@@ -48,9 +48,9 @@ def parallel_rate(n: int, read: Callable[[int, Callable[[int], None], threading.
     ``count(k)`` as it goes and returns once ``stop`` is set), over ``seconds`` after ``settle``
     seconds of start-up and once every reader has counted something (at most ``_START_LIMIT_S``:
     many GPU pipelines take seconds to build, and a window opened before they all run reads low).
-    A reader's exception stops them all and is raised here. ``window``, when
-    given, gets the measured span appended as ``(start, end)`` in ``time.time()`` seconds, so that
-    samples taken elsewhere (NVML) can be matched to it."""
+    A reader's exception stops them all and is raised here. ``window``, when given, gets the
+    counted span's ``(time.time(), items counted so far)`` appended every 0.2 s from its start to
+    its end, so that other processes' counts and samples (NVML) can be matched to the same span."""
     counts = [0] * n
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -72,11 +72,15 @@ def parallel_rate(n: int, read: Callable[[int, Callable[[int], None], threading.
     until = time.monotonic() + _START_LIMIT_S
     while not stop.is_set() and not all(counts) and time.monotonic() < until:
         stop.wait(0.05)
-    start_items, t0, wall0 = sum(counts), time.perf_counter(), time.time()
-    stop.wait(seconds)
-    rate = (sum(counts) - start_items) / (time.perf_counter() - t0)
+    start_items, t0 = sum(counts), time.perf_counter()
     if window is not None:
-        window.append((wall0, time.time()))
+        window.append((time.time(), start_items))
+    while not stop.wait(min(0.2, max(0.0, seconds - (time.perf_counter() - t0)))):
+        if window is not None:
+            window.append((time.time(), sum(counts)))
+        if time.perf_counter() - t0 >= seconds:
+            break
+    rate = (sum(counts) - start_items) / (time.perf_counter() - t0)
     stop.set()
     for t in threads:
         t.join(30)

@@ -139,7 +139,8 @@ def busy_cores(before, after, wall: float) -> float:
 
 def decode_alone(raw: dict, clip: str, n: int, workers: int, seconds: float, ray, cluster) -> tuple:
     """Total decode-only frames/s of ``n`` streams over ``workers`` Ray tasks (the same process
-    count as the workers), and the wall-clock span all of them were counting in."""
+    count as the workers), counted over the wall-clock span all of them were counting in, and
+    that span. Raises RuntimeError when the spans overlap by less than a second."""
     from streamtrt.bench_streams import decode_alone as one_process
 
     def task(raw, clip, k, seconds):
@@ -148,14 +149,24 @@ def decode_alone(raw: dict, clip: str, n: int, workers: int, seconds: float, ray
 
         cfg = load_config(raw)
         gpu = make_plan(cfg.runtime, [parse_source_uri(clip)]).decoder == "dali-gpu"
-        window: list = []
-        return one_process(cfg, clip, k, seconds, gpu=gpu, window=window), window[0]
+        timeline: list = []
+        one_process(cfg, clip, k, seconds, gpu=gpu, window=timeline)
+        return timeline
 
-    remote = ray.remote(task).options(**worker_options(cluster, ray))
+    # max_calls=1: each task's process exits after it, with its DALI memory pool and NVDEC decoders
+    remote = ray.remote(task).options(**worker_options(cluster, ray), max_calls=1)
     shares = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
-    done = ray.get([remote.remote(raw, clip, k, seconds) for k in shares if k])
-    # the span every process was counting in: NVML means over it exclude the pipelines' start-up
-    return sum(r for r, _ in done), (max(w[0] for _, w in done), min(w[1] for _, w in done))
+    timelines = ray.get([remote.remote(raw, clip, k, seconds) for k in shares if k])
+    # The span every process was counting in (the pipelines build at different speeds): frames
+    # decoded in it by all of them, over its length. NVML means over it exclude the start-up.
+    import numpy as np
+
+    span = (max(t[0][0] for t in timelines), min(t[-1][0] for t in timelines))
+    if span[1] - span[0] < 1.0:
+        raise RuntimeError(f"decode alone: the {len(timelines)} processes counted over spans that overlap by "
+                           f"{span[1] - span[0]:.1f} s; raise --duration")
+    frames = sum(float(np.interp(span[1], *zip(*t)) - np.interp(span[0], *zip(*t))) for t in timelines)
+    return frames / (span[1] - span[0]), span
 
 
 def measure(raw: dict, clip: str, n: int, seconds: float, rate: float, latency_ms: float, log,
