@@ -154,7 +154,7 @@ def decode_alone(raw: dict, clip: str, n: int, workers: int, seconds: float, ray
         return timeline
 
     # max_calls=1: each task's process exits after it, with its DALI memory pool and NVDEC decoders
-    remote = ray.remote(task).options(**worker_options(cluster, ray), max_calls=1)
+    remote = ray.remote(max_calls=1)(task).options(**worker_options(cluster, ray))
     shares = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
     timelines = ray.get([remote.remote(raw, clip, k, seconds) for k in shares if k])
     # The span every process was counting in (the pipelines build at different speeds): frames
