@@ -110,10 +110,31 @@ def heap_in_use_mb() -> Optional[float]:
     return None if m is None else (m.uordblks + m.hblkhd) / 2**20
 
 
+def rss_split_mb() -> tuple[Optional[float], Optional[float]]:
+    """The resident size split into anonymous memory (heaps, arenas, stacks, driver buffers) and
+    file-backed pages (shared libraries and other mapped files), in MB, from Linux's
+    ``/proc/self/status`` (``RssAnon``, ``RssFile``); ``(None, None)`` elsewhere. File-backed pages
+    rise when a code path runs for the first time and are bounded by the files mapped: a leak shows
+    in the anonymous part."""
+    found: dict[str, float] = {}
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(("RssAnon:", "RssFile:")):
+                    key, value = line.split(":", 1)
+                    found[key] = int(value.split()[0]) / 1024  # kB
+    except (OSError, ValueError):
+        return None, None
+    return found.get("RssAnon"), found.get("RssFile")
+
+
 def sample_process(proc, gpu: _Gpu) -> dict:
-    """One sample: RSS (MB), file descriptors, threads, device memory (MB or None), C heap in use
+    """One sample: RSS (MB) and its anonymous and file-backed parts (MB or None,
+    :func:`rss_split_mb`), file descriptors, threads, device memory (MB or None), C heap in use
     (MB or None, :func:`heap_in_use_mb`) and Python's allocated blocks (``sys.getallocatedblocks``)."""
-    return {"rss_mb": proc.memory_info().rss / 2**20, "fds": proc.num_fds() if hasattr(proc, "num_fds") else None,
+    anon, files = rss_split_mb()
+    return {"rss_mb": proc.memory_info().rss / 2**20, "rss_anon_mb": anon, "rss_file_mb": files,
+            "fds": proc.num_fds() if hasattr(proc, "num_fds") else None,
             "threads": proc.num_threads(), "gpu_mb": gpu.used_mb(), "heap_mb": heap_in_use_mb(),
             "py_blocks": sys.getallocatedblocks()}
 
@@ -193,7 +214,8 @@ def run_soak(config: str, overrides: list[str], minutes: float, source: Optional
     duration_s, warmup_s = 60.0 * minutes, max(2 * TRIM_EVERY_S, warmup_frac * 60.0 * minutes)
     warmup_s = min(warmup_s, 0.5 * duration_s)
     # Samples go into an array allocated up front: the measurement must not grow the process itself.
-    columns = ("t_s", "frames", "rss_mb", "fds", "threads", "gpu_mb", "heap_mb", "py_blocks")
+    columns = ("t_s", "frames", "rss_mb", "rss_anon_mb", "rss_file_mb", "fds", "threads", "gpu_mb", "heap_mb",
+               "py_blocks")
     table = np.full((int(duration_s / sample_s) + 16, len(columns)), np.nan)
     taken = [0]
     snapshots: list = []
@@ -246,7 +268,7 @@ def run_soak(config: str, overrides: list[str], minutes: float, source: Optional
         for stat in end.compare_to(snapshots[0], "traceback")[:trace]:
             top.append({"size_diff_kb": round(stat.size_diff / 1024, 1), "count_diff": stat.count_diff,
                         "where": [f"{f.filename}:{f.lineno}" for f in stat.traceback][-4:]})
-    real = ("t_s", "rss_mb", "gpu_mb", "heap_mb")
+    real = ("t_s", "rss_mb", "rss_anon_mb", "rss_file_mb", "gpu_mb", "heap_mb")
     samples = [{c: (None if np.isnan(v) else (round(float(v), 3) if c in real else int(v)))
                 for c, v in zip(columns, row)} for row in table[:taken[0]]]
     times = [s["t_s"] for s in samples]
@@ -256,7 +278,8 @@ def run_soak(config: str, overrides: list[str], minutes: float, source: Optional
         "fps": round(summary.fps, 2), "host": platform.node(), "cpus": os.cpu_count(),
         "plan": summary.plan,
         "growth": {key: growth(times, [s[key] for s in samples], warmup_s)
-                   for key in ("rss_mb", "heap_mb", "py_blocks", "fds", "threads", "gpu_mb")},
+                   for key in ("rss_mb", "rss_anon_mb", "rss_file_mb", "heap_mb", "py_blocks", "fds", "threads",
+                               "gpu_mb")},
         "threads_at_most": {k: v for k, v in busiest.items() if k != "at_end"},
         "threads_at_end": busiest.get("at_end", {}),
         "samples": samples,
@@ -272,7 +295,7 @@ def format_soak(report: dict) -> str:
              f"growth measured after {report['warmup_s'] / 60:.1f} min of warm-up",
              f"{'resource':<10} {'at warm-up':>11} {'at end':>10} {'min-max':>15} {'per hour':>10} {'per 24 h':>10} "
              f"{'% / day':>8} {'median %/day':>13}"]
-    names = {"rss_mb": "RSS MB", "heap_mb": "heap MB", "py_blocks": "py blocks",
+    names = {"rss_mb": "RSS MB", "rss_anon_mb": " anon MB", "rss_file_mb": " file MB", "heap_mb": "heap MB", "py_blocks": "py blocks",
              "fds": "fds", "threads": "threads", "gpu_mb": "GPU MB"}
     for key, g in report["growth"].items():
         if g is None:
