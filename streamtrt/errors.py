@@ -77,6 +77,11 @@ class BackendUnavailableError(BackendError):
     """A backend named in the config (DALI GPU, CUDA, TensorRT) is not available here."""
 
 
+class GpuMemoryError(BackendError):
+    """The GPU could not allocate the memory a decoder, pipeline or engine needs: more streams or
+    engines on it than its memory holds. Never taken for a corrupt input (no CPU fallback hides it)."""
+
+
 class InferenceError(StreamTRTError):
     """A runner failed while executing a batch."""
 

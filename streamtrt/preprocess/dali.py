@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..tensors import DeviceView
-from ..errors import BackendUnavailableError, DecodeError, SourceError
+from ..errors import BackendUnavailableError, DecodeError, GpuMemoryError, SourceError
 from ..sources.base import SourceInfo
 from ..sources.orientation import displayed_size, stored_size
 from .spec import Geometry, PreprocessSpec
@@ -35,6 +35,19 @@ def dali_error_line(exc: BaseException) -> str:
         if after:
             return after[0][:300]
     return (lines[0] if lines else type(exc).__name__)[:300]
+
+
+_OUT_OF_MEMORY = ("cuda allocation failed", "out of memory", "cudaerrormemoryallocation", "cuda_error_out_of_memory")
+
+
+def out_of_gpu_memory(exc: BaseException, what: str) -> Optional[GpuMemoryError]:
+    """``exc`` from DALI as a :class:`~streamtrt.errors.GpuMemoryError` when it says the device
+    ran out of memory (DALI raises ``MemoryError``, or a ``RuntimeError`` whose cause reads "CUDA
+    allocation failed"), else None. ``what``: the thing that failed, for the message."""
+    if not (isinstance(exc, MemoryError) or any(m in str(exc).lower() for m in _OUT_OF_MEMORY)):
+        return None
+    return GpuMemoryError(f"{what}: the GPU is out of memory ({dali_error_line(exc)}); run fewer streams on it "
+                          "(cluster.streams_per_worker, cluster.workers_per_gpu) or a smaller runtime.stream_batch")
 
 
 def _import_dali():
@@ -329,8 +342,9 @@ class DaliGpuVideoDecoder:
             with open(path, "rb") as f:
                 encoded = np.frombuffer(f.read(), dtype=np.uint8)
             pipe.feed_input("video", [encoded])
-        except RuntimeError as exc:
-            raise BackendUnavailableError(f"DALI GPU decoder failed to start: {dali_error_line(exc)}") from None
+        except (RuntimeError, MemoryError) as exc:
+            raise (out_of_gpu_memory(exc, "DALI GPU decoder failed to start")
+                   or BackendUnavailableError(f"DALI GPU decoder failed to start: {dali_error_line(exc)}")) from None
         self._pipe = pipe
         self._remaining = frame_count
 
@@ -338,9 +352,9 @@ class DaliGpuVideoDecoder:
         while self._remaining > 0:
             try:
                 outs = self._pipe.run()
-            except RuntimeError as exc:
-                raise DecodeError(f"NVDEC decode failed after {self.frame_count - self._remaining} frames: "
-                                  f"{dali_error_line(exc)}") from None
+            except (RuntimeError, MemoryError) as exc:
+                where = f"NVDEC decode failed after {self.frame_count - self._remaining} frames"
+                raise (out_of_gpu_memory(exc, where) or DecodeError(f"{where}: {dali_error_line(exc)}")) from None
             sample = outs[0][0]  # the one (F, C, H, W) sequence of this batch-of-one
             frames = np.asarray(outs[1].as_cpu()[0]) if self.keep_frames else None
             self._remaining -= int(sample.shape()[0])

@@ -67,7 +67,9 @@ class GpuDecodeStage(Stage):
                 if self.cpu_fallback is None:
                     raise
                 # NVDEC gives up on a corrupt stream; FFmpeg conceals and skips what it cannot decode.
-                log.info("%s; decoding the rest on the CPU", exc)  # the final error line names it
+                # (A GPU out of memory is a GpuMemoryError, not a DecodeError: it fails the stream,
+                # because a 1080p stream moved to the CPU slows every other stream of the process.)
+                log.warning("stream %s: %s; decoding the rest on the CPU", self.stream_id, exc)
                 self.fallback_errors.append(str(exc))
                 yield from self._decode_on_cpu(index)
                 return

@@ -70,3 +70,85 @@ def test_paced_frames_arrive_at_their_own_times():
     batch = next(stage.produce())
     arrived = [m.started - batch.meta[0].started for m in batch.meta]
     assert arrived == pytest.approx(times, abs=1e-6)
+
+
+class FailingDecoder(FakeDecoder):
+    """Gives ``good`` frames, then raises ``error`` as the DALI decoder's iterator does."""
+
+    def __init__(self, good, error):
+        super().__init__([good], None)
+        self.error = error
+
+    def __iter__(self):
+        yield FakeBatch(self.sizes[0])
+        raise self.error
+
+
+class CpuFrames:
+    """The CPU fallback's source: frames of the stored size, counted."""
+
+    def __init__(self, n):
+        from streamtrt.sources.base import Frame
+
+        self.frames = [Frame(np.zeros((576, 768, 3), np.uint8), i, i / 10.0) for i in range(n)]
+        self.stats, self.closed = None, False
+
+    def __iter__(self):
+        return iter(self.frames)
+
+    def close(self):
+        self.closed = True
+
+
+def fallback_run(error):
+    opened = []
+
+    def fallback():
+        opened.append(CpuFrames(5))
+        return opened[-1]
+
+    stage = GpuDecodeStage(lambda: FailingDecoder(2, error), "cam", 10.0, (576, 768), Control(), queue.Queue(),
+                           cpu_fallback=fallback)
+    indexes = []
+    for batch in stage.produce():
+        indexes += [m.index for m in batch.meta]
+        if batch.release is not None:  # device batches (CPU-fallback batches are host tensors)
+            batch.release.set()
+    return indexes, opened, stage
+
+
+def test_a_stream_nvdec_gives_up_on_continues_on_the_cpu(caplog):
+    from streamtrt.errors import DecodeError
+
+    with caplog.at_level("WARNING", logger="streamtrt"):
+        indexes, opened, stage = fallback_run(DecodeError("NVDEC decode failed after 2 frames: bad NAL"))
+    assert indexes == [0, 1, 2, 3, 4] and len(opened) == 1 and opened[0].closed
+    assert stage.fallback_errors == ["NVDEC decode failed after 2 frames: bad NAL"]
+    assert any("stream cam" in r.getMessage() and "on the CPU" in r.getMessage() for r in caplog.records)
+
+
+def test_a_gpu_out_of_memory_fails_the_stream_instead_of_moving_it_to_the_cpu():
+    from streamtrt.errors import GpuMemoryError
+
+    with pytest.raises(GpuMemoryError):
+        fallback_run(GpuMemoryError("NVDEC decode failed after 2 frames: the GPU is out of memory"))
+
+
+@pytest.mark.parametrize("exc, out_of_memory", [
+    (MemoryError("CUDA allocation failed"), True),  # what DALI 2.4 raised on the H200 with 128 decoders per GPU
+    (RuntimeError("Critical error in pipeline:\nError in MIXED operator `nvidia.dali.fn.experimental.inputs.video`,\n"
+                  "which was used in the pipeline definition with the following traceback:\n\nencountered:\n\n"
+                  "CUDA allocation failed\nC++ context: [...]"), True),
+    (RuntimeError("CUDA runtime API error cudaErrorMemoryAllocation (2):\nout of memory"), True),
+    (RuntimeError("Critical error in pipeline:\nencountered:\n\nUnable to decode the frame: invalid NAL unit"), False),
+])
+def test_dali_errors_that_say_the_gpu_is_out_of_memory_are_told_apart(exc, out_of_memory):
+    from streamtrt.errors import BackendError, GpuMemoryError
+    from streamtrt.preprocess.dali import out_of_gpu_memory
+
+    mapped = out_of_gpu_memory(exc, "NVDEC decode failed after 0 frames")
+    assert (mapped is not None) == out_of_memory
+    if mapped is not None:
+        assert isinstance(mapped, GpuMemoryError) and isinstance(mapped, BackendError) and mapped.exit_code == 5
+        assert "CUDA allocation failed" in str(mapped) or "out of memory" in str(mapped)
+        assert "streams_per_worker" in str(mapped)
