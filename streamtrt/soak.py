@@ -39,6 +39,7 @@ from .runtime.servers import serve
 from .sources.uri import parse_source_uri
 
 SAMPLE_S = 5.0
+SHORT_MIN = 20.0  # minutes measured after the warm-up under which format_soak says the projection is noise
 
 
 def looped_source(path: str, fps: float, realtime: bool = True) -> dict:
@@ -291,20 +292,24 @@ def run_soak(config: str, overrides: list[str], minutes: float, source: Optional
 
 def format_soak(report: dict) -> str:
     """The growth table: one row per resource."""
+    measured_min = report["minutes"] - report["warmup_s"] / 60
     lines = [f"soak: {report['minutes']:g} min, {report['frames']} frames ({report['fps']} fps), "
-             f"growth measured after {report['warmup_s'] / 60:.1f} min of warm-up",
-             f"{'resource':<10} {'at warm-up':>11} {'at end':>10} {'min-max':>15} {'per hour':>10} {'per 24 h':>10} "
-             f"{'% / day':>8} {'median %/day':>13}"]
-    names = {"rss_mb": "RSS MB", "rss_anon_mb": " anon MB", "rss_file_mb": " file MB", "heap_mb": "heap MB", "py_blocks": "py blocks",
+             f"growth measured after {report['warmup_s'] / 60:.1f} min of warm-up"]
+    if measured_min < SHORT_MIN:
+        lines.append(f"note: only {measured_min:.1f} min measured after the warm-up: a day's projection from so few "
+                     "minutes is mostly noise; soak 30 minutes or more")
+    lines.append(f"{'resource':<10} {'at warm-up':>11} {'at end':>10} {'min-max':>17} {'per hour':>10} {'per 24 h':>10} "
+                 f"{'% / day':>8} {'Theil-Sen %/day':>16}")
+    names = {"rss_mb": "RSS MB", "rss_anon_mb": " anon MB", "rss_file_mb": " file MB", "heap_mb": "C heap MB", "py_blocks": "py blocks",
              "fds": "fds", "threads": "threads", "gpu_mb": "GPU MB"}
     for key, g in report["growth"].items():
         if g is None:
             continue
         pct = "-" if g["pct_per_day"] is None else f"{g['pct_per_day']:.2f}"
-        span = f"{g['min']:g}-{g['max']:g}"
+        span = f"{g['min']:.1f}-{g['max']:.1f}" if key.endswith("_mb") else f"{g['min']:g}-{g['max']:g}"
         med = "-" if g.get("median_pct_per_day") is None else f"{g['median_pct_per_day']:.2f}"
-        lines.append(f"{names[key]:<10} {g['at_warmup']:>11.1f} {g['at_end']:>10.1f} {span:>15} {g['per_hour']:>10.3f} "
-                     f"{g['per_day']:>10.2f} {pct:>8} {med:>13}")
+        lines.append(f"{names[key]:<10} {g['at_warmup']:>11.1f} {g['at_end']:>10.1f} {span:>17} {g['per_hour']:>10.3f} "
+                     f"{g['per_day']:>10.2f} {pct:>8} {med:>16}")
     most = report.get("threads_at_most") or {}
     if most.get("names"):
         top = ", ".join(f"{n} x{c}" for n, c in list(most["names"].items())[:6])

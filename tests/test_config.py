@@ -160,3 +160,18 @@ def test_set_reaches_a_list_item_by_its_index():
     assert (first.uri, first.format) == ("ffmpeg://testsrc2", "lavfi") and second.options == {"buffer_size": "1024"}
     with pytest.raises(ConfigError, match=r"'sources' has 2 item\(s\); '2' is not one of the indices 0..1"):
         load_config(base, ["sources.2.format=lavfi"])
+
+
+def test_numeric_source_options_are_taken_as_ffmpeg_gives_them(tmp_path):
+    """`framerate: 30` (the README's V4L2 and CSI options) is a number in YAML; FFmpeg's options are text."""
+    path = tmp_path / "cam.yaml"
+    path.write_text("sources:\n  - uri: v4l2:///dev/video7\n    options: {video_size: 1280x720, framerate: 30, "
+                    "input_format: mjpeg}\n  - uri: csi://0\n    options: {width: 1280, height: 720, framerate: 29.97}\n"
+                    "model: {path: m.onnx}\n")
+    cfg = load_config(str(path), ["sources.0.options.thread_queue_size=512", "sources.1.options.flip=true"])
+    assert cfg.sources[0].options == {"video_size": "1280x720", "framerate": "30", "input_format": "mjpeg",
+                                      "thread_queue_size": "512"}
+    assert cfg.sources[1].options == {"width": "1280", "height": "720", "framerate": "29.97", "flip": "1"}
+    with pytest.raises(ConfigError, match=r"sources\.0\.options\.framerate"):
+        load_config({"sources": [{"uri": "v4l2:///dev/video7", "options": {"framerate": [30, 1]}}],
+                     "model": {"path": "m.onnx"}})

@@ -26,7 +26,9 @@ class SourceConfig(_Strict):
     transport: Literal["tcp", "udp"] = "tcp"
     """RTSP transport."""
     options: dict[str, str] = Field(default_factory=dict)
-    """Extra FFmpeg demuxer/protocol options (e.g. ``{buffer_size: "1048576"}``)."""
+    """Extra FFmpeg demuxer/protocol options (e.g. ``{buffer_size: 1048576}``, ``{framerate: 30}``).
+    FFmpeg takes every option as text: numbers are written as YAML gives them (``30``, ``29.97``)
+    and booleans as ``1``/``0``; lists and mappings are refused with the key path."""
     format: Optional[str] = None
     """Force an FFmpeg input format (e.g. ``mjpeg``, ``v4l2``); probed when unset."""
     pace: bool = False
@@ -43,6 +45,15 @@ class SourceConfig(_Strict):
     orientation: Literal["auto", "ignore"] = "auto"
     """``auto``: frames are turned as players show them (a video's display matrix, an image's EXIF
     orientation), and sizes and boxes are in displayed pixels; ``ignore``: as stored."""
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _options_as_text(cls, value):
+        # YAML reads `framerate: 30` as an int; FFmpeg's options are strings (AVDictionary)
+        if isinstance(value, dict):
+            return {k: ("1" if v else "0") if isinstance(v, bool) else str(v) if isinstance(v, (int, float)) else v
+                    for k, v in value.items()}
+        return value
 
     @field_validator("id")
     @classmethod

@@ -103,6 +103,8 @@ def test_soak_growth_is_the_slope_after_warm_up_projected_to_a_day():
               "growth": {"rss_mb": g, "fds": growth(times, [10] * 200, 100), "threads": None, "gpu_mb": None}}
     table = format_soak(report)
     assert "RSS MB" in table and "86.40" in table and "28.80" in table and "GPU MB" not in table
+    assert "mostly noise" in table  # 15 minutes measured: the table warns that a day's projection is noise
+    assert "mostly noise" not in format_soak(dict(report, minutes=30.0, warmup_s=360.0))  # 24 measured
 
 
 def test_thread_names_count_native_threads_by_name():
