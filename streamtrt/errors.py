@@ -81,6 +81,19 @@ class GpuMemoryError(BackendError):
     """The GPU could not allocate the memory a decoder, pipeline or engine needs: more streams or
     engines on it than its memory holds. Never taken for a corrupt input (no CPU fallback hides it)."""
 
+    advice = "run fewer streams on it (cluster.streams_per_worker, cluster.workers_per_gpu) or a smaller runtime.stream_batch"
+
+
+# What CUDA, DALI and NVDEC say when the device is out of memory (cudaErrorMemoryAllocation,
+# CUDA_ERROR_OUT_OF_MEMORY; DALI: "CUDA allocation failed", raised as MemoryError or RuntimeError).
+_OUT_OF_MEMORY = ("cuda allocation failed", "out of memory", "cudaerrormemoryallocation", "cuda_error_out_of_memory")
+
+
+def is_gpu_out_of_memory(exc: BaseException) -> bool:
+    """Whether a GPU library's exception says the device ran out of memory: a ``MemoryError``, or
+    a message with one of CUDA's, DALI's or NVDEC's out-of-memory phrases."""
+    return isinstance(exc, MemoryError) or any(m in str(exc).lower() for m in _OUT_OF_MEMORY)
+
 
 class InferenceError(StreamTRTError):
     """A runner failed while executing a batch."""

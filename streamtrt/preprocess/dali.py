@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..tensors import DeviceView
-from ..errors import BackendUnavailableError, DecodeError, GpuMemoryError, SourceError
+from ..errors import BackendUnavailableError, DecodeError, GpuMemoryError, SourceError, is_gpu_out_of_memory
 from ..sources.base import SourceInfo
 from ..sources.orientation import displayed_size, stored_size
 from .spec import Geometry, PreprocessSpec
@@ -37,17 +37,13 @@ def dali_error_line(exc: BaseException) -> str:
     return (lines[0] if lines else type(exc).__name__)[:300]
 
 
-_OUT_OF_MEMORY = ("cuda allocation failed", "out of memory", "cudaerrormemoryallocation", "cuda_error_out_of_memory")
-
-
 def out_of_gpu_memory(exc: BaseException, what: str) -> Optional[GpuMemoryError]:
     """``exc`` from DALI as a :class:`~streamtrt.errors.GpuMemoryError` when it says the device
     ran out of memory (DALI raises ``MemoryError``, or a ``RuntimeError`` whose cause reads "CUDA
     allocation failed"), else None. ``what``: the thing that failed, for the message."""
-    if not (isinstance(exc, MemoryError) or any(m in str(exc).lower() for m in _OUT_OF_MEMORY)):
+    if not is_gpu_out_of_memory(exc):
         return None
-    return GpuMemoryError(f"{what}: the GPU is out of memory ({dali_error_line(exc)}); run fewer streams on it "
-                          "(cluster.streams_per_worker, cluster.workers_per_gpu) or a smaller runtime.stream_batch")
+    return GpuMemoryError(f"{what}: the GPU is out of memory ({dali_error_line(exc)}); {GpuMemoryError.advice}")
 
 
 def _import_dali():

@@ -65,3 +65,41 @@ def test_live_decoder_cpu_is_a_valid_config(tmp_path):
         results = list(pipe)
         assert pipe.stream_status()[0]["decoder"] == "cpu"
     assert len(results) == 5
+
+
+def test_a_gpu_out_of_memory_is_not_moved_to_the_cpu(monkeypatch):
+    """A live stream whose NVDEC decoder cannot get GPU memory is retried like a failed connection,
+    with that reason, instead of decoding 1080p on the CPU beside the GPU's other streams."""
+    from streamtrt.config import LiveConfig, SourceConfig
+    from streamtrt.errors import StreamTRTError
+    from streamtrt.sources import nvdec
+    from streamtrt.sources.live import FFmpegLiveSource
+
+    def no_memory(*args, **kwargs):  # PyNvVideoCodec's text when cuvidCreateDecoder finds no memory
+        raise RuntimeError("CreateDecoder : cuvidCreateDecoder(&videoDecodeCreateInfo) returned error 2 "
+                           "(CUDA_ERROR_OUT_OF_MEMORY)")
+
+    monkeypatch.setattr(nvdec, "nvdec_unavailable_reason", lambda: None)
+    monkeypatch.setattr(nvdec, "NvdecDecoder", no_memory)
+    sc = SourceConfig(uri="ffmpeg://testsrc2=size=160x120:rate=25:duration=0.4", format="lavfi", live=True)
+    source = FFmpegLiveSource(parse_source_uri(sc.uri), "cam", sc, LiveConfig(max_reconnects=1, reconnect_initial_s=0.05),
+                              nvdec_device=0)
+    with pytest.raises(StreamTRTError, match="the GPU is out of memory") as raised:
+        list(source)
+    assert "CUDA_ERROR_OUT_OF_MEMORY" in str(raised.value)
+    assert source.decoder == "nvdec"  # never switched to the CPU
+
+
+def test_any_other_nvdec_start_failure_still_decodes_on_the_cpu(monkeypatch):
+    from streamtrt.config import LiveConfig, SourceConfig
+    from streamtrt.sources import nvdec
+    from streamtrt.sources.live import FFmpegLiveSource
+
+    def no_decoder(*args, **kwargs):
+        raise RuntimeError("cuvidCreateDecoder returned error 801 (CUDA_ERROR_NOT_SUPPORTED)")
+
+    monkeypatch.setattr(nvdec, "nvdec_unavailable_reason", lambda: None)
+    monkeypatch.setattr(nvdec, "NvdecDecoder", no_decoder)
+    sc = SourceConfig(uri="ffmpeg://testsrc2=size=160x120:rate=25:duration=0.4", format="lavfi", live=False)
+    source = FFmpegLiveSource(parse_source_uri(sc.uri), "cam", sc, LiveConfig(), nvdec_device=0)
+    assert len(list(source)) == 10 and source.decoder == "cpu"
