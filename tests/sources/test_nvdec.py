@@ -75,7 +75,7 @@ def test_a_gpu_out_of_memory_is_not_moved_to_the_cpu(monkeypatch):
     from streamtrt.sources import nvdec
     from streamtrt.sources.live import FFmpegLiveSource
 
-    def no_memory(*args, **kwargs):  # PyNvVideoCodec's text when cuvidCreateDecoder finds no memory
+    def no_memory(*args, **kwargs):  # CUDA's error name; PyNvVideoCodec's exact text for it was not seen
         raise RuntimeError("CreateDecoder : cuvidCreateDecoder(&videoDecodeCreateInfo) returned error 2 "
                            "(CUDA_ERROR_OUT_OF_MEMORY)")
 
