@@ -13,7 +13,10 @@ library's error):
   ``engine/tensorrt/runner.py`` (deserialize -> ModelError, execute -> InferenceError), and the
   CUDA runtime calls in ``engine/cuda.py`` (``check``: InferenceError / BackendUnavailableError).
 * DALI: ``preprocess/dali.py`` (``_import_dali``: BackendUnavailableError; pipeline errors through
-  ``dali_error_line`` -> DecodeError / BackendUnavailableError).
+  ``dali_error_line`` -> DecodeError / BackendUnavailableError, or GpuMemoryError through
+  ``gpu_memory_error`` when the device is out of memory).
+* PyNvVideoCodec (live NVDEC): ``sources/live.py`` ``_nvdec_for`` (GpuMemoryError through
+  ``gpu_memory_error``; any other failure decodes that stream on the CPU).
 * FFmpeg/PyAV: reading in ``sources/file.py`` (SourceError, DecodeError; bad packets counted) and
   ``sources/live.py`` (``_open_failure`` tells retryable failures from SourceError); writing in
   ``sinks/video.py`` (SinkError).
@@ -24,6 +27,8 @@ library's error):
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 
 class StreamTRTError(Exception):
@@ -81,18 +86,21 @@ class GpuMemoryError(BackendError):
     """The GPU could not allocate the memory a decoder, pipeline or engine needs: more streams or
     engines on it than its memory holds. Never taken for a corrupt input (no CPU fallback hides it)."""
 
-    advice = "run fewer streams on it (cluster.streams_per_worker, cluster.workers_per_gpu) or a smaller runtime.stream_batch"
-
 
 # What CUDA, DALI and NVDEC say when the device is out of memory (cudaErrorMemoryAllocation,
 # CUDA_ERROR_OUT_OF_MEMORY; DALI: "CUDA allocation failed", raised as MemoryError or RuntimeError).
 _OUT_OF_MEMORY = ("cuda allocation failed", "out of memory", "cudaerrormemoryallocation", "cuda_error_out_of_memory")
 
 
-def is_gpu_out_of_memory(exc: BaseException) -> bool:
-    """Whether a GPU library's exception says the device ran out of memory: a ``MemoryError``, or
-    a message with one of CUDA's, DALI's or NVDEC's out-of-memory phrases."""
-    return isinstance(exc, MemoryError) or any(m in str(exc).lower() for m in _OUT_OF_MEMORY)
+def gpu_memory_error(exc: BaseException, what: str, detail: Optional[str] = None) -> Optional[GpuMemoryError]:
+    """``exc`` from a GPU library as a :class:`GpuMemoryError` when it says the device ran out of
+    memory (a ``MemoryError``, or a message with one of CUDA's, DALI's or NVDEC's out-of-memory
+    phrases), else None. ``what``: the thing that failed; ``detail``: the library's own line
+    (default: :func:`first_line` of ``exc``)."""
+    if not (isinstance(exc, MemoryError) or any(m in str(exc).lower() for m in _OUT_OF_MEMORY)):
+        return None
+    return GpuMemoryError(f"{what}: the GPU is out of memory ({detail or first_line(exc)}); run fewer streams on it "
+                          "(cluster.streams_per_worker, cluster.workers_per_gpu) or a smaller runtime.stream_batch")
 
 
 class InferenceError(StreamTRTError):

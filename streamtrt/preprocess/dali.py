@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..tensors import DeviceView
-from ..errors import BackendUnavailableError, DecodeError, GpuMemoryError, SourceError, is_gpu_out_of_memory
+from ..errors import BackendUnavailableError, DecodeError, GpuMemoryError, SourceError, gpu_memory_error
 from ..sources.base import SourceInfo
 from ..sources.orientation import displayed_size, stored_size
 from .spec import Geometry, PreprocessSpec
@@ -41,9 +41,7 @@ def out_of_gpu_memory(exc: BaseException, what: str) -> Optional[GpuMemoryError]
     """``exc`` from DALI as a :class:`~streamtrt.errors.GpuMemoryError` when it says the device
     ran out of memory (DALI raises ``MemoryError``, or a ``RuntimeError`` whose cause reads "CUDA
     allocation failed"), else None. ``what``: the thing that failed, for the message."""
-    if not is_gpu_out_of_memory(exc):
-        return None
-    return GpuMemoryError(f"{what}: the GPU is out of memory ({dali_error_line(exc)}); {GpuMemoryError.advice}")
+    return gpu_memory_error(exc, what, dali_error_line(exc))
 
 
 def _import_dali():

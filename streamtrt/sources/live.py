@@ -150,7 +150,7 @@ class FFmpegLiveSource(SupervisedSource):
         exposes no stream side data; see :func:`.orientation.stream_display_transform`)."""
         if self.nvdec_device is None:
             return None
-        from ..errors import BackendUnavailableError, GpuMemoryError, first_line, is_gpu_out_of_memory
+        from ..errors import BackendUnavailableError, first_line, gpu_memory_error
         from .nvdec import NvdecDecoder, nvdec_codec, nvdec_unavailable_reason
 
         rotation, mirror = 0, False
@@ -162,9 +162,9 @@ class FFmpegLiveSource(SupervisedSource):
             self.info.rotation, self.info.mirror = rotation, mirror
             return nvdec
         except Exception as exc:  # no NVDEC for this codec, or the decoder would not start
-            if is_gpu_out_of_memory(exc):  # not moved to the CPU: a 1080p stream there slows every other
-                raise GpuMemoryError(f"NVDEC decoder: the GPU is out of memory ({redact(first_line(exc))}); "
-                                     f"{GpuMemoryError.advice}") from None
+            oom = gpu_memory_error(exc, "NVDEC decoder", redact(first_line(exc)))
+            if oom is not None:  # not moved to the CPU: a 1080p stream there slows every other
+                raise oom from None
             why = str(exc) if isinstance(exc, BackendUnavailableError) else f"NVDEC decoder did not start ({exc})"
             if why not in self._told:
                 self._told.add(why)
