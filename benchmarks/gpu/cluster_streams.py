@@ -80,10 +80,10 @@ class Utilisation:
         self.stop.set()
         self.thread.join(5)
 
-    def mean(self, which, window=None) -> list:
-        """Mean of reading ``which`` (an index or a name in ``SAMPLED``) per GPU; ``window``:
-        ``(start, end)`` in ``time.time()`` seconds, e.g. the span a rate was counted over."""
-        k = SAMPLED.index(which) if isinstance(which, str) else which
+    def mean(self, which: str, window=None) -> list:
+        """Mean of reading ``which`` (a name in ``SAMPLED``) per GPU; ``window``: ``(start, end)``
+        in ``time.time()`` seconds, e.g. the span a rate was counted over."""
+        k = SAMPLED.index(which)
         rows = [r for t, r in self.rows if window is None or window[0] <= t <= window[1]]
         per_gpu = list(zip(*rows))
         return [round(sum(s[k] for s in col) / len(col), 1) for col in per_gpu] if per_gpu else []
@@ -231,10 +231,10 @@ def measure(raw: dict, clip: str, n: int, seconds: float, rate: float, latency_m
     slowest = min(fps.values()) if fps and not missing else 0.0
     worst_p99 = max(p99.values()) if p99 else float("inf")
     return {"streams": n, "up_after_s": round(up_after, 1), "slowest_fps": round(slowest, 2),
-            "total_fps": round(sum(fps.values()), 1), "nvdec_util_pct": util.mean(1),
+            "total_fps": round(sum(fps.values()), 1), "nvdec_util_pct": util.mean("nvdec_pct"),
             "streams_below_97pct": sum(v < 0.97 * rate for v in fps.values()) + missing,
             "worst_p99_ms": round(worst_p99, 1), "host_cores_used": round(cores, 1), "host_cores": psutil.cpu_count(),
-            "gpu_util_pct": util.mean(0), "nvml": util.means(), "realtime": slowest >= 0.97 * rate and worst_p99 <= latency_ms and not missing,
+            "gpu_util_pct": util.mean("sm_pct"), "nvml": util.means(), "realtime": slowest >= 0.97 * rate and worst_p99 <= latency_ms and not missing,
             "not_running": len(not_running), "not_running_examples": [list(x) for x in not_running[:3]],
             "error": repr(box.get("error")) if "error" in box else None}
 
@@ -251,6 +251,15 @@ def limiting(row: dict) -> str:
     if row["gpu_util_pct"] and max(row["gpu_util_pct"]) >= 90:
         return "GPU (SMs busy)"
     return "neither saturated (per-process threads / latency)"
+
+
+def bench_job(base, workers: int, gpus: int) -> dict:
+    """``base`` (a Config) as a raw config of the bench's cluster job: ``workers`` workers spread
+    over ``gpus`` GPUs (``workers_per_gpu`` rounded up), with no cap on streams per worker."""
+    raw = base.model_dump(mode="json")
+    raw["cluster"] = dict(raw["cluster"], name="bench", namespace="streamtrt-bench", workers=workers,
+                          workers_per_gpu=max(1, -(-workers // max(gpus, 1))), streams_per_worker=10000)
+    return raw
 
 
 def main() -> None:
@@ -274,10 +283,8 @@ def main() -> None:
     log(f"clip: {args.clip}")
     ray = connect(None, "streamtrt-bench", start=True)  # local Ray on 127.0.0.1, every GPU and core of the machine
     gpus = int(ray.cluster_resources().get("GPU", 0))
-    per_gpu = max(1, -(-args.workers // max(gpus, 1)))
-    raw = base.model_dump(mode="json")
-    raw["cluster"] = dict(raw["cluster"], name="bench", namespace="streamtrt-bench", workers=args.workers,
-                          workers_per_gpu=per_gpu, streams_per_worker=10000)
+    raw = bench_job(base, args.workers, gpus)
+    per_gpu = raw["cluster"]["workers_per_gpu"]
     cluster = load_config(dict(raw, source=args.clip, sources=[])).cluster
     versions = {m: __import__(m).__version__ for m in ("ray", "onnxruntime") if _has(m)}
     rows = []
@@ -290,7 +297,7 @@ def main() -> None:
         row = measure(raw, args.clip, n, args.duration, rate, args.latency_ms, log, pace=not args.unpaced)
         row["paced"] = not args.unpaced
         row["decode_alone_fps"] = round(dec, 1)
-        row["decode_alone_nvdec_util_pct"] = util.mean(1, window)
+        row["decode_alone_nvdec_util_pct"] = util.mean("nvdec_pct", window)
         row["decode_alone_nvml"] = util.means(window)
         row["limit"] = limiting(row)
         rows.append(row)

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from cluster_streams import Utilisation, decode_alone  # noqa: E402
+from cluster_streams import Utilisation, bench_job, decode_alone  # noqa: E402
 
 from streamtrt.cluster.driver import connect  # noqa: E402
 from streamtrt.config import load_config  # noqa: E402
@@ -36,13 +36,10 @@ def main() -> None:
     args = ap.parse_args()
     base = load_config(args.config, args.overrides)
     ray = connect(None, "streamtrt-bench", start=True)
-    gpus = max(1, int(ray.cluster_resources().get("GPU", 0)))
+    gpus = int(ray.cluster_resources().get("GPU", 0))
     rows = []
     for w in [int(x) for x in args.workers.split(",")]:
-        raw = base.model_dump(mode="json")
-        raw["cluster"] = dict(raw["cluster"], name="bench", namespace="streamtrt-bench", workers=w,
-                              workers_per_gpu=max(1, -(-w // gpus)), streams_per_worker=10000)
-        raw = dict(raw, source=args.clip, sources=[])
+        raw = dict(bench_job(base, w, gpus), source=args.clip, sources=[])
         cluster = load_config(raw).cluster
         with Utilisation() as util:
             fps, window = decode_alone(raw, args.clip, args.streams, w, args.seconds, ray, cluster)
