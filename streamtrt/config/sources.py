@@ -11,6 +11,16 @@ from pydantic import Field, field_validator
 from .base import _Strict
 
 
+def _option_text(value):
+    """An FFmpeg option as FFmpeg reads it: a bool as ``1``/``0``, a number as written; anything
+    else unchanged (a string passes, a list or mapping is then refused by the schema)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
+
+
 class SourceConfig(_Strict):
     """One input stream. A plain string in ``sources`` is the same as ``{uri: ...}``.
 
@@ -50,10 +60,7 @@ class SourceConfig(_Strict):
     @classmethod
     def _options_as_text(cls, value):
         # YAML reads `framerate: 30` as an int; FFmpeg's options are strings (AVDictionary)
-        if isinstance(value, dict):
-            return {k: ("1" if v else "0") if isinstance(v, bool) else str(v) if isinstance(v, (int, float)) else v
-                    for k, v in value.items()}
-        return value
+        return {k: _option_text(v) for k, v in value.items()} if isinstance(value, dict) else value
 
     @field_validator("id")
     @classmethod

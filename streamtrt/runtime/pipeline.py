@@ -114,10 +114,11 @@ class Pipeline:
                 raise ConfigError(f"stream id {sc.id!r} is already in use")
             if sc.engine is not None and sc.engine >= len(self.runners):
                 raise ConfigError(f"engine: {sc.engine} is not one of the {len(self.runners)} engine(s)")
+            uri = parse_source_uri(sc.uri)
             try:
-                stream = open_stream(sc, parse_source_uri(sc.uri), self.plan, self.config)
+                stream = open_stream(sc, uri, self.plan, self.config)
             except StreamTRTError as exc:  # still told in the summary's streams (and stats)
-                self._failed_adds[sc.id] = {"id": sc.id, "uri": parse_source_uri(sc.uri).display, "state": "failed",
+                self._failed_adds[sc.id] = {"id": sc.id, "uri": uri.display, "state": "failed",
                                             "frames": 0, "error": redact(str(exc))}
                 raise
             self._failed_adds.pop(sc.id, None)
