@@ -14,8 +14,7 @@ from typing import Callable, Optional
 from ..config import ClusterConfig, Config
 from ..errors import ConfigError
 from ..sinks import is_summary_uri
-from .controller import controller_name, worker_prefix
-from .state import CONTROLLER_SUFFIX
+from .state import CONTROLLER_SUFFIX, controller_name, worker_prefix
 from .driver import connect, controller_actor
 from .status import ClusterMetricsServer, progress_line
 
